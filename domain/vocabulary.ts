@@ -1,0 +1,85 @@
+// The one source of truth for the platform's shared vocabulary. The database CHECK constraints are
+// verified against these lists by test/integration/migrations.test.ts, so the two cannot drift.
+
+export const WORKSPACE_STATUSES = [
+  'provisioning',
+  'online',
+  'offline',
+  'degraded',
+  'failed',
+  'removed',
+  'paused',
+  'hibernated',
+  'hibernating',
+  'awaiting_agent',
+] as const;
+export type WorkspaceStatus = (typeof WORKSPACE_STATUSES)[number];
+
+/** Runtimes with a container/instance image. `external` has no compute: the agent runs elsewhere. */
+export const COMPUTE_RUNTIMES = ['claude-code', 'hermes', 'openclaw', 'codex'] as const;
+export const RUNTIMES = [...COMPUTE_RUNTIMES, 'external'] as const;
+export type Runtime = (typeof RUNTIMES)[number];
+export const DEFAULT_RUNTIME: Runtime = 'claude-code';
+
+/** An unknown runtime falls back to claude-code (SPEC §1), rather than being rejected. */
+export function normalizeRuntime(value: string | null | undefined): Runtime {
+  return (RUNTIMES as readonly string[]).includes(value ?? '') ? (value as Runtime) : DEFAULT_RUNTIME;
+}
+
+/** Where a workspace's compute lives. `none` is the external runtime's. */
+export const COMPUTE_KINDS = ['docker', 'ec2', 'none'] as const;
+export type ComputeKind = (typeof COMPUTE_KINDS)[number];
+
+export const DELIVERY_MODES = ['push', 'poll'] as const;
+export type DeliveryMode = (typeof DELIVERY_MODES)[number];
+
+export const UPDATE_TIERS = ['canary', 'production'] as const;
+export type UpdateTier = (typeof UPDATE_TIERS)[number];
+
+export const ORG_IMPORT_MODES = ['merge', 'reconcile'] as const;
+export type OrgImportMode = (typeof ORG_IMPORT_MODES)[number];
+
+export const ORG_IMPORT_STATUSES = ['running', 'completed', 'failed'] as const;
+export type OrgImportStatus = (typeof ORG_IMPORT_STATUSES)[number];
+
+/** Broadcast / structure event names. */
+export const EVENTS = {
+  workspaceCreated: 'WORKSPACE_CREATED',
+  workspaceProvisioning: 'WORKSPACE_PROVISIONING',
+  workspaceOnline: 'WORKSPACE_ONLINE',
+  workspaceProvisionFailed: 'WORKSPACE_PROVISION_FAILED',
+  workspaceRestarted: 'WORKSPACE_RESTARTED',
+  workspaceRemoved: 'WORKSPACE_REMOVED',
+  orgImportStarted: 'org.import.started',
+  orgImportCompleted: 'org.import.completed',
+} as const;
+export type EventName = (typeof EVENTS)[keyof typeof EVENTS];
+
+/** Custom search attributes (Keyword), declared when the Temporal dev server starts. */
+export const SEARCH_ATTRIBUTES = {
+  workspaceId: 'WorkspaceId',
+  workspaceRuntime: 'WorkspaceRuntime',
+  provisionPhase: 'ProvisionPhase',
+  orgImportId: 'OrgImportId',
+} as const;
+export const SEARCH_ATTRIBUTE_NAMES = Object.values(SEARCH_ATTRIBUTES);
+
+/** Docker labels and naming. Deterministic names make every create idempotent. */
+export const MANAGED_LABEL = 'molecule.platform.managed';
+export const WORKSPACE_ID_LABEL = 'molecule.workspace.id';
+export const PROVISION_RUN_LABEL = 'molecule.provision.run';
+export function containerName(workspaceId: string): string {
+  return `ws-${workspaceId.slice(0, 12)}`;
+}
+export function configVolumeName(workspaceId: string): string {
+  return `ws-${workspaceId.slice(0, 12)}-configs`;
+}
+
+/** Deterministic workflow ids: one provision/restart/delete per workspace at a time. */
+export const workflowIds = {
+  provision: (workspaceId: string) => `provision-${workspaceId}`,
+  restart: (workspaceId: string) => `restart-${workspaceId}`,
+  deleteTree: (workspaceId: string) => `delete-${workspaceId}`,
+  orgImport: (importId: string) => `org-import-${importId}`,
+  orphanSweep: 'orphan-sweeper',
+};

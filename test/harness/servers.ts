@@ -1,0 +1,42 @@
+// Contract between the jest global setup (which starts the real servers) and the tests (which use
+// them). global-setup.ts writes this state to STATE_FILE; tests read it with testServers().
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export const RUN_DIR = join(__dirname, '..', '..', '.test-run');
+export const STATE_FILE = join(RUN_DIR, 'state.json');
+
+export interface TestServers {
+  /** Unique id of this test run; every container/volume carries label molecule.test.run=<runId>. */
+  runId: string;
+  /** Postgres database created for this run (migrated), dropped in teardown. */
+  databaseUrl: string;
+  temporalAddress: string;
+  temporalNamespace: string;
+  /** Path of the Podman Docker-API socket started for this run. */
+  dockerSocket: string;
+  /** moto EC2 endpoint, e.g. http://127.0.0.1:5xxxx */
+  ec2Endpoint: string;
+  /** An AMI id that moto knows. */
+  ec2AmiId: string;
+  /** Locally imported agent stand-in image. */
+  agentImage: string;
+  /** Pre-bundled workflow code, so each test's Worker starts fast. */
+  workflowBundlePath: string;
+  /** Path of the temporal CLI binary. */
+  temporalBinary: string;
+  /** PIDs of the processes global setup started, for teardown. */
+  pids: Record<string, number>;
+}
+
+export function testServers(): TestServers {
+  let raw: string;
+  try {
+    raw = readFileSync(STATE_FILE, 'utf8');
+  } catch {
+    throw new Error(`test servers are not running: ${STATE_FILE} is missing (run the suite through jest, whose global setup starts them)`);
+  }
+  return JSON.parse(raw) as TestServers;
+}
+
+export const TEST_RUN_LABEL = 'molecule.test.run';
