@@ -1,0 +1,37 @@
+// What the lifecycle activities need from each compute provider. activities/docker-compute.ts and
+// activities/ec2-compute.ts implement these against dockerode and @aws-sdk/client-ec2; declaring the
+// ports here keeps the activities testable with any real client the worker or a test hands in.
+
+export interface DockerComputePort {
+  ping(): Promise<void>;
+  ensureNetwork(): Promise<void>;
+  startContainer(req: {
+    workspaceId: string;
+    image: string;
+    env: Record<string, string>;
+    files: Record<string, string>;
+    provisionRunId: string;
+  }): Promise<{ containerId: string; containerName: string; created: boolean }>;
+  isRunning(workspaceId: string): Promise<'running' | 'stopped' | 'not_found'>;
+  stopContainer(workspaceId: string, opts?: { timeoutSeconds?: number }): Promise<'stopped' | 'not_found'>;
+  removeContainer(workspaceId: string, opts: { removeVolume: boolean }): Promise<void>;
+  removeVolume(name: string): Promise<'removed' | 'not_found'>;
+  tailLogs(workspaceId: string, lines: number): Promise<string>;
+  listManagedContainers(): Promise<Array<{ id: string; name: string; workspaceId: string | null; running: boolean; labels: Record<string, string> }>>;
+  listManagedVolumes(): Promise<Array<{ name: string; workspaceId: string | null }>>;
+}
+
+export interface Ec2ComputePort {
+  ping(): Promise<void>;
+  launchInstance(req: { workspaceId: string; clientToken: string; userData: string; provisionRunId: string }): Promise<{ instanceId: string; created: boolean }>;
+  describeState(instanceId: string): Promise<string>;
+  waitRunning(instanceId: string, opts: { timeoutMs: number; pollMs?: number; onPoll?: () => void }): Promise<void>;
+  terminateInstance(instanceId: string): Promise<'terminated' | 'not_found'>;
+  consoleOutput(instanceId: string): Promise<string>;
+  listManagedInstances(): Promise<Array<{ instanceId: string; workspaceId: string | null; state: string }>>;
+}
+
+export interface ComputePorts {
+  docker?: DockerComputePort;
+  ec2?: Ec2ComputePort;
+}

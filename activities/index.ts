@@ -1,0 +1,22 @@
+// Builds every activity from injected dependencies. The worker passes real clients; tests pass real
+// clients pointed at the test servers. No module-level singletons.
+import type { Config } from '../config';
+import type { ComputePorts } from './compute-ports';
+import type { SecretBox } from './crypto';
+import { createProvisionActivities } from './provision-activities';
+import type { WorkspaceStore } from './workspace-store';
+
+export interface ActivityDeps {
+  store: WorkspaceStore;
+  box: SecretBox;
+  config: Config;
+  compute: ComputePorts;
+}
+
+export function createActivities(deps: ActivityDeps) {
+  return {
+    ...createProvisionActivities(deps),
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;

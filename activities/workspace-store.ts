@@ -1,0 +1,299 @@
+// Postgres access for workspaces, secrets, tokens, events and activity logs. Shared by activities and
+// the API. Every status write goes through setStatus(), which never moves a row out of `removed`
+// (a racing register/heartbeat/provision must not resurrect a deleted workspace).
+import type { Pool, PoolClient } from 'pg';
+import type { ComputeKind, DeliveryMode, EventName, Runtime, UpdateTier, WorkspaceStatus } from '../domain/vocabulary';
+import { constantTimeEqual, hashToken, newAuthToken, newInboundSecret, type SecretBox } from './crypto';
+
+export interface WorkspaceRow {
+  id: string;
+  name: string;
+  role: string;
+  tier: number;
+  runtime: Runtime;
+  compute: ComputeKind;
+  parent_id: string | null;
+  url: string | null;
+  status: WorkspaceStatus;
+  delivery_mode: DeliveryMode;
+  update_tier: UpdateTier;
+  model: string | null;
+  instance_id: string | null;
+  container_name: string | null;
+  last_sample_error: string | null;
+  budget_limit: number | null;
+  monthly_spend: number;
+  max_concurrent_tasks: number;
+  provision_timeout_seconds: number | null;
+  required_env: string[];
+  provision_started_at: Date | null;
+  last_heartbeat_at: Date | null;
+  org_import_id: string | null;
+  removed_at: Date | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+/** Columns safe to show users: platform_inbound_secret is never selected into a WorkspaceRow. */
+const COLUMNS = `id, name, role, tier, runtime, compute, parent_id, url, status, delivery_mode, update_tier, model,
+  instance_id, container_name, last_sample_error, budget_limit::float8 AS budget_limit,
+  monthly_spend::float8 AS monthly_spend, max_concurrent_tasks, provision_timeout_seconds,
+  required_env, provision_started_at, last_heartbeat_at, org_import_id, removed_at, created_at, updated_at`;
+
+export interface NewWorkspace {
+  name: string;
+  role: string;
+  tier: number;
+  runtime: Runtime;
+  compute: ComputeKind;
+  parentId: string | null;
+  deliveryMode: DeliveryMode;
+  updateTier: UpdateTier;
+  model: string | null;
+  budgetLimit: number | null;
+  maxConcurrentTasks: number;
+  provisionTimeoutSeconds: number | null;
+  requiredEnv?: string[];
+  orgImportId?: string | null;
+}
+
+export interface AgentIdentity {
+  workspaceId: string;
+  status: WorkspaceStatus;
+}
+
+type Queryable = Pool | PoolClient;
+
+export function createWorkspaceStore(pool: Pool, box: SecretBox) {
+  async function inTransaction<T>(fn: (client: PoolClient) => Promise<T>): Promise<T> {
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      const result = await fn(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  async function getWorkspace(id: string, db: Queryable = pool): Promise<WorkspaceRow | null> {
+    const { rows } = await db.query<WorkspaceRow>(`SELECT ${COLUMNS} FROM workspaces WHERE id = $1`, [id]);
+    return rows[0] ?? null;
+  }
+
+  return {
+    pool,
+    inTransaction,
+    getWorkspace,
+
+    async createWorkspace(input: NewWorkspace, db: Queryable = pool): Promise<WorkspaceRow> {
+      const { rows } = await db.query<WorkspaceRow>(
+        `INSERT INTO workspaces (name, role, tier, runtime, compute, parent_id, delivery_mode, update_tier, model,
+           budget_limit, max_concurrent_tasks, provision_timeout_seconds, org_import_id, status, required_env)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15) RETURNING ${COLUMNS}`,
+        [
+          input.name, input.role, input.tier, input.runtime, input.compute, input.parentId, input.deliveryMode,
+          input.updateTier, input.model, input.budgetLimit, input.maxConcurrentTasks, input.provisionTimeoutSeconds,
+          input.orgImportId ?? null, input.compute === 'none' ? 'awaiting_agent' : 'provisioning',
+          input.requiredEnv ?? [],
+        ],
+      );
+      return rows[0];
+    },
+
+    async listWorkspaces(opts: { includeRemoved: boolean; limit: number; parentId?: string }): Promise<WorkspaceRow[]> {
+      const { rows } = await pool.query<WorkspaceRow>(
+        `SELECT ${COLUMNS} FROM workspaces
+          WHERE ($1::boolean OR status <> 'removed') AND ($2::uuid IS NULL OR parent_id = $2)
+          ORDER BY created_at, id LIMIT $3`,
+        [opts.includeRemoved, opts.parentId ?? null, opts.limit],
+      );
+      return rows;
+    },
+
+    /** Returns false when the row is missing or removed (removed is terminal). */
+    async setStatus(
+      id: string,
+      status: Exclude<WorkspaceStatus, 'removed'>,
+      extra: { lastSampleError?: string | null; provisionStarted?: boolean } = {},
+    ): Promise<boolean> {
+      const res = await pool.query(
+        `UPDATE workspaces SET status = $2,
+            last_sample_error = CASE WHEN $3::boolean THEN $4 ELSE last_sample_error END,
+            provision_started_at = CASE WHEN $5::boolean THEN now() ELSE provision_started_at END,
+            updated_at = now()
+          WHERE id = $1 AND status <> 'removed'`,
+        [id, status, extra.lastSampleError !== undefined, extra.lastSampleError ?? null, extra.provisionStarted ?? false],
+      );
+      return res.rowCount === 1;
+    },
+
+    async setComputeRefs(id: string, refs: { containerName?: string | null; instanceId?: string | null }): Promise<void> {
+      await pool.query(
+        `UPDATE workspaces SET
+            container_name = CASE WHEN $2::boolean THEN $3 ELSE container_name END,
+            instance_id = CASE WHEN $4::boolean THEN $5 ELSE instance_id END,
+            updated_at = now()
+          WHERE id = $1`,
+        [id, refs.containerName !== undefined, refs.containerName ?? null, refs.instanceId !== undefined, refs.instanceId ?? null],
+      );
+    },
+
+    /** Decrypts global then workspace secrets. Throws DecryptError (no details) on any bad value. */
+    async loadSecrets(workspaceId: string): Promise<{ global: Record<string, string>; workspace: Record<string, string> }> {
+      const g = await pool.query<{ name: string; value_enc: string }>('SELECT name, value_enc FROM global_secrets');
+      const w = await pool.query<{ name: string; value_enc: string }>(
+        'SELECT name, value_enc FROM workspace_secrets WHERE workspace_id = $1',
+        [workspaceId],
+      );
+      const open = (rows: Array<{ name: string; value_enc: string }>) =>
+        Object.fromEntries(rows.map((r) => [r.name, box.open(r.value_enc)]));
+      return { global: open(g.rows), workspace: open(w.rows) };
+    },
+
+    /** Names of global secrets with a non-empty value (the org import preflight's notion of "set"). */
+    async nonEmptyGlobalSecretNames(): Promise<Set<string>> {
+      const { rows } = await pool.query<{ name: string; value_enc: string }>('SELECT name, value_enc FROM global_secrets');
+      return new Set(rows.filter((r) => box.open(r.value_enc) !== '').map((r) => r.name));
+    },
+
+    async putGlobalSecret(name: string, value: string): Promise<void> {
+      await pool.query(
+        `INSERT INTO global_secrets (name, value_enc) VALUES ($1, $2)
+         ON CONFLICT (name) DO UPDATE SET value_enc = EXCLUDED.value_enc, updated_at = now()`,
+        [name, box.seal(value)],
+      );
+    },
+
+    async putWorkspaceSecret(workspaceId: string, name: string, value: string): Promise<void> {
+      await pool.query(
+        `INSERT INTO workspace_secrets (workspace_id, name, value_enc) VALUES ($1, $2, $3)
+         ON CONFLICT (workspace_id, name) DO UPDATE SET value_enc = EXCLUDED.value_enc, updated_at = now()`,
+        [workspaceId, name, box.seal(value)],
+      );
+    },
+
+    /**
+     * Revokes every live token, issues a new one (only its hash is stored) and a new
+     * platform_inbound_secret, atomically. Every provision path calls this (the reference drifted when
+     * one path skipped it).
+     */
+    async mintCredentials(workspaceId: string): Promise<{ token: string; inboundSecret: string }> {
+      const token = newAuthToken();
+      const inboundSecret = newInboundSecret();
+      await inTransaction(async (db) => {
+        const ws = await db.query(`SELECT status FROM workspaces WHERE id = $1 FOR UPDATE`, [workspaceId]);
+        if (ws.rowCount === 0) throw new Error('workspace not found');
+        await db.query(
+          'UPDATE workspace_auth_tokens SET revoked_at = now() WHERE workspace_id = $1 AND revoked_at IS NULL',
+          [workspaceId],
+        );
+        await db.query('INSERT INTO workspace_auth_tokens (workspace_id, token_hash) VALUES ($1, $2)', [workspaceId, hashToken(token)]);
+        await db.query('UPDATE workspaces SET platform_inbound_secret = $2, updated_at = now() WHERE id = $1', [
+          workspaceId,
+          box.seal(inboundSecret),
+        ]);
+      });
+      return { token, inboundSecret };
+    },
+
+    async revokeTokens(workspaceIds: string[]): Promise<number> {
+      const res = await pool.query(
+        'UPDATE workspace_auth_tokens SET revoked_at = now() WHERE workspace_id = ANY($1::uuid[]) AND revoked_at IS NULL',
+        [workspaceIds],
+      );
+      return res.rowCount ?? 0;
+    },
+
+    /** Finds the workspace a bearer token belongs to; null for unknown or revoked tokens. */
+    async authenticateAgent(token: string): Promise<AgentIdentity | null> {
+      if (!token || token.length > 200) return null;
+      const hash = hashToken(token);
+      const { rows } = await pool.query<{ workspace_id: string; token_hash: string; status: WorkspaceStatus }>(
+        `UPDATE workspace_auth_tokens t SET last_used_at = now()
+           FROM workspaces w
+          WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND w.id = t.workspace_id
+        RETURNING t.workspace_id, t.token_hash, w.status`,
+        [hash],
+      );
+      const row = rows[0];
+      // The index lookup already matched; the constant-time compare keeps the final decision free of
+      // early-exit timing on the stored value.
+      if (!row || !constantTimeEqual(row.token_hash, hash)) return null;
+      return { workspaceId: row.workspace_id, status: row.status };
+    },
+
+    /** Agent registration: online unless removed. Returns the resulting status, or null if removed. */
+    async markRegistered(workspaceId: string, url: string | null): Promise<WorkspaceStatus | null> {
+      const { rows } = await pool.query<{ status: WorkspaceStatus }>(
+        `UPDATE workspaces SET status = 'online', url = COALESCE($2, url), last_heartbeat_at = now(),
+                last_sample_error = NULL, updated_at = now()
+          WHERE id = $1 AND status <> 'removed' RETURNING status`,
+        [workspaceId, url],
+      );
+      return rows[0]?.status ?? null;
+    },
+
+    /** Heartbeat: refreshes liveness, returns the inbound secret so an agent that lost it recovers. */
+    async recordHeartbeat(workspaceId: string): Promise<{ status: WorkspaceStatus; inboundSecret: string | null } | null> {
+      const { rows } = await pool.query<{ status: WorkspaceStatus; platform_inbound_secret: string | null }>(
+        `UPDATE workspaces SET last_heartbeat_at = now(),
+                status = CASE WHEN status IN ('offline','degraded') THEN 'online' ELSE status END,
+                updated_at = now()
+          WHERE id = $1 AND status <> 'removed' RETURNING status, platform_inbound_secret`,
+        [workspaceId],
+      );
+      const row = rows[0];
+      if (!row) return null;
+      return { status: row.status, inboundSecret: row.platform_inbound_secret ? box.open(row.platform_inbound_secret) : null };
+    },
+
+    async recordEvent(
+      type: EventName,
+      opts: { workspaceId?: string | null; orgImportId?: string | null; payload?: Record<string, unknown>; dedupeKey?: string },
+    ): Promise<void> {
+      const payload = JSON.stringify(opts.payload ?? {});
+      const res = await pool.query(
+        `INSERT INTO structure_events (event_type, workspace_id, org_import_id, payload, dedupe_key)
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (dedupe_key) DO NOTHING`,
+        [type, opts.workspaceId ?? null, opts.orgImportId ?? null, payload, opts.dedupeKey ?? null],
+      );
+      if (res.rowCount === 1) {
+        // Broadcast; payload is bounded by construction (ids, counts, sanitized messages).
+        await pool.query('SELECT pg_notify($1, $2)', [
+          'molecule_events',
+          JSON.stringify({ type, workspaceId: opts.workspaceId ?? null, orgImportId: opts.orgImportId ?? null }),
+        ]);
+      }
+    },
+
+    async recordActivity(entry: {
+      workspaceId: string | null;
+      action: string;
+      level?: 'debug' | 'info' | 'warn' | 'error';
+      message: string;
+      details?: Record<string, unknown>;
+      dedupeKey?: string;
+    }): Promise<void> {
+      await pool.query(
+        `INSERT INTO activity_logs (workspace_id, action, level, message, details, dedupe_key)
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (dedupe_key) DO NOTHING`,
+        [entry.workspaceId, entry.action, entry.level ?? 'info', entry.message.slice(0, 20000), JSON.stringify(entry.details ?? {}), entry.dedupeKey ?? null],
+      );
+    },
+
+    async listActivity(workspaceId: string, limit = 100): Promise<Array<{ action: string; level: string; message: string; details: unknown; created_at: Date }>> {
+      const { rows } = await pool.query(
+        'SELECT action, level, message, details, created_at FROM activity_logs WHERE workspace_id = $1 ORDER BY id DESC LIMIT $2',
+        [workspaceId, limit],
+      );
+      return rows;
+    },
+  };
+}
+
+export type WorkspaceStore = ReturnType<typeof createWorkspaceStore>;

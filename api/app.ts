@@ -1,0 +1,77 @@
+// Builds the Fastify app from injected dependencies (tests hand in clients pointed at test servers).
+import { randomUUID } from 'node:crypto';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { Client } from '@temporalio/client';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { LoggerOptions } from 'pino';
+import type { Config } from '../config';
+import type { ComputePorts } from '../activities/compute-ports';
+import type { SecretBox } from '../activities/crypto';
+import type { WorkspaceStore } from '../activities/workspace-store';
+import { adminGuard } from './auth';
+import { installErrorHandling } from './errors';
+import { healthRoutes } from './routes/health';
+import { registryRoutes } from './routes/registry';
+import { workspaceRoutes } from './routes/workspaces';
+import { createWorkflowService, type WorkflowService } from './services/workflow-service';
+
+export const BODY_LIMIT_BYTES = 1024 * 1024;
+
+export interface ApiDeps {
+  config: Config;
+  store: WorkspaceStore;
+  box: SecretBox;
+  temporal: Client;
+  compute: ComputePorts;
+  workflows: WorkflowService;
+  adminGuard: (request: FastifyRequest) => Promise<void>;
+}
+
+export interface BuildAppOptions {
+  config: Config;
+  store: WorkspaceStore;
+  box: SecretBox;
+  temporal: Client;
+  compute: ComputePorts;
+  logger?: LoggerOptions | boolean;
+}
+
+export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: opts.logger ?? { level: opts.config.LOG_LEVEL },
+    bodyLimit: BODY_LIMIT_BYTES,
+    genReqId: () => randomUUID(),
+    // Keep attacker-sized inputs bounded before zod ever sees them.
+    maxParamLength: 200,
+  }).withTypeProvider<ZodTypeProvider>();
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  installErrorHandling(app);
+
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'Workspace lifecycle orchestrator', version: '0.1.0' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  const deps: ApiDeps = {
+    config: opts.config,
+    store: opts.store,
+    box: opts.box,
+    temporal: opts.temporal,
+    compute: opts.compute,
+    workflows: createWorkflowService({ client: opts.temporal, taskQueue: opts.config.TASK_QUEUE }),
+    adminGuard: adminGuard(opts.config.ADMIN_TOKEN),
+  };
+  await app.register(healthRoutes(deps));
+  await app.register(registryRoutes(deps));
+  await app.register(workspaceRoutes(deps));
+  return app;
+}

@@ -1,0 +1,51 @@
+// Agent-facing endpoints, authenticated with the workspace's own bearer token (looked up by hash).
+// A removed workspace never comes back to life here: the store's writes exclude `removed` rows.
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { DomainError } from '../../domain/errors';
+import type { ApiDeps } from '../app';
+import { bearerToken } from '../auth';
+import { unauthorized } from '../errors';
+import { errorResponse, heartbeatBody, registerBody } from '../schemas';
+
+const removed = () => new DomainError('WORKSPACE_REMOVED', 410, 'workspace removed');
+const agentAnswer = z.object({ status: z.string(), platform_inbound_secret: z.string().nullable() });
+
+export const registryRoutes =
+  (deps: ApiDeps): FastifyPluginAsyncZod =>
+  async (app) => {
+    async function authenticate(token: string | null, workspaceId: string) {
+      const identity = token ? await deps.store.authenticateAgent(token) : null;
+      // A valid token for another workspace is as good as none: same answer, nothing revealed.
+      if (!identity || identity.workspaceId !== workspaceId) throw unauthorized();
+      if (identity.status === 'removed') throw removed();
+      return identity;
+    }
+
+    app.post(
+      '/registry/register',
+      { schema: { tags: ['registry'], body: registerBody, response: { 200: agentAnswer, 401: errorResponse, 410: errorResponse } } },
+      async (request) => {
+        await authenticate(bearerToken(request), request.body.workspace_id);
+        const status = await deps.store.markRegistered(request.body.workspace_id, request.body.url ?? null);
+        if (!status) throw removed();
+        // The row says online before the workflow hears it; if this signal is lost the workflow
+        // re-reads the row at its deadline.
+        await deps.workflows.signalRegistered(request.body.workspace_id);
+        const beat = await deps.store.recordHeartbeat(request.body.workspace_id);
+        request.log.info({ workspaceId: request.body.workspace_id }, 'agent registered');
+        return { status, platform_inbound_secret: beat?.inboundSecret ?? null };
+      },
+    );
+
+    app.post(
+      '/registry/heartbeat',
+      { schema: { tags: ['registry'], body: heartbeatBody, response: { 200: agentAnswer, 401: errorResponse, 410: errorResponse } } },
+      async (request) => {
+        await authenticate(bearerToken(request), request.body.workspace_id);
+        const beat = await deps.store.recordHeartbeat(request.body.workspace_id);
+        if (!beat) throw removed();
+        return { status: beat.status, platform_inbound_secret: beat.inboundSecret };
+      },
+    );
+  };

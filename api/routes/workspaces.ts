@@ -1,0 +1,224 @@
+// Workspace resource: create (+ provision), read (with the live operation), re-provision, secrets.
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { WorkspaceRow } from '../../activities/workspace-store';
+import { DomainError } from '../../domain/errors';
+import { normalizeRuntime, type ComputeKind } from '../../domain/vocabulary';
+import type { ApiDeps } from '../app';
+import { notFound } from '../errors';
+import {
+  createWorkspaceBody,
+  errorResponse,
+  getWorkspaceQuery,
+  globalSecretParams,
+  idParams,
+  listWorkspacesQuery,
+  operationView,
+  provisionBody,
+  secretBody,
+  secretParams,
+  workspaceView,
+} from '../schemas';
+import { toWorkspaceView } from '../services/workspace-view';
+
+/** How long POST for an external workspace waits for its token (the workflow does no compute). */
+const EXTERNAL_TOKEN_WAIT_MS = 15_000;
+
+const provisionAccepted = z.object({
+  workspace: workspaceView,
+  workflow_id: z.string(),
+  run_id: z.string(),
+  auth_token: z.string().optional().describe('external runtime only; shown once'),
+  connection: z
+    .object({ platform_url: z.string(), workspace_id: z.string(), snippet: z.string() })
+    .optional()
+    .describe('external runtime only'),
+});
+
+const removedBody = z.object({ error: z.string(), code: z.string(), id: z.string(), removed_at: z.string().nullable(), hint: z.string() });
+
+export function removedError(row: WorkspaceRow): DomainError {
+  return new DomainError('WORKSPACE_REMOVED', 410, 'workspace removed', {
+    id: row.id,
+    removed_at: row.removed_at ? row.removed_at.toISOString() : null,
+    hint: 'this workspace was deleted; pass ?include_removed=true to read it',
+  });
+}
+
+export const workspaceRoutes =
+  (deps: ApiDeps): FastifyPluginAsyncZod =>
+  async (app) => {
+    app.addHook('preHandler', deps.adminGuard);
+    const view = (row: WorkspaceRow) => toWorkspaceView(row, deps.config);
+
+    async function loadLive(id: string): Promise<WorkspaceRow> {
+      const row = await deps.store.getWorkspace(id);
+      if (!row) throw notFound('workspace');
+      if (row.status === 'removed') throw removedError(row);
+      return row;
+    }
+
+    /** Starts provisioning; for an external workspace waits for the token and returns it once. */
+    async function provision(row: WorkspaceRow, model: string | undefined) {
+      const started = await deps.workflows.startProvision(row, { model: model ?? null });
+      const base = { workflow_id: started.workflowId, run_id: started.runId };
+      if (row.compute !== 'none') return { status: 202 as const, body: { workspace: view(row), ...base } };
+      const result = await Promise.race([
+        deps.workflows.provisionResult(started.workflowId, started.runId),
+        new Promise<null>((resolve) => setTimeout(() => resolve(null), EXTERNAL_TOKEN_WAIT_MS).unref()),
+      ]);
+      if (!result?.sealedToken) throw new DomainError('PROVISION_PENDING', 503, 'the token is not ready yet; retry POST /workspaces/:id/provision');
+      const token = deps.box.open(result.sealedToken);
+      const fresh = (await deps.store.getWorkspace(row.id)) ?? row;
+      return {
+        status: 201 as const,
+        body: {
+          workspace: view(fresh),
+          ...base,
+          auth_token: token,
+          connection: {
+            platform_url: deps.config.PLATFORM_URL,
+            workspace_id: row.id,
+            snippet: [
+              `export PLATFORM_URL=${deps.config.PLATFORM_URL}`,
+              `export WORKSPACE_ID=${row.id}`,
+              'export WORKSPACE_TOKEN=<the auth_token above>',
+              `curl -X POST "$PLATFORM_URL/registry/register" -H "Authorization: Bearer $WORKSPACE_TOKEN" -H 'Content-Type: application/json' -d "{\\"workspace_id\\":\\"$WORKSPACE_ID\\"}"`,
+            ].join('\n'),
+          },
+        },
+      };
+    }
+
+    app.post(
+      '/workspaces',
+      {
+        schema: {
+          tags: ['workspaces'],
+          body: createWorkspaceBody,
+          response: { 201: provisionAccepted, 202: provisionAccepted, 400: errorResponse, 404: errorResponse, 409: errorResponse },
+        },
+      },
+      async (request, reply) => {
+        const body = request.body;
+        const runtime = normalizeRuntime(body.runtime);
+        const compute: ComputeKind = runtime === 'external' ? 'none' : (body.compute ?? deps.config.DEFAULT_COMPUTE);
+        if (compute !== 'none' && !deps.config.computeProviders.has(compute)) {
+          throw new DomainError('COMPUTE_NOT_CONFIGURED', 400, 'that compute provider is not configured on this platform');
+        }
+        if (body.parent_id) {
+          const parent = await deps.store.getWorkspace(body.parent_id);
+          if (!parent || parent.status === 'removed') throw notFound('parent workspace');
+        }
+        const row = await deps.store.createWorkspace({
+          name: body.name,
+          role: body.role,
+          tier: body.tier,
+          runtime,
+          compute,
+          parentId: body.parent_id ?? null,
+          deliveryMode: body.delivery_mode ?? (runtime === 'external' ? 'poll' : 'push'),
+          updateTier: body.update_tier,
+          model: body.model ?? null,
+          budgetLimit: body.budget_limit ?? null,
+          maxConcurrentTasks: body.max_concurrent_tasks,
+          provisionTimeoutSeconds: body.provision_timeout_seconds ?? null,
+          requiredEnv: body.required_env,
+        });
+        const { status, body: answer } = await provision(row, body.model);
+        return reply.status(status).send(answer);
+      },
+    );
+
+    app.get(
+      '/workspaces',
+      { schema: { tags: ['workspaces'], querystring: listWorkspacesQuery, response: { 200: z.object({ workspaces: z.array(workspaceView) }) } } },
+      async (request) => {
+        const rows = await deps.store.listWorkspaces({
+          includeRemoved: request.query.include_removed === 'true',
+          parentId: request.query.parent_id,
+          limit: request.query.limit,
+        });
+        return { workspaces: rows.map(view) };
+      },
+    );
+
+    app.get(
+      '/workspaces/:id',
+      {
+        schema: {
+          tags: ['workspaces'],
+          params: idParams,
+          querystring: getWorkspaceQuery,
+          response: { 200: workspaceView.extend({ operation: operationView.nullable() }), 404: errorResponse, 410: removedBody },
+        },
+      },
+      async (request) => {
+        const row = await deps.store.getWorkspace(request.params.id);
+        if (!row) throw notFound('workspace');
+        if (row.status === 'removed' && request.query.include_removed !== 'true') throw removedError(row);
+        const operation = await deps.workflows.describeProvision(row.id);
+        return { ...view(row), operation };
+      },
+    );
+
+    app.post(
+      '/workspaces/:id/provision',
+      {
+        schema: {
+          tags: ['workspaces'],
+          params: idParams,
+          body: provisionBody,
+          response: { 201: provisionAccepted, 202: provisionAccepted, 404: errorResponse, 409: errorResponse, 410: removedBody },
+        },
+      },
+      async (request, reply) => {
+        const row = await loadLive(request.params.id);
+        if (row.status === 'online') {
+          throw new DomainError('WORKSPACE_ONLINE', 409, 'workspace is online; use POST /workspaces/:id/restart');
+        }
+        const { status, body } = await provision(row, request.body?.model);
+        return reply.status(status).send(body);
+      },
+    );
+
+    app.get(
+      '/workspaces/:id/activity',
+      {
+        schema: {
+          tags: ['workspaces'],
+          params: idParams,
+          response: {
+            200: z.object({
+              entries: z.array(z.object({ action: z.string(), level: z.string(), message: z.string(), details: z.unknown(), created_at: z.date() })),
+            }),
+            404: errorResponse,
+          },
+        },
+      },
+      async (request) => {
+        const row = await deps.store.getWorkspace(request.params.id);
+        if (!row) throw notFound('workspace');
+        return { entries: await deps.store.listActivity(row.id) };
+      },
+    );
+
+    app.put(
+      '/workspaces/:id/secrets/:name',
+      { schema: { tags: ['secrets'], params: secretParams, body: secretBody, response: { 204: z.null(), 404: errorResponse, 410: removedBody } } },
+      async (request, reply) => {
+        await loadLive(request.params.id);
+        await deps.store.putWorkspaceSecret(request.params.id, request.params.name, request.body.value);
+        return reply.status(204).send(null);
+      },
+    );
+
+    app.put(
+      '/admin/secrets/:name',
+      { schema: { tags: ['secrets'], params: globalSecretParams, body: secretBody, response: { 204: z.null() } } },
+      async (request, reply) => {
+        await deps.store.putGlobalSecret(request.params.name, request.body.value);
+        return reply.status(204).send(null);
+      },
+    );
+  };

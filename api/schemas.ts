@@ -1,0 +1,110 @@
+// zod schemas for the HTTP API: they validate requests and generate the OpenAPI document.
+// Numbers that SPEC says are clamped are clamped (not rejected); everything else is validated strictly
+// with bounded sizes.
+import { z } from 'zod';
+import { DELIVERY_MODES, UPDATE_TIERS, WORKSPACE_STATUSES, COMPUTE_KINDS, RUNTIMES } from '../domain/vocabulary';
+
+const clampInt = (min: number, max: number) =>
+  z
+    .number()
+    .refine((n) => !Number.isNaN(n), 'must be a number')
+    .transform((n) => Math.min(max, Math.max(min, Math.trunc(Number.isFinite(n) ? n : n > 0 ? max : min))));
+
+export const ENV_NAME = /^[A-Z][A-Z0-9_]{0,127}$/;
+const envName = z.string().regex(ENV_NAME, 'must match ^[A-Z][A-Z0-9_]{0,127}$');
+// No control characters: names end up in git identities, container env and logs.
+const displayName = z
+  .string()
+  .trim()
+  .min(1, 'must not be empty')
+  .max(200, 'must be at most 200 characters')
+  .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), 'must not contain control characters');
+
+export const MAX_BUDGET_CENTS = 100_000_000_000;
+
+export const createWorkspaceBody = z.object({
+  name: displayName,
+  role: z.string().max(200).default(''),
+  tier: z.number().int().min(0).max(10).default(1),
+  runtime: z.string().max(64).optional().describe('claude-code | hermes | openclaw | codex | external; unknown values fall back to claude-code'),
+  compute: z.enum(['docker', 'ec2']).optional().describe('where the agent runs; defaults to DEFAULT_COMPUTE; ignored for external'),
+  parent_id: z.uuid().nullable().optional(),
+  model: z.string().max(200).optional(),
+  delivery_mode: z.enum(DELIVERY_MODES).optional(),
+  update_tier: z.enum(UPDATE_TIERS).default('production'),
+  budget_limit: clampInt(0, MAX_BUDGET_CENTS).nullable().optional().describe('integer cents; clamped to [0, 1e11]'),
+  max_concurrent_tasks: clampInt(1, 100).default(1).describe('clamped to [1, 100]'),
+  provision_timeout_seconds: z.number().int().min(1).max(604800).optional(),
+  required_env: z.array(envName).max(100).default([]),
+});
+export type CreateWorkspaceBody = z.infer<typeof createWorkspaceBody>;
+
+export const provisionBody = z.object({ model: z.string().max(200).optional() }).default({});
+
+export const idParams = z.object({ id: z.uuid() });
+export const secretParams = z.object({ id: z.uuid(), name: envName });
+export const globalSecretParams = z.object({ name: envName });
+export const secretBody = z.object({ value: z.string().max(64 * 1024) });
+
+export const getWorkspaceQuery = z.object({ include_removed: z.enum(['true', 'false']).optional() });
+export const listWorkspacesQuery = z.object({
+  include_removed: z.enum(['true', 'false']).optional(),
+  parent_id: z.uuid().optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(200),
+});
+
+export const registerBody = z.object({
+  workspace_id: z.uuid(),
+  url: z
+    .url({ protocol: /^https?$/ })
+    .max(2048)
+    .optional(),
+});
+export const heartbeatBody = z.object({ workspace_id: z.uuid() });
+
+export const errorResponse = z.object({
+  error: z.string(),
+  code: z.string(),
+  details: z.unknown().optional(),
+  request_id: z.string().optional(),
+});
+
+export const workspaceView = z.object({
+  id: z.string(),
+  name: z.string(),
+  role: z.string(),
+  tier: z.number(),
+  runtime: z.enum(RUNTIMES),
+  compute: z.enum(COMPUTE_KINDS),
+  parent_id: z.string().nullable(),
+  url: z.string().nullable(),
+  status: z.enum(WORKSPACE_STATUSES),
+  delivery_mode: z.enum(DELIVERY_MODES),
+  update_tier: z.enum(UPDATE_TIERS),
+  model: z.string().nullable(),
+  instance_id: z.string().nullable(),
+  container_name: z.string().nullable(),
+  last_sample_error: z.string().nullable(),
+  budget_limit: z.number().nullable(),
+  monthly_spend: z.number(),
+  max_concurrent_tasks: z.number(),
+  provision_timeout_seconds: z.number().describe('effective timeout from resolveProvisionTimeout()'),
+  provision_deadline: z.string().nullable().describe('when a provision in progress will be failed'),
+  required_env: z.array(z.string()),
+  last_heartbeat_at: z.string().nullable(),
+  removed_at: z.string().nullable(),
+  created_at: z.string(),
+  updated_at: z.string(),
+});
+export type WorkspaceView = z.infer<typeof workspaceView>;
+
+export const operationView = z.object({
+  workflow_id: z.string(),
+  run_id: z.string(),
+  type: z.string(),
+  status: z.string(),
+  phase: z.string().nullable(),
+  pending_activity: z.object({ type: z.string(), attempt: z.number(), last_failure: z.string().nullable() }).nullable(),
+  last_failure: z.string().nullable(),
+});
+export type OperationView = z.infer<typeof operationView>;

@@ -1,0 +1,115 @@
+// Starts and inspects workflows for the API. Nothing here waits on compute: the API answers in
+// milliseconds and the workflows do the work.
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { TypedSearchAttributes } from '@temporalio/common';
+import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
+import { DomainError } from '../../domain/errors';
+import { ProvisionPhaseKey, WorkspaceIdKey, WorkspaceRuntimeKey } from '../../domain/search-attributes';
+import { FAILURE_TYPES } from '../../domain/errors';
+import { workflowIds, type Runtime } from '../../domain/vocabulary';
+import { agentRegisteredSignal, provisionStateQuery, type ProvisionInput, type ProvisionResult } from '../../workflows/definitions';
+import type { OperationView } from '../schemas';
+
+export interface WorkflowServiceDeps {
+  client: Client;
+  taskQueue: string;
+}
+
+/** Pending-activity failures are internal (engine messages); users see only what kind of trouble it is. */
+function sanitizeActivityFailure(message: string | null | undefined, type: string | null | undefined): string | null {
+  if (!message && !type) return null;
+  if (type && (Object.values(FAILURE_TYPES) as string[]).includes(type)) return type;
+  return 'transient error; retrying';
+}
+
+export function createWorkflowService({ client, taskQueue }: WorkflowServiceDeps) {
+  return {
+    async startProvision(workspace: { id: string; runtime: Runtime }, input: Omit<ProvisionInput, 'workspaceId'>) {
+      const workflowId = workflowIds.provision(workspace.id);
+      try {
+        const handle = await client.workflow.start('provisionWorkspace', {
+          taskQueue,
+          workflowId,
+          args: [{ workspaceId: workspace.id, ...input } satisfies ProvisionInput],
+          // One provision per workspace at a time; a finished one may be followed by a new run.
+          workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
+          workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+          typedSearchAttributes: new TypedSearchAttributes([
+            { key: WorkspaceIdKey, value: workspace.id },
+            { key: WorkspaceRuntimeKey, value: workspace.runtime },
+            { key: ProvisionPhaseKey, value: 'queued' },
+          ]),
+        });
+        return { workflowId, runId: handle.firstExecutionRunId, handle };
+      } catch (err) {
+        if (err instanceof WorkflowExecutionAlreadyStartedError) {
+          const running = await client.workflow.getHandle(workflowId).describe();
+          throw new DomainError('PROVISION_IN_PROGRESS', 409, 'a provision of this workspace is already running', {
+            workflow_id: workflowId,
+            run_id: running.runId,
+          });
+        }
+        throw err;
+      }
+    },
+
+    async provisionResult(workflowId: string, runId: string): Promise<ProvisionResult> {
+      return client.workflow.getHandle<() => Promise<ProvisionResult>>(workflowId, runId).result();
+    },
+
+    /** Tells a running provision that its agent registered. No running provision: nothing to tell. */
+    async signalRegistered(workspaceId: string): Promise<void> {
+      try {
+        await client.workflow.getHandle(workflowIds.provision(workspaceId)).signal(agentRegisteredSignal);
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError) return;
+        throw err;
+      }
+    },
+
+    /** The live (or last) provision operation of a workspace, or null if it never had one. */
+    async describeProvision(workspaceId: string): Promise<OperationView | null> {
+      const handle = client.workflow.getHandle(workflowIds.provision(workspaceId));
+      let description: Awaited<ReturnType<typeof handle.describe>>;
+      try {
+        description = await handle.describe();
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError) return null;
+        throw err;
+      }
+      const running = description.status.name === 'RUNNING';
+      let phase: string | null = null;
+      if (running) {
+        phase = (await handle.query(provisionStateQuery).catch(() => null))?.phase ?? null;
+      } else {
+        phase = description.searchAttributes?.ProvisionPhase?.[0]?.toString() ?? null;
+      }
+      const pending = description.raw.pendingActivities?.[0];
+      let lastFailure: string | null = null;
+      if (description.status.name === 'FAILED') {
+        // Workflow failure messages are the sanitized public sentences the workflow chose.
+        lastFailure = await handle.result().then(
+          () => null,
+          (err: Error & { cause?: Error }) => (err.cause?.message ?? err.message).slice(0, 500),
+        );
+      }
+      return {
+        workflow_id: description.workflowId,
+        run_id: description.runId,
+        type: description.type,
+        status: description.status.name,
+        phase,
+        pending_activity: pending
+          ? {
+              type: pending.activityType?.name ?? 'unknown',
+              attempt: pending.attempt ?? 1,
+              last_failure: sanitizeActivityFailure(pending.lastFailure?.message, pending.lastFailure?.applicationFailureInfo?.type),
+            }
+          : null,
+        last_failure: lastFailure,
+      };
+    },
+  };
+}
+
+export type WorkflowService = ReturnType<typeof createWorkflowService>;

@@ -1,0 +1,46 @@
+// Row → API shape. The effective provision timeout and deadline come from the same accessor the
+// workflow uses (resolveProvisionTimeout), so the UI's countdown matches the enforced deadline.
+import type { Config } from '../../config';
+import type { WorkspaceRow } from '../../activities/workspace-store';
+import { provisionDeadline, resolveProvisionTimeout } from '../../domain/provision-timeout';
+import type { WorkspaceView } from '../schemas';
+
+const iso = (d: Date | null) => (d ? d.toISOString() : null);
+
+export function toWorkspaceView(row: WorkspaceRow, config: Config): WorkspaceView {
+  const timeoutInput = {
+    envOverrideSeconds: config.PROVISION_TIMEOUT_SECONDS,
+    templateSeconds: row.provision_timeout_seconds,
+    runtime: row.runtime,
+  };
+  return {
+    id: row.id,
+    name: row.name,
+    role: row.role,
+    tier: row.tier,
+    runtime: row.runtime,
+    compute: row.compute,
+    parent_id: row.parent_id,
+    url: row.url,
+    status: row.status,
+    delivery_mode: row.delivery_mode,
+    update_tier: row.update_tier,
+    model: row.model,
+    instance_id: row.instance_id,
+    container_name: row.container_name,
+    last_sample_error: row.last_sample_error,
+    budget_limit: row.budget_limit,
+    monthly_spend: row.monthly_spend,
+    max_concurrent_tasks: row.max_concurrent_tasks,
+    provision_timeout_seconds: resolveProvisionTimeout(timeoutInput),
+    provision_deadline:
+      row.status === 'provisioning' && row.provision_started_at
+        ? new Date(provisionDeadline(row.provision_started_at.getTime(), timeoutInput)).toISOString()
+        : null,
+    required_env: row.required_env,
+    last_heartbeat_at: iso(row.last_heartbeat_at),
+    removed_at: iso(row.removed_at),
+    created_at: row.created_at.toISOString(),
+    updated_at: row.updated_at.toISOString(),
+  };
+}

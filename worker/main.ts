@@ -1,0 +1,34 @@
+// Worker process: connects to Temporal, registers every workflow and activity, shuts down gracefully
+// on SIGTERM/SIGINT (the SDK drains in-flight activities before exiting).
+import { NativeConnection } from '@temporalio/worker';
+import pino from 'pino';
+import { loadConfig } from '../config';
+import { migrate } from '../db/migrate';
+import { buildClients } from './clients';
+import { createWorker } from './create-worker';
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const log = pino({ level: config.LOG_LEVEL, name: 'worker' });
+  await migrate(config.DATABASE_URL);
+  const clients = buildClients(config, log);
+  const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
+  const worker = await createWorker({
+    connection,
+    namespace: config.TEMPORAL_NAMESPACE,
+    taskQueue: config.TASK_QUEUE,
+    deps: { store: clients.store, box: clients.box, config, compute: clients.compute },
+    workflowBundlePath: process.env.WORKFLOW_BUNDLE_PATH || undefined,
+  });
+  log.info({ taskQueue: config.TASK_QUEUE, address: config.TEMPORAL_ADDRESS }, 'worker started');
+  // Worker.run() installs SIGINT/SIGTERM handlers that call shutdown() and resolves once drained.
+  await worker.run();
+  await connection.close();
+  await clients.close();
+  log.info('worker stopped');
+}
+
+main().catch((err: Error) => {
+  console.error(JSON.stringify({ level: 'fatal', msg: 'worker failed', err: err.message }));
+  process.exit(1);
+});

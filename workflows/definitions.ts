@@ -1,0 +1,41 @@
+// Signal, query and update names shared by workflows and the API client.
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+
+export const PROVISION_PHASES = [
+  'queued',
+  'preparing',
+  'minting_credentials',
+  'starting_compute',
+  'awaiting_registration',
+  'online',
+  'awaiting_agent',
+  'compensating',
+  'failed',
+  'cancelled',
+] as const;
+export type ProvisionPhase = (typeof PROVISION_PHASES)[number];
+
+export interface ProvisionState {
+  phase: ProvisionPhase;
+  workspaceId: string;
+  timeoutSeconds: number | null;
+  /** Sanitized; never an internal error string. */
+  lastError: string | null;
+}
+
+/** The agent inside the workspace registered (sent by POST /registry/register). */
+export const agentRegisteredSignal = defineSignal('agentRegistered');
+export const provisionStateQuery = defineQuery<ProvisionState>('provisionState');
+
+export interface ProvisionInput {
+  workspaceId: string;
+  /** MODEL from the request payload; wins over the MODEL secret. */
+  model?: string | null;
+}
+
+export interface ProvisionResult {
+  workspaceId: string;
+  status: 'online' | 'awaiting_agent';
+  /** External runtime only: the new auth token sealed with the platform key, so it never sits in history in clear. */
+  sealedToken?: string;
+}

@@ -1,0 +1,2 @@
+// Every workflow type the worker registers. Workflow code only: deterministic, no I/O.
+export { provisionWorkspace } from './provision';

@@ -1,0 +1,124 @@
+// ProvisionWorkspace: SPEC §2 as a durable workflow. Steps: prepare (secrets, env, preflight) → mint
+// credentials → start compute → wait for the agent to register (bounded by the runtime's timeout) →
+// online. Any failure, timeout or cancellation runs compensation in a non-cancellable scope: diagnostics
+// saved, compute removed, status `failed` with a sanitized message.
+import {
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  isCancellation,
+  proxyActivities,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { ProvisionActivities } from '../activities/provision-activities';
+import { FAILURE_TYPES } from '../domain/errors';
+import { PUBLIC_MESSAGES, publicMessageForFailure, timeoutMessage } from '../domain/public-errors';
+import { ProvisionPhaseKey, WorkspaceRuntimeKey } from '../domain/search-attributes';
+import { computeActivityOptions, dbActivityOptions } from './activity-options';
+import {
+  agentRegisteredSignal,
+  provisionStateQuery,
+  type ProvisionInput,
+  type ProvisionPhase,
+  type ProvisionResult,
+  type ProvisionState,
+} from './definitions';
+
+const db = proxyActivities<ProvisionActivities>(dbActivityOptions);
+const compute = proxyActivities<ProvisionActivities>(computeActivityOptions);
+
+/** Thrown when the agent does not register in time; the workflow fails with this type. */
+export const PROVISION_TIMEOUT_TYPE = 'ProvisionTimeout';
+
+export async function provisionWorkspace(input: ProvisionInput): Promise<ProvisionResult> {
+  const { runId } = workflowInfo();
+  const state: ProvisionState = { phase: 'queued', workspaceId: input.workspaceId, timeoutSeconds: null, lastError: null };
+  let registered = false;
+  setHandler(provisionStateQuery, () => state);
+  setHandler(agentRegisteredSignal, () => {
+    registered = true;
+  });
+  const enter = (phase: ProvisionPhase) => {
+    state.phase = phase;
+    upsertSearchAttributes([{ key: ProvisionPhaseKey, value: phase }]);
+  };
+
+  enter('preparing');
+  // prepareProvision marks the workspace failed itself on its business failures (decrypt, preflight).
+  const prepared = await db.prepareProvision({ workspaceId: input.workspaceId, model: input.model, runId }).catch((err: unknown) => {
+    enter('failed');
+    state.lastError = publicMessageFromError(err);
+    throw ApplicationFailure.nonRetryable(state.lastError, failureType(err) ?? 'ProvisionFailed');
+  });
+  state.timeoutSeconds = prepared.timeoutSeconds;
+  upsertSearchAttributes([{ key: WorkspaceRuntimeKey, value: prepared.runtime }]);
+
+  enter('minting_credentials');
+  const { sealedToken } = await db.mintCredentials({ workspaceId: input.workspaceId });
+
+  if (prepared.compute === 'none') {
+    await db.markAwaitingAgent({ workspaceId: input.workspaceId, runId });
+    enter('awaiting_agent');
+    return { workspaceId: input.workspaceId, status: 'awaiting_agent', sealedToken };
+  }
+
+  await db.markProvisioning({ workspaceId: input.workspaceId, runId });
+  let timedOut = false;
+  try {
+    enter('starting_compute');
+    await compute.startCompute({ workspaceId: input.workspaceId, runId, sealedToken, model: input.model });
+
+    enter('awaiting_registration');
+    const inTime = await condition(() => registered, prepared.timeoutSeconds * 1000);
+    // A lost signal must not fail a workspace whose agent did register: the row is the truth.
+    if (!inTime && !(await db.isOnline({ workspaceId: input.workspaceId }))) {
+      timedOut = true;
+      throw ApplicationFailure.nonRetryable(timeoutMessage(prepared.timeoutSeconds), PROVISION_TIMEOUT_TYPE);
+    }
+    await db.markOnline({ workspaceId: input.workspaceId, runId });
+    enter('online');
+    return { workspaceId: input.workspaceId, status: 'online' };
+  } catch (err) {
+    const cancelled = isCancellation(err);
+    const publicMessage = cancelled
+      ? PUBLIC_MESSAGES.cancelled
+      : timedOut
+        ? timeoutMessage(prepared.timeoutSeconds)
+        : publicMessageFromError(err);
+    state.lastError = publicMessage;
+    await CancellationScope.nonCancellable(async () => {
+      enter('compensating');
+      await compute.captureDiagnostics({ workspaceId: input.workspaceId, runId });
+      await compute.removeCompute({ workspaceId: input.workspaceId });
+      // markProvisionFailed never overwrites `removed`, so a delete that cancelled us keeps its status.
+      await db.markProvisionFailed({
+        workspaceId: input.workspaceId,
+        runId,
+        publicMessage,
+        timeoutSecs: timedOut ? prepared.timeoutSeconds : undefined,
+      });
+      enter(cancelled ? 'cancelled' : 'failed');
+    });
+    if (cancelled) throw err;
+    // Fail the workflow with the sanitized message only: the Temporal UI shows users' words, not internals.
+    throw ApplicationFailure.nonRetryable(publicMessage, failureType(err) ?? 'ProvisionFailed');
+  }
+}
+
+function failureType(err: unknown): string | undefined {
+  if (err instanceof ApplicationFailure) return err.type ?? undefined;
+  const cause = (err as { cause?: unknown } | null)?.cause;
+  return cause instanceof ApplicationFailure ? (cause.type ?? undefined) : undefined;
+}
+
+function publicMessageFromError(err: unknown): string {
+  const type = failureType(err);
+  if (type === PROVISION_TIMEOUT_TYPE) return (err as ApplicationFailure).message;
+  const cause = (err as { cause?: unknown } | null)?.cause;
+  const app = err instanceof ApplicationFailure ? err : cause instanceof ApplicationFailure ? cause : undefined;
+  const details = app?.details?.[0] as { missing?: string[] } | undefined;
+  if (type === FAILURE_TYPES.missingRequiredEnv) return publicMessageForFailure(type, details);
+  return publicMessageForFailure(type);
+}
