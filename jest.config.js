@@ -1,6 +1,7 @@
 // Two projects: `unit` runs pure-function tests with no servers; `integration` runs against the real
 // servers that test/harness/global-setup.ts starts (Temporal dev server, Postgres, Podman, moto).
-const tsJest = ['ts-jest', { isolatedModules: true, diagnostics: false }];
+// Type errors are caught by `tsc --noEmit` (run by scripts/test.sh before jest), so ts-jest only transpiles.
+const tsJest = ['ts-jest', { diagnostics: false }];
 /** @type {import('jest').Config} */
 module.exports = {
   testTimeout: 120000,
