@@ -36,6 +36,11 @@ export const createWorkspaceBody = z.object({
   max_concurrent_tasks: clampInt(1, 100).default(1).describe('clamped to [1, 100]'),
   provision_timeout_seconds: z.number().int().min(1).max(604800).optional(),
   required_env: z.array(envName).max(100).default([]),
+  secrets: z
+    .record(envName, z.string().max(64 * 1024))
+    .refine((r) => Object.keys(r).length <= 100, 'at most 100 secrets')
+    .optional()
+    .describe('workspace secrets, stored encrypted before provisioning starts; never returned'),
 });
 export type CreateWorkspaceBody = z.infer<typeof createWorkspaceBody>;
 

@@ -125,6 +125,7 @@ export const workspaceRoutes =
           provisionTimeoutSeconds: body.provision_timeout_seconds ?? null,
           requiredEnv: body.required_env,
         });
+        for (const [name, value] of Object.entries(body.secrets ?? {})) await deps.store.putWorkspaceSecret(row.id, name, value);
         const { status, body: answer } = await provision(row, body.model);
         return reply.status(status).send(answer);
       },

@@ -1,0 +1,195 @@
+// Provision workflow end to end on the Podman Docker API: the agent stand-in reads the token the
+// platform wrote into /configs before start and registers through the real API.
+import { createHash } from 'node:crypto';
+import { containerName, configVolumeName, MANAGED_LABEL, WORKSPACE_ID_LABEL } from '../../domain/vocabulary';
+import { PUBLIC_MESSAGES } from '../../domain/public-errors';
+import { startPlatform, waitFor, type Platform } from './support/platform';
+
+interface Created {
+  workspace: { id: string; status: string; runtime: string };
+  workflow_id: string;
+  run_id: string;
+}
+
+let p: Platform;
+beforeAll(async () => {
+  p = await startPlatform();
+});
+afterAll(async () => {
+  await p?.close();
+});
+
+async function create(body: Record<string, unknown>): Promise<Created> {
+  const res = await p.api<Created>('POST', '/workspaces', { compute: 'docker', ...body });
+  expect(res.status).toBe(202);
+  return res.body;
+}
+
+async function statusOf(id: string): Promise<Record<string, unknown>> {
+  return (await p.api('GET', `/workspaces/${id}`)).body;
+}
+
+async function containerExists(id: string): Promise<boolean> {
+  try {
+    await p.docker.getContainer(containerName(id)).inspect();
+    return true;
+  } catch (err) {
+    if ((err as { statusCode?: number }).statusCode === 404) return false;
+    throw err;
+  }
+}
+
+async function volumeExists(id: string): Promise<boolean> {
+  try {
+    await p.docker.getVolume(configVolumeName(id)).inspect();
+    return true;
+  } catch (err) {
+    if ((err as { statusCode?: number }).statusCode === 404) return false;
+    throw err;
+  }
+}
+
+async function readTokenFile(id: string): Promise<string> {
+  const stream = await p.docker.getContainer(containerName(id)).getArchive({ path: '/configs/.auth_token' });
+  const chunks: Buffer[] = [];
+  for await (const c of stream as AsyncIterable<Buffer>) chunks.push(c);
+  const tar = Buffer.concat(chunks);
+  const size = parseInt(tar.subarray(124, 136).toString('ascii').replace(/\0/g, '').trim(), 8);
+  return tar.subarray(512, 512 + size).toString('utf8');
+}
+
+async function removeContainer(id: string): Promise<void> {
+  await p.docker.getContainer(containerName(id)).remove({ force: true }).catch(() => undefined);
+  await p.docker.getVolume(configVolumeName(id)).remove().catch(() => undefined);
+}
+
+describe('provision on Docker', () => {
+  it('reaches online: token written before start, labels and name right, only the hash stored', async () => {
+    const started = Date.now();
+    const created = await create({ name: 'Docker Happy', runtime: 'claude-code' });
+    expect(Date.now() - started).toBeLessThan(5000); // the API does not wait for compute
+    expect(created.workflow_id).toBe(`provision-${created.workspace.id}`);
+    const id = created.workspace.id;
+
+    const online = await waitFor('workspace online', async () => {
+      const ws = await statusOf(id);
+      return ws.status === 'online' ? ws : null;
+    });
+    expect(online.container_name).toBe(containerName(id));
+    expect((online.operation as { status: string; phase: string }).status).toBe('COMPLETED');
+
+    const info = await p.docker.getContainer(containerName(id)).inspect();
+    expect(info.Name.replace(/^\//, '')).toBe(`ws-${id.slice(0, 12)}`);
+    expect(info.Config.Labels[MANAGED_LABEL]).toBe('true');
+    expect(info.Config.Labels[WORKSPACE_ID_LABEL]).toBe(id);
+    const volume = await p.docker.getVolume(configVolumeName(id)).inspect();
+    expect(volume.Labels[MANAGED_LABEL]).toBe('true');
+
+    // The agent saw the file at its first line: it was written before the container started.
+    const logs = (await p.docker.getContainer(containerName(id)).logs({ stdout: true, stderr: true })).toString('utf8');
+    expect(logs).toContain('agent: token file present');
+
+    const token = await readTokenFile(id);
+    const { rows } = await p.clients.pool.query('SELECT token_hash, revoked_at FROM workspace_auth_tokens WHERE workspace_id = $1', [id]);
+    expect(rows).toHaveLength(1);
+    expect(rows[0].token_hash).toBe(createHash('sha256').update(token).digest('hex'));
+    expect(rows[0].revoked_at).toBeNull();
+    const dump = await p.clients.pool.query('SELECT row_to_json(w)::text AS j FROM workspaces w WHERE id = $1', [id]);
+    expect(dump.rows[0].j).not.toContain(token);
+
+    const events = await p.clients.pool.query('SELECT event_type FROM structure_events WHERE workspace_id = $1 ORDER BY id', [id]);
+    expect(events.rows.map((r) => r.event_type)).toEqual(['WORKSPACE_PROVISIONING', 'WORKSPACE_ONLINE']);
+
+    // A second provision of an online workspace is refused; restart is the way.
+    expect((await p.api('POST', `/workspaces/${id}/provision`, {})).status).toBe(409);
+    await removeContainer(id);
+  });
+
+  it('fails after the timeout with a sanitized error, diagnostics saved, nothing left behind', async () => {
+    // The agent stand-in never registers when told to be silent (its env comes from workspace secrets).
+    const created = await create({ name: 'Silent Agent', provision_timeout_seconds: 4, secrets: { AGENT_BEHAVIOUR: 'silent' } });
+    const id = created.workspace.id;
+
+    const failed = await waitFor('workspace failed', async () => {
+      const ws = await statusOf(id);
+      return ws.status === 'failed' ? ws : null;
+    });
+    expect(failed.last_sample_error).toBe('The agent did not register within 4 seconds.');
+    const operation = failed.operation as { status: string; last_failure: string };
+    expect(operation.status).toBe('FAILED');
+    expect(operation.last_failure).toBe('The agent did not register within 4 seconds.');
+
+    expect(await containerExists(id)).toBe(false);
+    expect(await volumeExists(id)).toBe(false);
+    const ev = await p.clients.pool.query(
+      `SELECT payload FROM structure_events WHERE workspace_id = $1 AND event_type = 'WORKSPACE_PROVISION_FAILED'`,
+      [id],
+    );
+    expect(ev.rows).toHaveLength(1);
+    expect(ev.rows[0].payload).toEqual({ error: 'The agent did not register within 4 seconds.', timeout_secs: 4 });
+    const diag = await p.clients.pool.query(`SELECT message FROM activity_logs WHERE workspace_id = $1 AND action = 'provision.diagnostics'`, [id]);
+    expect(diag.rows[0]?.message).toContain('agent: token file present');
+  });
+
+  it('missing required env fails with the names only, and starts nothing', async () => {
+    await p.api('PUT', '/admin/secrets/PRESENT_KEY', { value: 'the-value-must-not-leak' });
+    const created = await create({ name: 'Needs Env', required_env: ['PRESENT_KEY', 'ABSENT_KEY', 'ALSO_ABSENT'] });
+    const id = created.workspace.id;
+    const failed = await waitFor('workspace failed', async () => {
+      const ws = await statusOf(id);
+      return ws.status === 'failed' ? ws : null;
+    });
+    expect(failed.last_sample_error).toBe('Missing required environment variables: ALSO_ABSENT, ABSENT_KEY');
+    expect(JSON.stringify(failed)).not.toContain('the-value-must-not-leak');
+    expect(await containerExists(id)).toBe(false);
+    const tokens = await p.clients.pool.query('SELECT count(*)::int AS n FROM workspace_auth_tokens WHERE workspace_id = $1', [id]);
+    expect(tokens.rows[0].n).toBe(0);
+  });
+
+  it('a secret that cannot be decrypted fails with the canned message and does not retry', async () => {
+    const row = await p.clients.store.createWorkspace({
+      name: 'Bad Secret', role: '', tier: 1, runtime: 'claude-code', compute: 'docker', parentId: null, deliveryMode: 'push',
+      updateTier: 'production', model: null, budgetLimit: null, maxConcurrentTasks: 1, provisionTimeoutSeconds: null,
+    });
+    const id = row.id;
+    await p.clients.pool.query(`INSERT INTO workspace_secrets (workspace_id, name, value_enc) VALUES ($1, 'BROKEN', 'v1:AAAA:BBBB:CCCC')`, [id]);
+    const started = await p.api<Created>('POST', `/workspaces/${id}/provision`, {});
+    expect(started.status).toBe(202);
+    const handle = p.temporal.workflow.getHandle(started.body.workflow_id, started.body.run_id);
+    await expect(handle.result()).rejects.toThrow();
+    const failed = await statusOf(id);
+    expect(failed.status).toBe('failed');
+    expect(failed.last_sample_error).toBe(PUBLIC_MESSAGES.decryptFailed);
+    expect(JSON.stringify(failed)).not.toMatch(/AAAA|BBBB|CCCC|aes|gcm/i);
+    const history = await handle.fetchHistory();
+    const attempts = history.events!.filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt);
+    expect(attempts).toEqual([1]); // non-retryable: one attempt of prepareProvision, nothing after it
+    expect(await containerExists(id)).toBe(false);
+  });
+
+  it('a second provision while one runs answers 409 with the running workflow id; cancel cleans up', async () => {
+    const created = await create({ name: 'Slow One', provision_timeout_seconds: 60, secrets: { AGENT_BEHAVIOUR: 'silent' } });
+    const id = created.workspace.id;
+    const second = await p.api<{ code: string; workflow_id: string }>('POST', `/workspaces/${id}/provision`, {});
+    expect(second.status).toBe(409);
+    expect(second.body.code).toBe('PROVISION_IN_PROGRESS');
+    expect(second.body.workflow_id).toBe(created.workflow_id);
+
+    await waitFor('container started', () => containerExists(id));
+    const handle = p.temporal.workflow.getHandle(created.workflow_id, created.run_id);
+    await handle.cancel();
+    await expect(handle.result()).rejects.toThrow();
+    expect(await containerExists(id)).toBe(false);
+    expect(await volumeExists(id)).toBe(false);
+    const ws = await statusOf(id);
+    expect(ws.status).toBe('failed');
+    expect(ws.last_sample_error).toBe(PUBLIC_MESSAGES.cancelled);
+  });
+
+  it('an unknown runtime falls back to claude-code', async () => {
+    const created = await create({ name: 'Odd Runtime', runtime: 'cobol-agent' });
+    expect(created.workspace.runtime).toBe('claude-code');
+    await waitFor('settles', async () => ['online', 'failed'].includes((await statusOf(created.workspace.id)).status as string));
+    await removeContainer(created.workspace.id);
+  });
+});

@@ -1,0 +1,157 @@
+// An in-process platform for integration tests: the real API (Fastify on a loopback port) and a real
+// Temporal worker on a task queue of its own, both wired to the servers global setup started.
+import { randomBytes, randomUUID } from 'node:crypto';
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, type Worker } from '@temporalio/worker';
+import Docker from 'dockerode';
+import type { FastifyInstance } from 'fastify';
+import pino from 'pino';
+import { buildApp } from '../../../api/app';
+import { loadConfig, type Config } from '../../../config';
+import { buildClients, type PlatformClients } from '../../../worker/clients';
+import { createWorker } from '../../../worker/create-worker';
+import { TEST_RUN_LABEL, testServers, type TestServers } from '../../harness/servers';
+
+export const ADMIN_TOKEN = 'test-admin-token-0123456789';
+export const SECRETS_KEY = randomBytes(32).toString('hex');
+
+export interface Platform {
+  servers: TestServers;
+  config: Config;
+  clients: PlatformClients;
+  temporal: Client;
+  docker: Docker;
+  ec2: EC2Client;
+  app: FastifyInstance;
+  url: string;
+  taskQueue: string;
+  worker: Worker | null;
+  api<T = Record<string, unknown>>(method: string, path: string, body?: unknown, token?: string | null): Promise<{ status: number; body: T }>;
+  startWorker(): Promise<void>;
+  stopWorker(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface PlatformOptions {
+  env?: Record<string, string>;
+  /** false: no in-process worker (a test runs its own, e.g. as a child process). */
+  worker?: boolean;
+}
+
+export function testEnv(servers: TestServers, taskQueue: string): Record<string, string> {
+  return {
+    DATABASE_URL: servers.databaseUrl,
+    TEMPORAL_ADDRESS: servers.temporalAddress,
+    TEMPORAL_NAMESPACE: servers.temporalNamespace,
+    TASK_QUEUE: taskQueue,
+    ADMIN_TOKEN,
+    SECRETS_KEY,
+    COMPUTE_PROVIDERS: 'docker,ec2',
+    DOCKER_SOCKET: servers.dockerSocket,
+    DOCKER_NETWORK: 'host',
+    DOCKER_EXTRA_LABELS: `${TEST_RUN_LABEL}=${servers.runId}`,
+    EC2_EXTRA_TAGS: `${TEST_RUN_LABEL}=${servers.runId}`,
+    WORKSPACE_IMAGE: servers.agentImage,
+    EC2_ENDPOINT: servers.ec2Endpoint,
+    EC2_AMI_ID: servers.ec2AmiId,
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'test',
+    AWS_SECRET_ACCESS_KEY: 'test',
+    HEARTBEAT_INTERVAL_SECONDS: '2',
+    LOG_LEVEL: 'warn',
+  };
+}
+
+export async function startPlatform(opts: PlatformOptions = {}): Promise<Platform> {
+  const servers = testServers();
+  const taskQueue = `test-${randomUUID().slice(0, 8)}`;
+  const env = { ...testEnv(servers, taskQueue), ...opts.env };
+  // The AWS SDK reads credentials from the environment.
+  process.env.AWS_ACCESS_KEY_ID = env.AWS_ACCESS_KEY_ID;
+  process.env.AWS_SECRET_ACCESS_KEY = env.AWS_SECRET_ACCESS_KEY;
+  const config = loadConfig(env);
+  const log = pino({ level: 'warn' });
+  const clients = buildClients(config, log);
+  const connection = await Connection.connect({ address: servers.temporalAddress });
+  const temporal = new Client({ connection, namespace: servers.temporalNamespace });
+  const app = await buildApp({ config, store: clients.store, box: clients.box, temporal, compute: clients.compute, logger: false });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const address = app.server.address();
+  if (!address || typeof address === 'string') throw new Error('API did not bind a TCP port');
+  const url = `http://127.0.0.1:${address.port}`;
+  // Agents in containers (host network) call back to this API.
+  config.PLATFORM_URL = url;
+
+  let nativeConnection: NativeConnection | null = null;
+  let runPromise: Promise<void> | null = null;
+  const platform: Platform = {
+    servers,
+    config,
+    clients,
+    temporal,
+    docker: new Docker({ socketPath: servers.dockerSocket }),
+    ec2: new EC2Client({ region: 'us-east-1', endpoint: servers.ec2Endpoint, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } }),
+    app,
+    url,
+    taskQueue,
+    worker: null,
+    async api(method, path, body, token = ADMIN_TOKEN) {
+      const headers: Record<string, string> = {};
+      if (token) headers.authorization = `Bearer ${token}`;
+      if (body !== undefined) headers['content-type'] = 'application/json';
+      const res = await fetch(`${url}${path}`, { method, headers, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
+      const text = await res.text();
+      let parsed: unknown = text;
+      try {
+        parsed = text ? JSON.parse(text) : null;
+      } catch {
+        /* non-JSON answer: keep text */
+      }
+      return { status: res.status, body: parsed as never };
+    },
+    async startWorker() {
+      nativeConnection = await NativeConnection.connect({ address: servers.temporalAddress });
+      platform.worker = await createWorker({
+        connection: nativeConnection,
+        namespace: servers.temporalNamespace,
+        taskQueue,
+        deps: { store: clients.store, box: clients.box, config, compute: clients.compute },
+        workflowBundlePath: servers.workflowBundlePath,
+      });
+      runPromise = platform.worker.run();
+    },
+    async stopWorker() {
+      if (platform.worker && platform.worker.getState() === 'RUNNING') platform.worker.shutdown();
+      await runPromise;
+      await nativeConnection?.close();
+      platform.worker = null;
+      runPromise = null;
+    },
+    async close() {
+      await platform.stopWorker();
+      await app.close();
+      await connection.close();
+      await clients.close();
+      platform.ec2.destroy();
+    },
+  };
+  if (opts.worker !== false) await platform.startWorker();
+  return platform;
+}
+
+/** Polls until `fn` returns a truthy value; fails with `what` after the deadline. Never a bare sleep. */
+export async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs = 60_000, intervalMs = 250): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await fn();
+      if (value) return value;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+}
