@@ -46,6 +46,8 @@ export type CreateWorkspaceBody = z.infer<typeof createWorkspaceBody>;
 
 export const provisionBody = z.object({ model: z.string().max(200).optional() }).default({});
 
+export const restartBody = z.object({ rebuild_config: z.boolean().default(false) }).default({ rebuild_config: false });
+
 export const idParams = z.object({ id: z.uuid() });
 export const secretParams = z.object({ id: z.uuid(), name: envName });
 export const globalSecretParams = z.object({ name: envName });

@@ -17,7 +17,7 @@ async function main(): Promise<void> {
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.TASK_QUEUE,
-    deps: { store: clients.store, box: clients.box, config, compute: clients.compute },
+    deps: { store: clients.store, box: clients.box, config, compute: clients.compute, log },
     workflowBundlePath: process.env.WORKFLOW_BUNDLE_PATH || undefined,
   });
   log.info({ taskQueue: config.TASK_QUEUE, address: config.TEMPORAL_ADDRESS }, 'worker started');

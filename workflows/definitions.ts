@@ -39,3 +39,30 @@ export interface ProvisionResult {
   /** External runtime only: the new auth token sealed with the platform key, so it never sits in history in clear. */
   sealedToken?: string;
 }
+
+export interface RestartRequest {
+  rebuildConfig: boolean;
+}
+
+/** A restart was requested (API: signal-with-start on restart-<workspaceId>). */
+export const restartRequestedSignal = defineSignal<[RestartRequest]>('restartRequested');
+
+export interface RestartState {
+  workspaceId: string;
+  cyclesCompleted: number;
+  /** True when a request arrived during the running cycle: one more cycle will follow it. */
+  pending: boolean;
+  phase: 'idle' | 'stopping' | 'reprovisioning' | 'done';
+}
+export const restartStateQuery = defineQuery<RestartState>('restartState');
+
+export interface RestartInput {
+  workspaceId: string;
+}
+
+export interface RestartResult {
+  workspaceId: string;
+  cycles: number;
+  failedCycles: number;
+  leakSuspects: number;
+}

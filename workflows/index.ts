@@ -1,2 +1,3 @@
 // Every workflow type the worker registers. Workflow code only: deterministic, no I/O.
 export { provisionWorkspace } from './provision';
+export { restartWorkspace } from './restart';

@@ -15,6 +15,7 @@ import {
   listWorkspacesQuery,
   operationView,
   provisionBody,
+  restartBody,
   secretBody,
   secretParams,
   workspaceView,
@@ -180,6 +181,32 @@ export const workspaceRoutes =
         }
         const { status, body } = await provision(row, request.body?.model);
         return reply.status(status).send(body);
+      },
+    );
+
+    app.post(
+      '/workspaces/:id/restart',
+      {
+        schema: {
+          tags: ['workspaces'],
+          params: idParams,
+          body: restartBody,
+          response: {
+            200: z.object({ status: z.literal('noop'), reason: z.string() }),
+            202: z.object({ status: z.literal('accepted'), workflow_id: z.string(), run_id: z.string() }),
+            404: errorResponse,
+            410: removedBody,
+          },
+        },
+      },
+      async (request, reply) => {
+        const row = await loadLive(request.params.id);
+        if (row.compute === 'none') {
+          // SPEC: an external agent is not ours to restart; its tokens stay valid.
+          return reply.status(200).send({ status: 'noop' as const, reason: 'external runtime: the agent runs outside the platform' });
+        }
+        const started = await deps.workflows.requestRestart(row.id, request.body?.rebuild_config ?? false);
+        return reply.status(202).send({ status: 'accepted' as const, workflow_id: started.workflowId, run_id: started.runId });
       },
     );
 

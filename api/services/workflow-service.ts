@@ -7,7 +7,14 @@ import { DomainError } from '../../domain/errors';
 import { ProvisionPhaseKey, WorkspaceIdKey, WorkspaceRuntimeKey } from '../../domain/search-attributes';
 import { FAILURE_TYPES } from '../../domain/errors';
 import { workflowIds, type Runtime } from '../../domain/vocabulary';
-import { agentRegisteredSignal, provisionStateQuery, type ProvisionInput, type ProvisionResult } from '../../workflows/definitions';
+import {
+  agentRegisteredSignal,
+  provisionStateQuery,
+  restartRequestedSignal,
+  type ProvisionInput,
+  type ProvisionResult,
+  type RestartInput,
+} from '../../workflows/definitions';
 import type { OperationView } from '../schemas';
 
 export interface WorkflowServiceDeps {
@@ -55,6 +62,24 @@ export function createWorkflowService({ client, taskQueue }: WorkflowServiceDeps
 
     async provisionResult(workflowId: string, runId: string): Promise<ProvisionResult> {
       return client.workflow.getHandle<() => Promise<ProvisionResult>>(workflowId, runId).result();
+    },
+
+    /**
+     * Signal-with-start on restart-<id>: starts a restart if none runs, otherwise adds a request to the
+     * running one (which then runs exactly one more cycle). Holds across API replicas.
+     */
+    async requestRestart(workspaceId: string, rebuildConfig: boolean): Promise<{ workflowId: string; runId: string }> {
+      const workflowId = workflowIds.restart(workspaceId);
+      const handle = await client.workflow.signalWithStart('restartWorkspace', {
+        taskQueue,
+        workflowId,
+        args: [{ workspaceId } satisfies RestartInput],
+        signal: restartRequestedSignal,
+        signalArgs: [{ rebuildConfig }],
+        workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+        typedSearchAttributes: new TypedSearchAttributes([{ key: WorkspaceIdKey, value: workspaceId }]),
+      });
+      return { workflowId, runId: handle.signaledRunId };
     },
 
     /** Tells a running provision that its agent registered. No running provision: nothing to tell. */

@@ -7,6 +7,7 @@ import { buildClients } from '../../worker/clients';
 import { Client, Connection } from '@temporalio/client';
 import pino from 'pino';
 import { testEnv } from './support/platform';
+import { replayAndMaybeRecord } from './support/histories';
 
 let p: Platform;
 beforeAll(async () => {
@@ -182,6 +183,7 @@ describe('external runtime and registry', () => {
     const result = await p.temporal.workflow.getHandle(`provision-${workspace.id}`).result();
     expect(result.status).toBe('awaiting_agent');
     expect(JSON.stringify(result)).not.toContain(token);
+    await replayAndMaybeRecord(p.temporal, `provision-${workspace.id}`, undefined, 'provision-external');
 
     // Re-provisioning mints a new token; the old one is revoked (401).
     await p.clients.pool.query(`UPDATE workspaces SET status = 'offline' WHERE id = $1`, [workspace.id]);

@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto';
 import { containerName, configVolumeName, MANAGED_LABEL, WORKSPACE_ID_LABEL } from '../../domain/vocabulary';
 import { PUBLIC_MESSAGES } from '../../domain/public-errors';
+import { replayAndMaybeRecord } from './support/histories';
 import { startPlatform, waitFor, type Platform } from './support/platform';
 
 interface Created {
@@ -100,6 +101,8 @@ describe('provision on Docker', () => {
     const events = await p.clients.pool.query('SELECT event_type FROM structure_events WHERE workspace_id = $1 ORDER BY id', [id]);
     expect(events.rows.map((r) => r.event_type)).toEqual(['WORKSPACE_PROVISIONING', 'WORKSPACE_ONLINE']);
 
+    await replayAndMaybeRecord(p.temporal, created.workflow_id, created.run_id, 'provision-docker-online');
+
     // A second provision of an online workspace is refused; restart is the way.
     expect((await p.api('POST', `/workspaces/${id}/provision`, {})).status).toBe(409);
     await removeContainer(id);
@@ -129,6 +132,7 @@ describe('provision on Docker', () => {
     expect(ev.rows[0].payload).toEqual({ error: 'The agent did not register within 4 seconds.', timeout_secs: 4 });
     const diag = await p.clients.pool.query(`SELECT message FROM activity_logs WHERE workspace_id = $1 AND action = 'provision.diagnostics'`, [id]);
     expect(diag.rows[0]?.message).toContain('agent: token file present');
+    await replayAndMaybeRecord(p.temporal, created.workflow_id, created.run_id, 'provision-docker-timeout');
   });
 
   it('missing required env fails with the names only, and starts nothing', async () => {
@@ -184,6 +188,7 @@ describe('provision on Docker', () => {
     const ws = await statusOf(id);
     expect(ws.status).toBe('failed');
     expect(ws.last_sample_error).toBe(PUBLIC_MESSAGES.cancelled);
+    await replayAndMaybeRecord(p.temporal, created.workflow_id, created.run_id, 'provision-docker-cancelled');
   });
 
   it('an unknown runtime falls back to claude-code', async () => {

@@ -7,6 +7,7 @@ import { NativeConnection, type Worker } from '@temporalio/worker';
 import Docker from 'dockerode';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
+import type { ComputePorts } from '../../../activities/compute-ports';
 import { buildApp } from '../../../api/app';
 import { loadConfig, type Config } from '../../../config';
 import { buildClients, type PlatformClients } from '../../../worker/clients';
@@ -37,6 +38,8 @@ export interface PlatformOptions {
   env?: Record<string, string>;
   /** false: no in-process worker (a test runs its own, e.g. as a child process). */
   worker?: boolean;
+  /** Fault injection for the worker's compute ports; the wrapped ports are still the real clients. */
+  wrapCompute?: (ports: ComputePorts) => ComputePorts;
 }
 
 export function testEnv(servers: TestServers, taskQueue: string): Record<string, string> {
@@ -116,7 +119,7 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
         connection: nativeConnection,
         namespace: servers.temporalNamespace,
         taskQueue,
-        deps: { store: clients.store, box: clients.box, config, compute: clients.compute },
+        deps: { store: clients.store, box: clients.box, config, compute: opts.wrapCompute ? opts.wrapCompute(clients.compute) : clients.compute, log },
         workflowBundlePath: servers.workflowBundlePath,
       });
       runPromise = platform.worker.run();

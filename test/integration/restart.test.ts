@@ -1,0 +1,171 @@
+// Restart workflow: fast 202s, coalescing (N concurrent → at most 2 cycles), stop-with-retry schedule
+// and LEAK-SUSPECT, external no-op, rebuild_config, 404/410.
+import type { ComputePorts, DockerComputePort } from '../../activities/compute-ports';
+import { containerName, configVolumeName } from '../../domain/vocabulary';
+import type { RestartResult } from '../../workflows/definitions';
+import { replayAndMaybeRecord } from './support/histories';
+import { startPlatform, waitFor, type Platform } from './support/platform';
+
+let p: Platform;
+let failStops = 0; // how many upcoming stop attempts the injected fault makes fail
+let stopCalls = 0;
+
+function withStopFaults(ports: ComputePorts): ComputePorts {
+  const docker = ports.docker as DockerComputePort;
+  return {
+    ...ports,
+    docker: {
+      ...docker,
+      async stopContainer(id, opts) {
+        stopCalls++;
+        if (failStops > 0) {
+          failStops--;
+          const { ComputeError } = await import('../../domain/errors');
+          throw new ComputeError('transient', 'injected stop failure');
+        }
+        return docker.stopContainer(id, opts);
+      },
+    },
+  };
+}
+
+beforeAll(async () => {
+  p = await startPlatform({ wrapCompute: withStopFaults });
+});
+afterAll(async () => {
+  await p?.close();
+});
+
+async function onlineWorkspace(name: string): Promise<string> {
+  const res = await p.api<{ workspace: { id: string } }>('POST', '/workspaces', { name, compute: 'docker' });
+  expect(res.status).toBe(202);
+  const id = res.body.workspace.id;
+  await waitFor(`${name} online`, async () => (await p.api<{ status: string }>('GET', `/workspaces/${id}`)).body.status === 'online');
+  return id;
+}
+
+async function restartResult(id: string, runId?: string): Promise<RestartResult> {
+  return p.temporal.workflow.getHandle<() => Promise<RestartResult>>(`restart-${id}`, runId).result();
+}
+
+async function managedContainersOf(id: string) {
+  const list = await p.docker.listContainers({ all: true, filters: { name: [containerName(id)] } });
+  return list.filter((c) => c.Names.some((n) => n.replace(/^\//, '') === containerName(id)));
+}
+
+async function cleanup(id: string) {
+  await p.docker.getContainer(containerName(id)).remove({ force: true }).catch(() => undefined);
+  await p.docker.getVolume(configVolumeName(id)).remove().catch(() => undefined);
+}
+
+describe('restart', () => {
+  it('50 concurrent requests: all 202 fast, at most 2 cycles, online with one container', async () => {
+    const id = await onlineWorkspace('Restart Many');
+    const { rows: before } = await p.clients.pool.query('SELECT id FROM workspace_auth_tokens WHERE workspace_id = $1 AND revoked_at IS NULL', [id]);
+    const started = Date.now();
+    const answers = await Promise.all(Array.from({ length: 50 }, () => p.api<{ workflow_id: string; run_id: string }>('POST', `/workspaces/${id}/restart`, {})));
+    const elapsed = Date.now() - started;
+    expect(answers.every((a) => a.status === 202)).toBe(true);
+    expect(new Set(answers.map((a) => a.body.workflow_id))).toEqual(new Set([`restart-${id}`]));
+    expect(elapsed).toBeLessThan(15_000); // a sanity bound only; latency is measured by npm run bench
+    const runIds = [...new Set(answers.map((a) => a.body.run_id))];
+
+    let cycles = 0;
+    for (const runId of runIds) cycles += (await restartResult(id, runId)).cycles;
+    expect(cycles).toBeGreaterThanOrEqual(1);
+    expect(cycles).toBeLessThanOrEqual(2 * runIds.length);
+    expect(runIds).toHaveLength(1); // all 50 arrived while the first run was live
+    expect(cycles).toBeLessThanOrEqual(2);
+
+    const ws = (await p.api<{ status: string }>('GET', `/workspaces/${id}`)).body;
+    expect(ws.status).toBe('online');
+    const containers = await managedContainersOf(id);
+    expect(containers).toHaveLength(1);
+    expect(containers[0].State).toBe('running');
+    // Each cycle minted a fresh token and revoked the old ones.
+    const { rows: live } = await p.clients.pool.query('SELECT id FROM workspace_auth_tokens WHERE workspace_id = $1 AND revoked_at IS NULL', [id]);
+    expect(live).toHaveLength(1);
+    expect(live[0].id).not.toBe(before[0].id);
+    const logged = await p.clients.pool.query(`SELECT count(*)::int AS n FROM activity_logs WHERE workspace_id = $1 AND action = 'restart.cycle'`, [id]);
+    expect(logged.rows[0].n).toBe(cycles);
+    await replayAndMaybeRecord(p.temporal, `restart-${id}`, runIds[0], 'restart-coalesced');
+    await cleanup(id);
+  });
+
+  it('sequential requests (no overlap) each run one cycle', async () => {
+    const id = await onlineWorkspace('Restart Sequential');
+    for (let i = 0; i < 2; i++) {
+      const res = await p.api<{ run_id: string }>('POST', `/workspaces/${id}/restart`, {});
+      expect(res.status).toBe(202);
+      expect((await restartResult(id, res.body.run_id)).cycles).toBe(1);
+    }
+    await cleanup(id);
+  });
+
+  it('stop failures follow the 1 s / 2 s / 4 s schedule, then LEAK-SUSPECT, then reprovision anyway', async () => {
+    const id = await onlineWorkspace('Restart Leaky');
+    failStops = 4; // first attempt + 3 retries all fail
+    stopCalls = 0;
+    const res = await p.api<{ run_id: string }>('POST', `/workspaces/${id}/restart`, {});
+    const result = await restartResult(id, res.body.run_id);
+    failStops = 0;
+    expect(result).toMatchObject({ cycles: 1, failedCycles: 0, leakSuspects: 1 });
+    expect(stopCalls).toBe(4);
+
+    const history = await p.temporal.workflow.getHandle(`restart-${id}`, res.body.run_id).fetchHistory();
+    const timers = history.events!.filter((e) => e.timerStartedEventAttributes).map((e) => Number(e.timerStartedEventAttributes!.startToFireTimeout!.seconds));
+    expect(timers.slice(0, 3)).toEqual([1, 2, 4]);
+    const leak = await p.clients.pool.query(`SELECT details FROM activity_logs WHERE workspace_id = $1 AND action = 'LEAK-SUSPECT'`, [id]);
+    expect(leak.rows).toHaveLength(1);
+    expect(leak.rows[0].details).toMatchObject({ event: 'LEAK-SUSPECT', workspaceId: id, operation: 'restart', attempts: 4 });
+    expect((await p.api<{ status: string }>('GET', `/workspaces/${id}`)).body.status).toBe('online');
+    expect(await managedContainersOf(id)).toHaveLength(1);
+    await replayAndMaybeRecord(p.temporal, `restart-${id}`, res.body.run_id, 'restart-leak-suspect');
+    await cleanup(id);
+  });
+
+  it('a restart cancelled during stop retries exits at once without LEAK-SUSPECT', async () => {
+    const id = await onlineWorkspace('Restart Cancelled');
+    failStops = 100;
+    const res = await p.api<{ run_id: string }>('POST', `/workspaces/${id}/restart`, {});
+    const handle = p.temporal.workflow.getHandle(`restart-${id}`, res.body.run_id);
+    await waitFor('first stop attempt failed', async () => {
+      const h = await handle.fetchHistory();
+      return h.events!.some((e) => e.timerStartedEventAttributes);
+    });
+    await handle.cancel();
+    await expect(handle.result()).rejects.toThrow();
+    failStops = 0;
+    const logs = await p.clients.pool.query(`SELECT action FROM activity_logs WHERE workspace_id = $1 AND action IN ('LEAK-SUSPECT', 'restart.stop.cancelled')`, [id]);
+    expect(logs.rows.map((r) => r.action)).toEqual(['restart.stop.cancelled']);
+    await cleanup(id);
+  });
+
+  it('rebuild_config recreates the config volume', async () => {
+    const id = await onlineWorkspace('Restart Rebuild');
+    const before = await p.docker.getVolume(configVolumeName(id)).inspect();
+    const res = await p.api<{ run_id: string }>('POST', `/workspaces/${id}/restart`, { rebuild_config: true });
+    expect((await restartResult(id, res.body.run_id)).cycles).toBe(1);
+    const after = await p.docker.getVolume(configVolumeName(id)).inspect();
+    expect((after as unknown as { CreatedAt: string }).CreatedAt).not.toBe((before as unknown as { CreatedAt: string }).CreatedAt);
+    await cleanup(id);
+  });
+
+  it('external runtime: 200 no-op, tokens stay valid', async () => {
+    const created = await p.api<{ workspace: { id: string }; auth_token: string }>('POST', '/workspaces', { name: 'Ext Restart', runtime: 'external' });
+    const { id } = created.body.workspace;
+    const res = await p.api<{ status: string }>('POST', `/workspaces/${id}/restart`, {});
+    expect(res.status).toBe(200);
+    expect(res.body.status).toBe('noop');
+    expect((await p.api('POST', '/registry/heartbeat', { workspace_id: id }, created.body.auth_token)).status).toBe(200);
+  });
+
+  it('unknown id: 404 without echo; removed: 410', async () => {
+    const unknown = await p.api('POST', '/workspaces/00000000-0000-4000-8000-0000000000ff/restart', {});
+    expect(unknown.status).toBe(404);
+    expect(JSON.stringify(unknown.body)).not.toContain('0000000000ff');
+    const created = await p.api<{ workspace: { id: string } }>('POST', '/workspaces', { name: 'Gone', runtime: 'external' });
+    await p.clients.pool.query(`UPDATE workspaces SET status = 'removed', removed_at = now() WHERE id = $1`, [created.body.workspace.id]);
+    expect((await p.api('POST', `/workspaces/${created.body.workspace.id}/restart`, {})).status).toBe(410);
+  });
+});
