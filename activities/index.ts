@@ -4,6 +4,8 @@ import type { Logger } from 'pino';
 import type { Config } from '../config';
 import type { ComputePorts } from './compute-ports';
 import type { SecretBox } from './crypto';
+import type { Client } from '@temporalio/client';
+import { createDeleteActivities } from './delete-activities';
 import { createLifecycleActivities } from './lifecycle-activities';
 import { createProvisionActivities } from './provision-activities';
 import type { WorkspaceStore } from './workspace-store';
@@ -14,12 +16,15 @@ export interface ActivityDeps {
   config: Config;
   compute: ComputePorts;
   log: Logger;
+  /** Lets delete wait for cancelled operations to finish; the worker passes its own client. */
+  temporal?: Client;
 }
 
 export function createActivities(deps: ActivityDeps) {
   return {
     ...createProvisionActivities(deps),
     ...createLifecycleActivities(deps),
+    ...createDeleteActivities(deps),
   };
 }
 

@@ -286,6 +286,68 @@ export function createWorkspaceStore(pool: Pool, box: SecretBox) {
       );
     },
 
+    /** Ids of the workspace and all its descendants (recursive CTE; the root alone when childless). */
+    async subtreeIds(rootId: string): Promise<string[]> {
+      const { rows } = await pool.query<{ id: string }>(
+        `WITH RECURSIVE tree AS (
+           SELECT id, 0 AS depth FROM workspaces WHERE id = $1
+           UNION ALL
+           SELECT w.id, t.depth + 1 FROM workspaces w JOIN tree t ON w.parent_id = t.id WHERE t.depth < 64
+         ) SELECT id FROM tree ORDER BY depth DESC, id`,
+        [rootId],
+      );
+      return rows.map((r) => r.id);
+    },
+
+    /**
+     * Delete steps that touch only Postgres, in SPEC order and in one transaction: mark the whole
+     * subtree removed (first, so a racing register/heartbeat cannot resurrect it), drop canvas layouts,
+     * revoke tokens, disable schedules. Idempotent: re-running returns the same set.
+     */
+    async markSubtreeRemoved(rootId: string): Promise<Array<{ id: string; compute: ComputeKind; instance_id: string | null }>> {
+      return inTransaction(async (db) => {
+        const { rows } = await db.query<{ id: string; compute: ComputeKind; instance_id: string | null }>(
+          `WITH RECURSIVE tree AS (
+             SELECT id, 0 AS depth FROM workspaces WHERE id = $1
+             UNION ALL
+             SELECT w.id, t.depth + 1 FROM workspaces w JOIN tree t ON w.parent_id = t.id WHERE t.depth < 64
+           )
+           UPDATE workspaces w SET status = 'removed', removed_at = COALESCE(w.removed_at, now()), updated_at = now()
+             FROM tree WHERE w.id = tree.id
+           RETURNING w.id, w.compute, w.instance_id`,
+          [rootId],
+        );
+        const ids = rows.map((r) => r.id);
+        await db.query('DELETE FROM canvas_layouts WHERE workspace_id = ANY($1::uuid[])', [ids]);
+        await db.query('UPDATE workspace_auth_tokens SET revoked_at = now() WHERE workspace_id = ANY($1::uuid[]) AND revoked_at IS NULL', [ids]);
+        await db.query('UPDATE workspace_schedules SET enabled = false WHERE workspace_id = ANY($1::uuid[]) AND enabled', [ids]);
+        return rows.sort((a, b) => a.id.localeCompare(b.id));
+      });
+    },
+
+    /** Hard-deletes exactly these rows (and their dependents). */
+    async purgeWorkspaces(ids: string[]): Promise<number> {
+      return inTransaction(async (db) => {
+        await db.query('UPDATE workspaces SET parent_id = NULL WHERE parent_id = ANY($1::uuid[]) AND NOT (id = ANY($1::uuid[]))', [ids]);
+        const res = await db.query(`DELETE FROM workspaces WHERE id = ANY($1::uuid[]) AND status = 'removed'`, [ids]);
+        return res.rowCount ?? 0;
+      });
+    },
+
+    async recordEvents(
+      type: EventName,
+      entries: Array<{ workspaceId: string; payload?: Record<string, unknown>; dedupeKey: string }>,
+    ): Promise<void> {
+      if (entries.length === 0) return;
+      await pool.query(
+        `INSERT INTO structure_events (event_type, workspace_id, payload, dedupe_key)
+         SELECT $1, u.ws, u.payload, u.dedupe FROM unnest($2::uuid[], $3::jsonb[], $4::text[]) AS u(ws, payload, dedupe)
+         ON CONFLICT (dedupe_key) DO NOTHING`,
+        [type, entries.map((e) => e.workspaceId), entries.map((e) => JSON.stringify(e.payload ?? {})), entries.map((e) => e.dedupeKey)],
+      );
+      await pool.query('SELECT pg_notify($1, $2)', ['molecule_events', JSON.stringify({ type, count: entries.length })]);
+    },
+
     async listActivity(workspaceId: string, limit = 100): Promise<Array<{ action: string; level: string; message: string; details: unknown; created_at: Date }>> {
       const { rows } = await pool.query(
         'SELECT action, level, message, details, created_at FROM activity_logs WHERE workspace_id = $1 ORDER BY id DESC LIMIT $2',

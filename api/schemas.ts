@@ -48,6 +48,11 @@ export const provisionBody = z.object({ model: z.string().max(200).optional() })
 
 export const restartBody = z.object({ rebuild_config: z.boolean().default(false) }).default({ rebuild_config: false });
 
+export const deleteQuery = z.object({
+  confirm: z.enum(['true', 'false']).optional(),
+  purge: z.enum(['true', 'false']).optional(),
+});
+
 export const idParams = z.object({ id: z.uuid() });
 export const secretParams = z.object({ id: z.uuid(), name: envName });
 export const globalSecretParams = z.object({ name: envName });

@@ -1,5 +1,6 @@
 // Worker process: connects to Temporal, registers every workflow and activity, shuts down gracefully
 // on SIGTERM/SIGINT (the SDK drains in-flight activities before exiting).
+import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import pino from 'pino';
 import { loadConfig } from '../config';
@@ -13,17 +14,21 @@ async function main(): Promise<void> {
   await migrate(config.DATABASE_URL);
   const clients = buildClients(config, log);
   const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
+  // A plain client too: delete activities wait on cancelled workflows through it.
+  const clientConnection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+  const temporal = new Client({ connection: clientConnection, namespace: config.TEMPORAL_NAMESPACE });
   const worker = await createWorker({
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.TASK_QUEUE,
-    deps: { store: clients.store, box: clients.box, config, compute: clients.compute, log },
+    deps: { store: clients.store, box: clients.box, config, compute: clients.compute, log, temporal },
     workflowBundlePath: process.env.WORKFLOW_BUNDLE_PATH || undefined,
   });
   log.info({ taskQueue: config.TASK_QUEUE, address: config.TEMPORAL_ADDRESS }, 'worker started');
   // Worker.run() installs SIGINT/SIGTERM handlers that call shutdown() and resolves once drained.
   await worker.run();
   await connection.close();
+  await clientConnection.close();
   await clients.close();
   log.info('worker stopped');
 }

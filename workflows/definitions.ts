@@ -66,3 +66,38 @@ export interface RestartResult {
   failedCycles: number;
   leakSuspects: number;
 }
+
+export interface DeleteTreeInput {
+  rootId: string;
+  purge: boolean;
+}
+
+export interface StopFailure {
+  workspace_id: string;
+  error: string;
+}
+
+export interface DeleteTreeResult {
+  rootId: string;
+  /** Every id the cascade touched (purge acts on exactly this set). */
+  removedIds: string[];
+  stopFailures: StopFailure[];
+  purged: number;
+}
+
+export interface DeleteTreeState {
+  phase: 'marking' | 'cancelling_operations' | 'stopping_compute' | 'broadcasting' | 'purging' | 'done';
+  total: number;
+  computeTotal: number;
+  computeDone: number;
+  stopFailures: number;
+}
+export const deleteStateQuery = defineQuery<DeleteTreeState>('deleteState');
+
+export interface ComputeBatchInput {
+  workspaceIds: string[];
+}
+export interface ComputeBatchResult {
+  stopped: string[];
+  failures: StopFailure[];
+}

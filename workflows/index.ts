@@ -1,3 +1,4 @@
 // Every workflow type the worker registers. Workflow code only: deterministic, no I/O.
 export { provisionWorkspace } from './provision';
 export { restartWorkspace } from './restart';
+export { deleteWorkspaceTree, deleteComputeBatch } from './delete-tree';

@@ -8,6 +8,7 @@ import type { ApiDeps } from '../app';
 import { notFound } from '../errors';
 import {
   createWorkspaceBody,
+  deleteQuery,
   errorResponse,
   getWorkspaceQuery,
   globalSecretParams,
@@ -21,6 +22,9 @@ import {
   workspaceView,
 } from '../schemas';
 import { toWorkspaceView } from '../services/workspace-view';
+
+/** How long DELETE waits for the cascade before answering 202 (the reference used a 30 s detached context). */
+const DELETE_WAIT_MS = 30_000;
 
 /** How long POST for an external workspace waits for its token (the workflow does no compute). */
 const EXTERNAL_TOKEN_WAIT_MS = 15_000;
@@ -207,6 +211,46 @@ export const workspaceRoutes =
         }
         const started = await deps.workflows.requestRestart(row.id, request.body?.rebuild_config ?? false);
         return reply.status(202).send({ status: 'accepted' as const, workflow_id: started.workflowId, run_id: started.runId });
+      },
+    );
+
+    app.delete(
+      '/workspaces/:id',
+      {
+        schema: {
+          tags: ['workspaces'],
+          params: idParams,
+          querystring: deleteQuery,
+          response: {
+            200: z.object({ status: z.literal('removed'), cascade_deleted: z.number() }),
+            202: z.object({ status: z.literal('accepted'), workflow_id: z.string(), run_id: z.string() }),
+            404: errorResponse,
+            409: errorResponse.extend({ cascade_count: z.number() }),
+            500: z.object({ error: z.string(), code: z.string(), removed_count: z.number(), stop_failures: z.array(z.object({ workspace_id: z.string(), error: z.string() })) }),
+          },
+        },
+      },
+      async (request, reply) => {
+        const row = await deps.store.getWorkspace(request.params.id);
+        if (!row) throw notFound('workspace');
+        if (request.query.confirm !== 'true') {
+          const count = (await deps.store.subtreeIds(row.id)).length;
+          throw new DomainError('CONFIRM_REQUIRED', 409, 'deleting removes this workspace and all its descendants; repeat with ?confirm=true', {
+            cascade_count: count,
+          });
+        }
+        const purge = request.query.purge === 'true';
+        const run = await deps.workflows.deleteTree(row.id, purge, DELETE_WAIT_MS);
+        if (!run.result) return reply.status(202).send({ status: 'accepted' as const, workflow_id: run.workflowId, run_id: run.runId });
+        if (run.result.stopFailures.length > 0) {
+          return reply.status(500).send({
+            error: 'some workspaces could not be stopped; they are marked removed and the orphan sweeper will retry',
+            code: 'STOP_FAILED',
+            removed_count: run.result.removedIds.length,
+            stop_failures: run.result.stopFailures,
+          });
+        }
+        return reply.status(200).send({ status: 'removed' as const, cascade_deleted: run.result.removedIds.length });
       },
     );
 

@@ -14,6 +14,8 @@ import {
   type ProvisionInput,
   type ProvisionResult,
   type RestartInput,
+  type DeleteTreeInput,
+  type DeleteTreeResult,
 } from '../../workflows/definitions';
 import type { OperationView } from '../schemas';
 
@@ -80,6 +82,31 @@ export function createWorkflowService({ client, taskQueue }: WorkflowServiceDeps
         typedSearchAttributes: new TypedSearchAttributes([{ key: WorkspaceIdKey, value: workspaceId }]),
       });
       return { workflowId, runId: handle.signaledRunId };
+    },
+
+    /**
+     * Starts (or attaches to) the delete cascade of a subtree and waits up to `waitMs` for its result.
+     * The workflow never depends on the request: on timeout the caller answers 202 with its id.
+     */
+    async deleteTree(rootId: string, purge: boolean, waitMs: number): Promise<{ workflowId: string; runId: string; result: DeleteTreeResult | null }> {
+      const workflowId = workflowIds.deleteTree(rootId);
+      const handle = await client.workflow.start('deleteWorkspaceTree', {
+        taskQueue,
+        workflowId,
+        args: [{ rootId, purge } satisfies DeleteTreeInput],
+        // A second DELETE while one runs attaches to it instead of starting a twin.
+        workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+        workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+        typedSearchAttributes: new TypedSearchAttributes([{ key: WorkspaceIdKey, value: rootId }]),
+      });
+      let timer: NodeJS.Timeout | undefined;
+      const result = await Promise.race([
+        handle.result() as Promise<DeleteTreeResult>,
+        new Promise<null>((resolve) => {
+          timer = setTimeout(() => resolve(null), waitMs);
+        }),
+      ]).finally(() => clearTimeout(timer));
+      return { workflowId, runId: handle.firstExecutionRunId, result };
     },
 
     /** Tells a running provision that its agent registered. No running provision: nothing to tell. */

@@ -119,7 +119,7 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
         connection: nativeConnection,
         namespace: servers.temporalNamespace,
         taskQueue,
-        deps: { store: clients.store, box: clients.box, config, compute: opts.wrapCompute ? opts.wrapCompute(clients.compute) : clients.compute, log },
+        deps: { store: clients.store, box: clients.box, config, compute: opts.wrapCompute ? opts.wrapCompute(clients.compute) : clients.compute, log, temporal },
         workflowBundlePath: servers.workflowBundlePath,
       });
       runPromise = platform.worker.run();
