@@ -8,6 +8,7 @@ import type { Client } from '@temporalio/client';
 import { createDeleteActivities } from './delete-activities';
 import { createLifecycleActivities } from './lifecycle-activities';
 import { createProvisionActivities } from './provision-activities';
+import { createSweeperActivities } from './sweeper-activities';
 import type { WorkspaceStore } from './workspace-store';
 
 export interface ActivityDeps {
@@ -25,6 +26,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createProvisionActivities(deps),
     ...createLifecycleActivities(deps),
     ...createDeleteActivities(deps),
+    ...createSweeperActivities(deps),
   };
 }
 

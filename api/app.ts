@@ -12,6 +12,7 @@ import type { SecretBox } from '../activities/crypto';
 import type { WorkspaceStore } from '../activities/workspace-store';
 import { adminGuard } from './auth';
 import { installErrorHandling } from './errors';
+import { adminRoutes } from './routes/admin';
 import { healthRoutes } from './routes/health';
 import { registryRoutes } from './routes/registry';
 import { workspaceRoutes } from './routes/workspaces';
@@ -73,5 +74,6 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   await app.register(healthRoutes(deps));
   await app.register(registryRoutes(deps));
   await app.register(workspaceRoutes(deps));
+  await app.register(adminRoutes(deps));
   return app;
 }

@@ -40,6 +40,8 @@ const schema = z.object({
   PROVISION_TIMEOUT_SECONDS: optionalInt(1, 7 * 24 * 3600),
   TEMPLATES_ROOT: z.string().default('./org-templates'),
   LOG_LEVEL: z.string().default('info'),
+  /** The worker creates the orphan-sweeper Schedule (every 60 s, one pass at boot) unless this is false. */
+  SWEEPER_ENABLED: z.enum(['true', 'false']).default('true'),
 });
 
 export type Config = z.infer<typeof schema> & { computeProviders: Set<'docker' | 'ec2'> };

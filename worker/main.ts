@@ -7,6 +7,7 @@ import { loadConfig } from '../config';
 import { migrate } from '../db/migrate';
 import { buildClients } from './clients';
 import { createWorker } from './create-worker';
+import { ensureSweeperSchedule } from './sweeper-schedule';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -24,6 +25,10 @@ async function main(): Promise<void> {
     deps: { store: clients.store, box: clients.box, config, compute: clients.compute, log, temporal },
     workflowBundlePath: process.env.WORKFLOW_BUNDLE_PATH || undefined,
   });
+  if (config.SWEEPER_ENABLED === 'true') {
+    const schedule = await ensureSweeperSchedule(temporal, config.TASK_QUEUE, { triggerNow: true });
+    log.info({ schedule }, 'orphan sweeper schedule ready');
+  }
   log.info({ taskQueue: config.TASK_QUEUE, address: config.TEMPORAL_ADDRESS }, 'worker started');
   // Worker.run() installs SIGINT/SIGTERM handlers that call shutdown() and resolves once drained.
   await worker.run();

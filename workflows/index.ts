@@ -2,3 +2,4 @@
 export { provisionWorkspace } from './provision';
 export { restartWorkspace } from './restart';
 export { deleteWorkspaceTree, deleteComputeBatch } from './delete-tree';
+export { orphanSweep } from './orphan-sweep';

@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { containerName, configVolumeName, MANAGED_LABEL, WORKSPACE_ID_LABEL } from '../../domain/vocabulary';
 import { PUBLIC_MESSAGES } from '../../domain/public-errors';
 import { replayAndMaybeRecord } from './support/histories';
+import { containerExists as exists, readTokenFile, removeWorkspaceContainer, volumeExists as volExists } from './support/compute';
 import { startPlatform, waitFor, type Platform } from './support/platform';
 
 interface Created {
@@ -20,6 +21,10 @@ afterAll(async () => {
   await p?.close();
 });
 
+const containerExists = (id: string) => exists(p, id);
+const volumeExists = (id: string) => volExists(p, id);
+const removeContainer = (id: string) => removeWorkspaceContainer(p, id);
+
 async function create(body: Record<string, unknown>): Promise<Created> {
   const res = await p.api<Created>('POST', '/workspaces', { compute: 'docker', ...body });
   expect(res.status).toBe(202);
@@ -28,40 +33,6 @@ async function create(body: Record<string, unknown>): Promise<Created> {
 
 async function statusOf(id: string): Promise<Record<string, unknown>> {
   return (await p.api('GET', `/workspaces/${id}`)).body;
-}
-
-async function containerExists(id: string): Promise<boolean> {
-  try {
-    await p.docker.getContainer(containerName(id)).inspect();
-    return true;
-  } catch (err) {
-    if ((err as { statusCode?: number }).statusCode === 404) return false;
-    throw err;
-  }
-}
-
-async function volumeExists(id: string): Promise<boolean> {
-  try {
-    await p.docker.getVolume(configVolumeName(id)).inspect();
-    return true;
-  } catch (err) {
-    if ((err as { statusCode?: number }).statusCode === 404) return false;
-    throw err;
-  }
-}
-
-async function readTokenFile(id: string): Promise<string> {
-  const stream = await p.docker.getContainer(containerName(id)).getArchive({ path: '/configs/.auth_token' });
-  const chunks: Buffer[] = [];
-  for await (const c of stream as AsyncIterable<Buffer>) chunks.push(c);
-  const tar = Buffer.concat(chunks);
-  const size = parseInt(tar.subarray(124, 136).toString('ascii').replace(/\0/g, '').trim(), 8);
-  return tar.subarray(512, 512 + size).toString('utf8');
-}
-
-async function removeContainer(id: string): Promise<void> {
-  await p.docker.getContainer(containerName(id)).remove({ force: true }).catch(() => undefined);
-  await p.docker.getVolume(configVolumeName(id)).remove().catch(() => undefined);
 }
 
 describe('provision on Docker', () => {
@@ -90,7 +61,7 @@ describe('provision on Docker', () => {
     const logs = (await p.docker.getContainer(containerName(id)).logs({ stdout: true, stderr: true })).toString('utf8');
     expect(logs).toContain('agent: token file present');
 
-    const token = await readTokenFile(id);
+    const token = await readTokenFile(p, id);
     const { rows } = await p.clients.pool.query('SELECT token_hash, revoked_at FROM workspace_auth_tokens WHERE workspace_id = $1', [id]);
     expect(rows).toHaveLength(1);
     expect(rows[0].token_hash).toBe(createHash('sha256').update(token).digest('hex'));

@@ -1,8 +1,8 @@
 // Provision on EC2 (moto's server). Nothing boots inside moto, so the test plays the VM's agent: it
 // reads the token from the instance's user data, as cloud-init would, and registers with it.
-import { DescribeInstanceAttributeCommand, DescribeInstancesCommand } from '@aws-sdk/client-ec2';
 import { ApplicationFailure } from '@temporalio/common';
 import { MANAGED_LABEL, WORKSPACE_ID_LABEL } from '../../domain/vocabulary';
+import { instancesOf as instancesIn, tokenFromUserData as tokenIn } from './support/compute';
 import { startPlatform, waitFor, type Platform } from './support/platform';
 
 let p: Platform;
@@ -13,18 +13,8 @@ afterAll(async () => {
   await p?.close();
 });
 
-async function instancesOf(workspaceId: string) {
-  const out = await p.ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: `tag:${WORKSPACE_ID_LABEL}`, Values: [workspaceId] }] }));
-  return (out.Reservations ?? []).flatMap((r) => r.Instances ?? []);
-}
-
-async function tokenFromUserData(instanceId: string): Promise<string> {
-  const attr = await p.ec2.send(new DescribeInstanceAttributeCommand({ InstanceId: instanceId, Attribute: 'userData' }));
-  const script = Buffer.from(attr.UserData?.Value ?? '', 'base64').toString('utf8');
-  const match = /echo ([A-Za-z0-9+/=]+) \| base64 -d > \/configs\/\.auth_token/.exec(script);
-  if (!match) throw new Error('user data carries no token line');
-  return Buffer.from(match[1], 'base64').toString('utf8');
-}
+const instancesOf = (id: string) => instancesIn(p, id);
+const tokenFromUserData = (instanceId: string) => tokenIn(p, instanceId);
 
 describe('provision on EC2 (moto)', () => {
   it('launches one tagged instance, persists instance_id, and goes online when the agent registers', async () => {

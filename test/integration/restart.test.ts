@@ -4,6 +4,7 @@ import type { ComputePorts, DockerComputePort } from '../../activities/compute-p
 import { containerName, configVolumeName } from '../../domain/vocabulary';
 import type { RestartResult } from '../../workflows/definitions';
 import { replayAndMaybeRecord } from './support/histories';
+import { createOnline, removeWorkspaceContainer } from './support/compute';
 import { startPlatform, waitFor, type Platform } from './support/platform';
 
 let p: Platform;
@@ -36,13 +37,8 @@ afterAll(async () => {
   await p?.close();
 });
 
-async function onlineWorkspace(name: string): Promise<string> {
-  const res = await p.api<{ workspace: { id: string } }>('POST', '/workspaces', { name, compute: 'docker' });
-  expect(res.status).toBe(202);
-  const id = res.body.workspace.id;
-  await waitFor(`${name} online`, async () => (await p.api<{ status: string }>('GET', `/workspaces/${id}`)).body.status === 'online');
-  return id;
-}
+const onlineWorkspace = (name: string) => createOnline(p, { name, compute: 'docker' });
+const cleanup = (id: string) => removeWorkspaceContainer(p, id);
 
 async function restartResult(id: string, runId?: string): Promise<RestartResult> {
   return p.temporal.workflow.getHandle<() => Promise<RestartResult>>(`restart-${id}`, runId).result();
@@ -51,11 +47,6 @@ async function restartResult(id: string, runId?: string): Promise<RestartResult>
 async function managedContainersOf(id: string) {
   const list = await p.docker.listContainers({ all: true, filters: { name: [containerName(id)] } });
   return list.filter((c) => c.Names.some((n) => n.replace(/^\//, '') === containerName(id)));
-}
-
-async function cleanup(id: string) {
-  await p.docker.getContainer(containerName(id)).remove({ force: true }).catch(() => undefined);
-  await p.docker.getVolume(configVolumeName(id)).remove().catch(() => undefined);
 }
 
 describe('restart', () => {

@@ -1,0 +1,213 @@
+// The orphan sweeper (SPEC §4) and the safety-net monitors. One routine serves the scheduled sweep
+// workflow (acting) and GET /admin/orphans (dry run: reports what it would do, changes nothing).
+// Guards from the reference's incidents: a Docker daemon error skips the container AND token passes
+// (an empty list from a missing engine must never revoke every token); a failed stop keeps the volume;
+// a volume-removal error is logged and the pass continues.
+import type { Config } from '../config';
+import { resolveProvisionTimeout } from '../domain/provision-timeout';
+import { timeoutMessage } from '../domain/public-errors';
+import { EVENTS } from '../domain/vocabulary';
+import type { ComputePorts } from './compute-ports';
+import type { MinimalLogger } from './docker-compute';
+import type { WorkspaceStore } from './workspace-store';
+
+export const TOKEN_GRACE_SECONDS = 5 * 60;
+/** Beyond the workflow's own deadline, so the sweep never races a provision that is about to fail itself. */
+export const STUCK_PROVISION_GRACE_SECONDS = 60;
+
+type Action = 'removed' | 'would_remove' | 'stop_failed' | 'remove_failed' | 'revoked' | 'would_revoke' | 'failed' | 'would_fail' | 'offline' | 'would_offline' | 'terminated' | 'would_terminate' | 'terminate_failed';
+
+export interface SweepFinding {
+  kind: 'container' | 'volume' | 'instance' | 'token' | 'stuck_provision' | 'heartbeat';
+  id: string;
+  workspaceId: string | null;
+  reason: string;
+  action: Action;
+}
+
+export interface SweepReport {
+  dryRun: boolean;
+  findings: SweepFinding[];
+  skipped: string[];
+}
+
+export interface OrphanSweeperDeps {
+  store: WorkspaceStore;
+  compute: ComputePorts;
+  config: Config;
+  log: MinimalLogger;
+}
+
+export function createOrphanSweeper({ store, compute, config, log }: OrphanSweeperDeps) {
+  const pool = store.pool;
+
+  async function liveness(ids: string[]): Promise<Map<string, string>> {
+    const valid = ids.filter((id) => /^[0-9a-f-]{36}$/i.test(id));
+    if (valid.length === 0) return new Map();
+    const { rows } = await pool.query<{ id: string; status: string }>('SELECT id, status FROM workspaces WHERE id = ANY($1::uuid[])', [valid]);
+    return new Map(rows.map((r) => [r.id, r.status]));
+  }
+
+  const orphanReason = (workspaceId: string | null, statuses: Map<string, string>): string | null => {
+    if (!workspaceId || !statuses.has(workspaceId)) return 'no workspace row';
+    return statuses.get(workspaceId) === 'removed' ? 'workspace removed' : null;
+  };
+
+  async function record(f: SweepFinding, dryRun: boolean): Promise<void> {
+    log.info({ sweeper: true, ...f }, 'orphan sweeper');
+    if (!dryRun) {
+      await store.recordActivity({ workspaceId: f.workspaceId && /^[0-9a-f-]{36}$/i.test(f.workspaceId) ? f.workspaceId : null, action: `sweeper.${f.kind}`, level: 'warn', message: `${f.reason}: ${f.action}`, details: { id: f.id } });
+    }
+  }
+
+  async function dockerPasses(report: SweepReport, dryRun: boolean): Promise<void> {
+    const docker = compute.docker;
+    if (!docker) return;
+    let containers: Awaited<ReturnType<typeof docker.listManagedContainers>>;
+    try {
+      containers = await docker.listManagedContainers();
+    } catch {
+      report.skipped.push('docker engine unavailable: container, volume and token passes skipped');
+      return;
+    }
+    const statuses = await liveness(containers.map((c) => c.workspaceId ?? '').filter(Boolean));
+    const stoppedFor = new Set<string>();
+    for (const c of containers) {
+      const reason = orphanReason(c.workspaceId, statuses);
+      if (!reason || !c.name.startsWith('ws-')) continue;
+      const finding: SweepFinding = { kind: 'container', id: c.name, workspaceId: c.workspaceId, reason, action: 'would_remove' };
+      if (!dryRun) {
+        try {
+          if (c.workspaceId) {
+            await docker.stopContainer(c.workspaceId, { timeoutSeconds: 10 });
+            await docker.removeContainer(c.workspaceId, { removeVolume: false });
+            stoppedFor.add(c.workspaceId);
+          }
+          finding.action = 'removed';
+        } catch {
+          finding.action = 'stop_failed'; // the volume stays until a later pass stops the container
+        }
+      }
+      report.findings.push(finding);
+      await record(finding, dryRun);
+    }
+
+    let volumes: Awaited<ReturnType<typeof docker.listManagedVolumes>> = [];
+    try {
+      volumes = await docker.listManagedVolumes();
+    } catch {
+      report.skipped.push('docker engine unavailable: volume pass skipped');
+    }
+    const volumeStatuses = await liveness(volumes.map((v) => v.workspaceId ?? '').filter(Boolean));
+    const liveContainerFor = new Set(containers.filter((c) => c.workspaceId && !stoppedFor.has(c.workspaceId)).map((c) => c.workspaceId as string));
+    for (const v of volumes) {
+      const reason = orphanReason(v.workspaceId, volumeStatuses);
+      // Never remove a volume whose container still exists (e.g. its stop failed just now).
+      if (!reason || (v.workspaceId && liveContainerFor.has(v.workspaceId))) continue;
+      const finding: SweepFinding = { kind: 'volume', id: v.name, workspaceId: v.workspaceId, reason, action: 'would_remove' };
+      if (!dryRun) {
+        try {
+          await docker.removeVolume(v.name);
+          finding.action = 'removed';
+        } catch {
+          finding.action = 'remove_failed'; // logged; the pass continues
+        }
+      }
+      report.findings.push(finding);
+      await record(finding, dryRun);
+    }
+
+    // Stale tokens: only here, where the engine answered, so "no container" is known, not assumed.
+    const running = new Set(containers.filter((c) => c.running).map((c) => c.name));
+    const { rows } = await pool.query<{ id: string }>(
+      `SELECT DISTINCT w.id FROM workspaces w JOIN workspace_auth_tokens t ON t.workspace_id = w.id AND t.revoked_at IS NULL
+        WHERE w.compute = 'docker'
+          AND COALESCE(t.last_used_at, t.created_at) < now() - make_interval(secs => $1)
+          AND NOT EXISTS (SELECT 1 FROM workspace_auth_tokens t2 WHERE t2.workspace_id = w.id AND t2.revoked_at IS NULL
+                           AND COALESCE(t2.last_used_at, t2.created_at) >= now() - make_interval(secs => $1))`,
+      [TOKEN_GRACE_SECONDS],
+    );
+    for (const { id } of rows) {
+      if (running.has(`ws-${id.slice(0, 12)}`)) continue;
+      const finding: SweepFinding = { kind: 'token', id, workspaceId: id, reason: 'live token, no running container, idle past grace', action: dryRun ? 'would_revoke' : 'revoked' };
+      if (!dryRun) await store.revokeTokens([id]);
+      report.findings.push(finding);
+      await record(finding, dryRun);
+    }
+  }
+
+  async function ec2Pass(report: SweepReport, dryRun: boolean): Promise<void> {
+    const ec2 = compute.ec2;
+    if (!ec2) return;
+    let instances: Awaited<ReturnType<typeof ec2.listManagedInstances>>;
+    try {
+      instances = await ec2.listManagedInstances();
+    } catch {
+      report.skipped.push('ec2 unavailable: instance pass skipped');
+      return;
+    }
+    const statuses = await liveness(instances.map((i) => i.workspaceId ?? '').filter(Boolean));
+    for (const inst of instances) {
+      if (inst.state === 'terminated' || inst.state === 'shutting-down') continue;
+      const reason = orphanReason(inst.workspaceId, statuses);
+      if (!reason) continue;
+      const finding: SweepFinding = { kind: 'instance', id: inst.instanceId, workspaceId: inst.workspaceId, reason, action: 'would_terminate' };
+      if (!dryRun) {
+        try {
+          await ec2.terminateInstance(inst.instanceId);
+          finding.action = 'terminated';
+        } catch {
+          finding.action = 'terminate_failed';
+        }
+      }
+      report.findings.push(finding);
+      await record(finding, dryRun);
+    }
+  }
+
+  /** Safety net: fails rows stuck in provisioning past the deadline the workflow itself enforces. */
+  async function stuckProvisionPass(report: SweepReport, dryRun: boolean): Promise<void> {
+    const { rows } = await pool.query<{ id: string; runtime: string; provision_timeout_seconds: number | null; age: number }>(
+      `SELECT id, runtime, provision_timeout_seconds, EXTRACT(EPOCH FROM now() - provision_started_at)::float8 AS age
+         FROM workspaces WHERE status = 'provisioning' AND provision_started_at IS NOT NULL`,
+    );
+    for (const row of rows) {
+      const timeout = resolveProvisionTimeout({ envOverrideSeconds: config.PROVISION_TIMEOUT_SECONDS, templateSeconds: row.provision_timeout_seconds, runtime: row.runtime });
+      if (row.age < timeout + STUCK_PROVISION_GRACE_SECONDS) continue;
+      const finding: SweepFinding = { kind: 'stuck_provision', id: row.id, workspaceId: row.id, reason: `provisioning past its ${timeout}s deadline`, action: dryRun ? 'would_fail' : 'failed' };
+      if (!dryRun && (await store.setStatus(row.id, 'failed', { lastSampleError: timeoutMessage(timeout) }))) {
+        await store.recordEvent(EVENTS.workspaceProvisionFailed, { workspaceId: row.id, payload: { error: timeoutMessage(timeout), timeout_secs: timeout } });
+      }
+      report.findings.push(finding);
+      await record(finding, dryRun);
+    }
+  }
+
+  /** Health: an online workspace whose heartbeats stopped goes offline (3 missed intervals, at least 90 s). */
+  async function heartbeatPass(report: SweepReport, dryRun: boolean): Promise<void> {
+    const staleAfter = Math.max(90, 3 * config.HEARTBEAT_INTERVAL_SECONDS);
+    const { rows } = await pool.query<{ id: string }>(
+      dryRun
+        ? `SELECT id FROM workspaces WHERE status = 'online' AND last_heartbeat_at < now() - make_interval(secs => $1)`
+        : `UPDATE workspaces SET status = 'offline', updated_at = now()
+            WHERE status = 'online' AND last_heartbeat_at < now() - make_interval(secs => $1) RETURNING id`,
+      [staleAfter],
+    );
+    for (const { id } of rows) {
+      const finding: SweepFinding = { kind: 'heartbeat', id, workspaceId: id, reason: `no heartbeat for ${staleAfter}s`, action: dryRun ? 'would_offline' : 'offline' };
+      report.findings.push(finding);
+      await record(finding, dryRun);
+    }
+  }
+
+  return {
+    async sweep(opts: { dryRun: boolean }): Promise<SweepReport> {
+      const report: SweepReport = { dryRun: opts.dryRun, findings: [], skipped: [] };
+      await dockerPasses(report, opts.dryRun);
+      await ec2Pass(report, opts.dryRun);
+      await stuckProvisionPass(report, opts.dryRun);
+      await heartbeatPass(report, opts.dryRun);
+      return report;
+    },
+  };
+}
