@@ -1,0 +1,63 @@
+// The workspace tree as the import loop consumes it: parent-first, defaults applied, spawn decided.
+import { DEFAULT_RUNTIME, type Runtime } from '../vocabulary';
+import type { OrgTemplate, TemplateWorkspace, WorkspaceSettings } from './schema';
+
+export interface FlatWorkspace extends Omit<WorkspaceSettings, 'runtime' | 'spawning'> {
+  /** Names from the root joined with `/` (`%` and `/` inside a name escaped as %25 / %2F). Unique. */
+  key: string;
+  parentKey: string | null;
+  /** 0 for the roots. */
+  depth: number;
+  name: string;
+  runtime: Runtime;
+  /** The workspace's own (or inherited default) setting; unset means true. */
+  spawning: boolean;
+  /** False when this workspace or any ancestor has spawning: false; such workspaces are skipped. */
+  spawn: boolean;
+}
+
+export function flattenTemplate(template: OrgTemplate): FlatWorkspace[] {
+  const out: FlatWorkspace[] = [];
+  const visit = (ws: TemplateWorkspace, parent: FlatWorkspace | null) => {
+    const { name, children, ...own } = ws;
+    const merged = applyDefaults(own, template.defaults);
+    const spawning = merged.spawning ?? true;
+    const key = parent ? `${parent.key}/${keySegment(name)}` : keySegment(name);
+    const flat: FlatWorkspace = {
+      ...merged,
+      key,
+      parentKey: parent?.key ?? null,
+      depth: parent ? parent.depth + 1 : 0,
+      name,
+      runtime: merged.runtime ?? DEFAULT_RUNTIME,
+      spawning,
+      spawn: spawning && (parent?.spawn ?? true),
+    };
+    out.push(flat);
+    for (const child of children) visit(child, flat);
+  };
+  for (const root of template.workspaces) visit(root, null);
+  return out;
+}
+
+export function countWorkspaces(template: OrgTemplate): number {
+  const count = (list: TemplateWorkspace[]): number => list.reduce((n, ws) => n + 1 + count(ws.children), 0);
+  return count(template.workspaces);
+}
+
+/** A field the workspace sets replaces the default wholesale (lists and maps are not merged). */
+function applyDefaults(own: WorkspaceSettings, defaults: WorkspaceSettings): WorkspaceSettings {
+  const merged: WorkspaceSettings = { ...defaults, ...definedOnly(own) };
+  // files_dir and the external subtree it is relative to travel together: a workspace's own root-relative
+  // files_dir must not pick up the default's external address.
+  if (own.files_dir !== undefined && own.files_dir_external === undefined) delete merged.files_dir_external;
+  return merged;
+}
+
+function definedOnly(settings: WorkspaceSettings): WorkspaceSettings {
+  return Object.fromEntries(Object.entries(settings).filter(([, v]) => v !== undefined));
+}
+
+function keySegment(name: string): string {
+  return name.replace(/%/g, '%25').replace(/\//g, '%2F');
+}

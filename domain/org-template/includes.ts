@@ -1,0 +1,178 @@
+// Expands `!include` and `!external` into one plain tree before validation, and remembers which file
+// every object came from so later errors can name it. Expansion copies values (a YAML alias becomes a
+// copy), which keeps the result a tree and lets one budget bound the total work.
+import { INLINE_FILE, type PathSegment, TemplateError, type TemplateErrorCode, formatPath } from './errors';
+import { type ExternalResolver, type ResolvedExternal, contentAddress, parseExternalRef, redactSecrets } from './external';
+import type { TemplateFileSource } from './file-source';
+import { LIMITS } from './limits';
+import { dirnameOf, resolveTemplatePath } from './paths';
+import { isPlainObject } from './plain-object';
+import { ExternalMarker, IncludeMarker, parseTemplateYaml } from './yaml-loader';
+
+/** Inline (JSON) templates spell an include `{"!include": "path"}` and an external `{"!external": {...}}`. */
+export const INLINE_INCLUDE_KEY = '!include';
+export const INLINE_EXTERNAL_KEY = '!external';
+
+export interface Origin {
+  file: string;
+  /** Set when the object came from an external subtree: the content address of its cache entry. */
+  external?: string;
+  /** The source the file was read from (absent for inline values). */
+  source?: TemplateFileSource;
+}
+
+export interface ExpandedTree {
+  value: unknown;
+  origins: WeakMap<object, Origin>;
+}
+
+export interface ExpandOptions {
+  allowedHosts: readonly string[];
+  resolveExternal?: ExternalResolver;
+}
+
+interface Frame {
+  source: TemplateFileSource;
+  /** Distinguishes sources in the visited set: 'root' or 'ext:<content address>'. */
+  key: string;
+  external?: string;
+}
+
+interface Context {
+  frame?: Frame;
+  file: string;
+  dir: string;
+  /** Identities of the files on the include chain that led here. */
+  chain: ReadonlySet<string>;
+  includeDepth: number;
+  externalDepth: number;
+}
+
+export async function expandFromSource(source: TemplateFileSource, entry: string, options: ExpandOptions): Promise<ExpandedTree> {
+  const expander = new Expander(options);
+  const file = resolveTemplatePath(entry, '', { file: '', path: [], what: 'entry' });
+  const value = await expander.loadFile({ source, key: 'root' }, file, null, []);
+  return { value, origins: expander.origins };
+}
+
+export async function expandInline(value: unknown, options: ExpandOptions): Promise<ExpandedTree> {
+  const expander = new Expander(options);
+  const ctx: Context = { file: INLINE_FILE, dir: '', chain: new Set(), includeDepth: 0, externalDepth: 0 };
+  return { value: await expander.expand(value, ctx, [], 0), origins: expander.origins };
+}
+
+class Expander {
+  readonly origins = new WeakMap<object, Origin>();
+  private bytes = 0;
+  private values = 0;
+
+  constructor(private readonly options: ExpandOptions) {}
+
+  async expand(value: unknown, ctx: Context, path: PathSegment[], nesting: number): Promise<unknown> {
+    const fail = (code: TemplateErrorCode, message: string): never => {
+      throw new TemplateError(code, message, ctx.file, formatPath(path));
+    };
+    if (++this.values > LIMITS.maxValues) fail('template_too_large', 'the template has too many values');
+    if (nesting > LIMITS.maxValueNesting) fail('nesting_too_deep', 'values are nested too deeply');
+
+    if (value instanceof IncludeMarker) return this.include(value.target, ctx, path);
+    if (value instanceof ExternalMarker) return this.external(value.spec, ctx, path);
+    if (value === null || typeof value === 'string' || typeof value === 'boolean' || typeof value === 'number') return value;
+    if (Array.isArray(value)) {
+      const out: unknown[] = [];
+      this.origins.set(out, originOf(ctx));
+      for (let i = 0; i < value.length; i++) out.push(await this.expand(value[i], ctx, [...path, i], nesting + 1));
+      return out;
+    }
+    if (isPlainObject(value)) {
+      if (!ctx.frame) {
+        if (Object.hasOwn(value, INLINE_INCLUDE_KEY)) return this.include(value[INLINE_INCLUDE_KEY], ctx, path);
+        if (Object.hasOwn(value, INLINE_EXTERNAL_KEY)) return this.external(value[INLINE_EXTERNAL_KEY], ctx, path);
+      }
+      const entries: [string, unknown][] = [];
+      for (const key of Object.keys(value)) entries.push([key, await this.expand(value[key], ctx, [...path, key], nesting + 1)]);
+      // fromEntries defines own properties, so a `__proto__` key stays a key and never sets a prototype.
+      const out = Object.fromEntries(entries);
+      this.origins.set(out, originOf(ctx));
+      return out;
+    }
+    return fail('invalid_type', 'unsupported value type');
+  }
+
+  /** Reads, parses and expands `file` of `frame`; `includer` is null for the template's entry file. */
+  async loadFile(frame: Frame, file: string, includer: Context | null, path: PathSegment[]): Promise<unknown> {
+    const site = includer?.file ?? file;
+    const fail = (code: TemplateErrorCode, message: string, where = site): never => {
+      throw new TemplateError(code, message, where, formatPath(path));
+    };
+    // A source names the file it failed on; report the failure at the include site instead, where the
+    // author can fix it, with our own fixed message.
+    const rethrow = (err: unknown): never =>
+      fail(err instanceof TemplateError ? err.code : 'file_not_found', (err instanceof TemplateError && SOURCE_MESSAGES[err.code]) || 'file could not be read');
+
+    const identity = `${frame.key}:${frame.source.realPath ? await frame.source.realPath(file).catch(rethrow) : file}`;
+    const chain = includer?.chain ?? new Set<string>();
+    if (chain.has(identity)) fail('include_cycle', 'include cycle');
+    // The visited set can be defeated (e.g. by symlinks on a source without realPath); the cap cannot.
+    const includeDepth = includer ? includer.includeDepth + (frame === includer.frame ? 1 : 0) : 0;
+    if (includeDepth > LIMITS.maxIncludeDepth) fail('include_depth', 'includes are nested too deeply');
+
+    const text: unknown = await frame.source.read(file).catch(rethrow);
+    if (typeof text !== 'string') return rethrow(undefined);
+    const size = Buffer.byteLength(text, 'utf8');
+    if (size > LIMITS.maxFileBytes) fail('file_too_large', 'file is too large', file);
+    this.bytes += size;
+    if (this.bytes > LIMITS.maxTotalBytes) fail('template_too_large', 'the template files are too large in total', file);
+
+    const ctx: Context = {
+      frame,
+      file,
+      dir: dirnameOf(file),
+      chain: new Set(chain).add(identity),
+      includeDepth,
+      externalDepth: includer ? includer.externalDepth + (frame === includer.frame ? 0 : 1) : 0,
+    };
+    return this.expand(parseTemplateYaml(text, { file, path }), ctx, path, path.length);
+  }
+
+  private async include(target: unknown, ctx: Context, path: PathSegment[]): Promise<unknown> {
+    if (!ctx.frame) {
+      throw new TemplateError('include_without_base', 'includes need a template directory; inline templates have no base to resolve them', ctx.file, formatPath(path));
+    }
+    const file = resolveTemplatePath(target, ctx.dir, { file: ctx.file, path, what: 'include' });
+    return this.loadFile(ctx.frame, file, ctx, path);
+  }
+
+  private async external(spec: unknown, ctx: Context, path: PathSegment[]): Promise<unknown> {
+    const fail = (code: TemplateErrorCode, message: string, detail?: string): never => {
+      throw new TemplateError(code, message, ctx.file, formatPath(path), detail);
+    };
+    const ref = parseExternalRef(spec, this.options.allowedHosts, { file: ctx.file, path });
+    if (ctx.externalDepth + 1 > LIMITS.maxExternalDepth) fail('external_depth', '!external subtrees are nested too deeply');
+    const resolver = this.options.resolveExternal;
+    if (!resolver) return fail('external_unsupported', '!external is not supported here');
+    let resolved: ResolvedExternal;
+    try {
+      resolved = await resolver(ref);
+    } catch (err) {
+      return fail('external_failed', 'the !external subtree could not be fetched', redactSecrets(err instanceof Error ? err.message : String(err)));
+    }
+    if (typeof resolved?.source?.read !== 'function' || typeof resolved.entry !== 'string') {
+      return fail('external_failed', 'the !external subtree could not be fetched', 'resolver returned an invalid result');
+    }
+    const address = contentAddress(ref);
+    const entry = resolveTemplatePath(resolved.entry, '', { file: ctx.file, path, what: '!external entry' });
+    return this.loadFile({ source: resolved.source, key: `ext:${address}`, external: address }, entry, ctx, path);
+  }
+}
+
+function originOf(ctx: Context): Origin {
+  return { file: ctx.file, external: ctx.frame?.external, source: ctx.frame?.source };
+}
+
+const SOURCE_MESSAGES: Partial<Record<TemplateErrorCode, string>> = {
+  file_not_found: 'included file not found',
+  include_escape: 'included path resolves outside the template root',
+  file_too_large: 'included file is too large',
+  invalid_include_path: 'invalid include path',
+};

@@ -1,0 +1,140 @@
+// The shape of a resolved org template. zod checks each object's own fields; the workspace tree itself
+// is walked by validate.ts so depth, count, file attribution and sibling names are checked as it goes.
+// Optional fields accept `null` as "not set" (YAML's `model:` with nothing after it).
+import { z } from 'zod';
+import type { ComputeKind, Runtime } from '../vocabulary';
+import type { TemplateWarning } from './errors';
+
+export const ENV_NAME_PATTERN = /^[A-Z][A-Z0-9_]{0,127}$/;
+// C0/C1 controls, line/paragraph separators and bidi overrides (which make a name display as another).
+const UNSAFE_NAME_CHARS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+const CRON_FIELD = '[0-9A-Za-z*/,?#LW-]+';
+const CRON_PATTERN = new RegExp(`^(?:@(?:yearly|annually|monthly|weekly|daily|hourly)|${CRON_FIELD}(?:[ \\t]+${CRON_FIELD}){4,5})$`);
+const MAX_TEXT = 64 * 1024;
+
+export const TEMPLATE_COMPUTE_KINDS = ['docker', 'ec2'] as const satisfies readonly ComputeKind[];
+
+const clamp = (min: number, max: number) => (n: number) => Math.min(max, Math.max(min, n));
+
+export const NameSchema = z
+  .string()
+  .trim()
+  .min(1)
+  .max(200)
+  .refine((s) => !UNSAFE_NAME_CHARS.test(s), { message: 'must not contain control characters' });
+
+export const EnvNameSchema = z.string().regex(ENV_NAME_PATTERN);
+
+/** A strict name, or a group satisfied by any one of its members. */
+export const EnvRequirementSchema = z.union([EnvNameSchema, z.object({ any_of: z.array(EnvNameSchema).min(1).max(64) })], {
+  error: 'must be an env var name or {any_of: [names]}',
+});
+
+const CanvasSchema = z.object({
+  x: z.number().transform(clamp(-1e6, 1e6)),
+  y: z.number().transform(clamp(-1e6, 1e6)),
+});
+
+const ScheduleSchema = z.object({
+  cron: z.string().trim().max(200).regex(CRON_PATTERN),
+  prompt: z.string().min(1).max(MAX_TEXT),
+  enabled: z.boolean().nullish(),
+});
+
+const settingsShape = {
+  role: z.string().max(2000).nullish(),
+  tier: z.number().int().min(0).max(10).nullish(),
+  /** Any string; an unknown runtime falls back to the default (SPEC §1) with a warning. */
+  runtime: z.string().max(100).nullish(),
+  model: z.string().min(1).max(200).nullish(),
+  /** Confined to the template root by validate.ts (the same guard as includes). */
+  files_dir: z.string().nullish(),
+  /** `${VAR}`-expanded by validate.ts. */
+  workspace_dir: z.string().min(1).max(4096).nullish(),
+  plugins: z.array(z.string().min(1).max(200).regex(/^[^\s\u0000-\u001f\u007f-\u009f]+$/)).max(100).nullish(),
+  required_env: z.array(EnvRequirementSchema).max(256).nullish(),
+  recommended_env: z.array(EnvRequirementSchema).max(256).nullish(),
+  spawning: z.boolean().nullish(),
+  max_concurrent_tasks: z
+    .number()
+    .refine(Number.isInteger, { message: 'must be an integer' })
+    .transform(clamp(1, 100))
+    .nullish(),
+  canvas: CanvasSchema.nullish(),
+  schedules: z.array(ScheduleSchema).max(100).nullish(),
+  prompts: z.array(z.string().max(MAX_TEXT)).max(100).nullish(),
+  env: z
+    .record(EnvNameSchema, z.string().max(MAX_TEXT))
+    .refine((r) => Object.keys(r).length <= 256, { message: 'has too many entries' })
+    .nullish(),
+  compute: z.enum(TEMPLATE_COMPUTE_KINDS).nullish(),
+};
+
+/** `defaults`: every workspace field except the ones that identify or place a workspace in the tree. */
+export const WorkspaceSettingsSchema = z.object(settingsShape);
+
+export const WorkspaceSchema = z.object({
+  name: NameSchema,
+  ...settingsShape,
+  /** Walked by validate.ts, not here. */
+  children: z.array(z.unknown()).nullish(),
+});
+
+export const OrgSchema = z.object({
+  name: NameSchema,
+  description: z.string().max(10_000).nullish(),
+  defaults: WorkspaceSettingsSchema.nullish(),
+  required_env: settingsShape.required_env,
+  recommended_env: settingsShape.recommended_env,
+  workspaces: z.array(z.unknown()).nullish(),
+});
+
+export type EnvRequirement = string | { any_of: string[] };
+
+export interface Schedule {
+  cron: string;
+  prompt: string;
+  enabled: boolean;
+}
+
+export interface WorkspaceSettings {
+  role?: string;
+  tier?: number;
+  runtime?: Runtime;
+  model?: string;
+  /** Root-relative; relative to the external subtree's root when `files_dir_external` is set. */
+  files_dir?: string;
+  /** Content address (cache entry) of the external subtree `files_dir` points into. */
+  files_dir_external?: string;
+  workspace_dir?: string;
+  plugins?: string[];
+  required_env?: EnvRequirement[];
+  recommended_env?: EnvRequirement[];
+  spawning?: boolean;
+  max_concurrent_tasks?: number;
+  canvas?: { x: number; y: number };
+  schedules?: Schedule[];
+  prompts?: string[];
+  env?: Record<string, string>;
+  compute?: (typeof TEMPLATE_COMPUTE_KINDS)[number];
+}
+
+export interface TemplateWorkspace extends WorkspaceSettings {
+  name: string;
+  children: TemplateWorkspace[];
+}
+
+export interface OrgTemplate {
+  name: string;
+  description?: string;
+  /** Inherited by every workspace that does not set the field itself (whole-value replacement). */
+  defaults: WorkspaceSettings;
+  /** Org-level requirements, in addition to each workspace's. */
+  required_env: EnvRequirement[];
+  recommended_env: EnvRequirement[];
+  workspaces: TemplateWorkspace[];
+  /** Unknown keys and other tolerated oddities, never fatal. */
+  warnings: TemplateWarning[];
+}
+
+export const SETTINGS_KEYS = Object.keys(settingsShape) as (keyof typeof settingsShape)[];
