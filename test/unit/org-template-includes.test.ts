@@ -276,7 +276,8 @@ describe('!include', () => {
     });
 
     it('rejects pathological nesting cleanly', async () => {
-      await templateError(parseFiles({ 'org.yaml': `name: A\nx: ${'['.repeat(5000)}${']'.repeat(5000)}\n` }), undefined);
+      await templateError(parseFiles({ 'org.yaml': `name: A\nx: ${'['.repeat(5000)}${']'.repeat(5000)}\n` }), 'yaml_invalid');
+      await templateError(parseFiles({ 'org.yaml': `name: A\nx: ${'['.repeat(200)}${']'.repeat(200)}\n` }), 'nesting_too_deep');
       await templateError(parseOrgTemplate({ inline: JSON.parse(`{"name":"A","x":${'['.repeat(5000)}${']'.repeat(5000)}}`) }), 'nesting_too_deep');
     });
 
