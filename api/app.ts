@@ -45,11 +45,13 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     bodyLimit: BODY_LIMIT_BYTES,
     genReqId: () => randomUUID(),
     // Keep attacker-sized inputs bounded before zod ever sees them.
-    maxParamLength: 200,
+    routerOptions: { maxParamLength: 200 },
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   installErrorHandling(app);
+  // JSON only: any other content type is a 415, not a string for zod to puzzle over.
+  app.removeContentTypeParser('text/plain');
 
   await app.register(swagger, {
     openapi: {

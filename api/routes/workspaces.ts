@@ -40,6 +40,7 @@ const provisionAccepted = z.object({
     .describe('external runtime only'),
 });
 
+const conflictBody = errorResponse.extend({ workflow_id: z.string().optional(), run_id: z.string().optional() });
 const removedBody = z.object({ error: z.string(), code: z.string(), id: z.string(), removed_at: z.string().nullable(), hint: z.string() });
 
 export function removedError(row: WorkspaceRow): DomainError {
@@ -101,7 +102,7 @@ export const workspaceRoutes =
         schema: {
           tags: ['workspaces'],
           body: createWorkspaceBody,
-          response: { 201: provisionAccepted, 202: provisionAccepted, 400: errorResponse, 404: errorResponse, 409: errorResponse },
+          response: { 201: provisionAccepted, 202: provisionAccepted, 400: errorResponse, 404: errorResponse, 409: conflictBody },
         },
       },
       async (request, reply) => {
@@ -175,7 +176,7 @@ export const workspaceRoutes =
           tags: ['workspaces'],
           params: idParams,
           body: provisionBody,
-          response: { 201: provisionAccepted, 202: provisionAccepted, 404: errorResponse, 409: errorResponse, 410: removedBody },
+          response: { 201: provisionAccepted, 202: provisionAccepted, 404: errorResponse, 409: conflictBody, 410: removedBody },
         },
       },
       async (request, reply) => {

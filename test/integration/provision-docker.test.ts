@@ -114,7 +114,7 @@ describe('provision on Docker', () => {
       const ws = await statusOf(id);
       return ws.status === 'failed' ? ws : null;
     });
-    expect(failed.last_sample_error).toBe('Missing required environment variables: ALSO_ABSENT, ABSENT_KEY');
+    expect(failed.last_sample_error).toBe('Missing required environment variables: ABSENT_KEY, ALSO_ABSENT');
     expect(JSON.stringify(failed)).not.toContain('the-value-must-not-leak');
     expect(await containerExists(id)).toBe(false);
     const tokens = await p.clients.pool.query('SELECT count(*)::int AS n FROM workspace_auth_tokens WHERE workspace_id = $1', [id]);

@@ -1,9 +1,9 @@
 // An in-process platform for integration tests: the real API (Fastify on a loopback port) and a real
 // Temporal worker on a task queue of its own, both wired to the servers global setup started.
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, type Worker } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import Docker from 'dockerode';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
@@ -15,7 +15,6 @@ import { createWorker } from '../../../worker/create-worker';
 import { TEST_RUN_LABEL, testServers, type TestServers } from '../../harness/servers';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
-export const SECRETS_KEY = randomBytes(32).toString('hex');
 
 export interface Platform {
   servers: TestServers;
@@ -49,7 +48,8 @@ export function testEnv(servers: TestServers, taskQueue: string): Record<string,
     TEMPORAL_NAMESPACE: servers.temporalNamespace,
     TASK_QUEUE: taskQueue,
     ADMIN_TOKEN,
-    SECRETS_KEY,
+    // One key per test run: every test file shares the run's database and its encrypted rows.
+    SECRETS_KEY: createHash('sha256').update(`secrets-key:${servers.runId}`).digest('hex'),
     COMPUTE_PROVIDERS: 'docker,ec2',
     DOCKER_SOCKET: servers.dockerSocket,
     DOCKER_NETWORK: 'host',
@@ -66,7 +66,16 @@ export function testEnv(servers: TestServers, taskQueue: string): Record<string,
   };
 }
 
+function quietTemporalRuntime(): void {
+  try {
+    Runtime.install({ logger: new DefaultLogger('ERROR') });
+  } catch {
+    /* already installed in this process */
+  }
+}
+
 export async function startPlatform(opts: PlatformOptions = {}): Promise<Platform> {
+  quietTemporalRuntime();
   const servers = testServers();
   const taskQueue = `test-${randomUUID().slice(0, 8)}`;
   const env = { ...testEnv(servers, taskQueue), ...opts.env };
