@@ -1,6 +1,7 @@
 import { mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { runInNewContext } from 'node:vm';
 import {
   LIMITS,
   type TemplateFileSource,
@@ -220,6 +221,13 @@ describe('!include', () => {
     it('rejects values JSON cannot hold', async () => {
       await templateError(parseOrgTemplate({ inline: { name: 'I', description: new Date() } }), 'invalid_type');
       await templateError(parseOrgTemplate({ inline: { name: 'I', description: () => 1 } }), 'invalid_type');
+    });
+
+    it('accepts plain objects built in another realm (vm context, structuredClone)', async () => {
+      const foreign: unknown = runInNewContext('({ name: "Realm", workspaces: [{ name: "W", canvas: { x: 1, y: 2 } }] })');
+      expect((await parseOrgTemplate({ inline: foreign })).workspaces[0].canvas).toEqual({ x: 1, y: 2 });
+      expect((await parseOrgTemplate({ inline: structuredClone({ name: 'Clone', workspaces: [{ name: 'W' }] }) })).name).toBe('Clone');
+      await templateError(parseOrgTemplate({ inline: runInNewContext('({ name: "R", description: new Map() })') }), 'invalid_type');
     });
 
     it('keeps a __proto__ key as data, never as a prototype', async () => {
