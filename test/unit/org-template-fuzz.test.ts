@@ -196,7 +196,6 @@ describe('org template fuzzing', () => {
       });
       if (verdict) failures.push(`#${i}: ${verdict}`);
     }
-    console.log([...outcomes]);
     expect(failures).toEqual([]);
     // The mutations must actually exercise both outcomes and a spread of error codes.
     expect(outcomes.has('ok')).toBe(true);
