@@ -3,7 +3,7 @@ import type { ComputePorts, DockerComputePort } from '../../activities/compute-p
 import { ComputeError } from '../../domain/errors';
 import { configVolumeName, containerName, MANAGED_LABEL } from '../../domain/vocabulary';
 import { TEST_RUN_LABEL } from '../harness/servers';
-import type { DeleteTreeResult } from '../../workflows/definitions';
+import { deleteStateQuery, type DeleteTreeResult } from '../../workflows/definitions';
 import { containerExists, createOnline, instancesOf, readTokenFile, volumeExists } from './support/compute';
 import { replayAndMaybeRecord } from './support/histories';
 import { startPlatform, waitFor, type Platform } from './support/platform';
@@ -43,7 +43,9 @@ async function liveTokens(ids: string[]): Promise<number> {
 
 async function sweep(dryRun = false) {
   const handle = await p.temporal.workflow.start('orphanSweep', { taskQueue: p.taskQueue, workflowId: `sweep-${Date.now()}`, args: [{ dryRun }] });
-  return handle.result() as Promise<{ findings: Array<{ kind: string; id: string; action: string }>; skipped: string[] }>;
+  const result = (await handle.result()) as { findings: Array<{ kind: string; id: string; action: string }>; skipped: string[] };
+  await replayAndMaybeRecord(p.temporal, handle.workflowId, handle.firstExecutionRunId, 'orphan-sweep');
+  return result;
 }
 
 describe('delete cascade', () => {
@@ -88,6 +90,9 @@ describe('delete cascade', () => {
     const listed = await p.api<{ workspaces: Array<{ id: string }> }>('GET', '/workspaces?limit=1000');
     expect(listed.body.workspaces.map((w) => w.id)).not.toContain(root);
     await replayAndMaybeRecord(p.temporal, `delete-${root}`, undefined, 'delete-tree-mixed');
+    const parentHistory = await p.temporal.workflow.getHandle(`delete-${root}`).fetchHistory();
+    const child = parentHistory.events!.find((e) => e.childWorkflowExecutionStartedEventAttributes)!.childWorkflowExecutionStartedEventAttributes!;
+    await replayAndMaybeRecord(p.temporal, child.workflowExecution!.workflowId!, child.workflowExecution!.runId!, 'delete-compute-batch');
 
     // Re-running the cascade is harmless and reports the same set.
     expect((await p.api('DELETE', `/workspaces/${root}?confirm=true`)).body).toEqual({ status: 'removed', cascade_deleted: 4 });
@@ -181,12 +186,28 @@ describe('delete cascade', () => {
     expect(res.body).toEqual({ status: 'removed', cascade_deleted: 1000 });
     const history = await p.temporal.workflow.getHandle(`delete-${rootId}`).fetchHistory();
     expect(history.events!.length).toBeLessThan(60);
-    const result = (await p.temporal.workflow.getHandle(`delete-${rootId}`).result()) as DeleteTreeResult;
+    const handle = p.temporal.workflow.getHandle(`delete-${rootId}`);
+    const result = (await handle.result()) as DeleteTreeResult;
     expect(result.removedIds).toHaveLength(1000);
+    expect(await handle.query(deleteStateQuery)).toMatchObject({ phase: 'done', total: 1000, computeTotal: 0, stopFailures: 0 });
   });
 });
 
 describe('orphan sweeper', () => {
+  it('its Temporal Schedule is created idempotently and triggers a pass at boot', async () => {
+    const { ensureSweeperSchedule } = await import('../../worker/sweeper-schedule');
+    expect(await ensureSweeperSchedule(p.temporal, p.taskQueue, { triggerNow: false })).toBe('created');
+    expect(await ensureSweeperSchedule(p.temporal, p.taskQueue, { triggerNow: true })).toBe('exists');
+    const handle = p.temporal.schedule.getHandle('orphan-sweeper');
+    try {
+      const description = await handle.describe();
+      expect(description.spec.intervals?.[0]?.every).toBe(60_000);
+      await waitFor('boot pass ran', async () => ((await handle.describe()).info.recentActions.length > 0 ? true : null));
+    } finally {
+      await handle.delete();
+    }
+  });
+
   it('removes managed containers with no row, never touches unlabelled ones, keeps tokens inside the grace period', async () => {
     const runLabel = { [TEST_RUN_LABEL]: p.servers.runId };
     const ghostId = '11111111-2222-4333-8444-555555555555';
