@@ -234,9 +234,10 @@ describe('error messages never echo template content', () => {
   const cases: [string, (m: string) => unknown][] = [
     ['overlong workspace name', (m) => ({ name: 'O', workspaces: [{ name: m.padEnd(300, 'x') }] })],
     ['name with control characters', (m) => ({ name: `${m}\u0000` })],
-    ['env name in required_env', (m) => ({ name: 'O', required_env: [m] })],
-    ['env name in any_of', (m) => ({ name: 'O', required_env: [{ any_of: [m] }] })],
-    ['env record key', (m) => ({ name: 'O', workspaces: [{ name: 'W', env: { [m]: 'v' } }] })],
+    // `x` makes even the plain marker an invalid env name.
+    ['env name in required_env', (m) => ({ name: 'O', required_env: [`x${m}`] })],
+    ['env name in any_of', (m) => ({ name: 'O', required_env: [{ any_of: [`x${m}`] }] })],
+    ['env record key', (m) => ({ name: 'O', workspaces: [{ name: 'W', env: { [`x${m}`]: 'v' } }] })],
     ['env record value of the wrong type', (m) => ({ name: 'O', workspaces: [{ name: 'W', env: { [m]: 1 } }] })],
     ['compute', (m) => ({ name: 'O', workspaces: [{ name: 'W', compute: m }] })],
     ['cron', (m) => ({ name: 'O', workspaces: [{ name: 'W', schedules: [{ cron: m, prompt: 'p' }] }] })],
