@@ -38,26 +38,32 @@ interface Frame {
   external?: string;
 }
 
-interface Context {
+interface Depths {
+  includeDepth: number;
+  externalDepth: number;
+}
+
+interface Context extends Depths {
+  /** Absent for inline values, which have no base to resolve includes against. */
   frame?: Frame;
   file: string;
   dir: string;
   /** Identities of the files on the include chain that led here. */
   chain: ReadonlySet<string>;
-  includeDepth: number;
-  externalDepth: number;
+  /** Recorded for every object and array expanded in this context. */
+  origin: Origin;
 }
 
 export async function expandFromSource(source: TemplateFileSource, entry: string, options: ExpandOptions): Promise<ExpandedTree> {
   const expander = new Expander(options);
   const file = resolveTemplatePath(entry, '', { file: '', path: [], what: 'entry' });
-  const value = await expander.loadFile({ source, key: 'root' }, file, null, []);
+  const value = await expander.loadFile({ source, key: 'root' }, file, null, [], { includeDepth: 0, externalDepth: 0 });
   return { value, origins: expander.origins };
 }
 
 export async function expandInline(value: unknown, options: ExpandOptions): Promise<ExpandedTree> {
   const expander = new Expander(options);
-  const ctx: Context = { file: INLINE_FILE, dir: '', chain: new Set(), includeDepth: 0, externalDepth: 0 };
+  const ctx: Context = { file: INLINE_FILE, dir: '', chain: new Set(), includeDepth: 0, externalDepth: 0, origin: { file: INLINE_FILE } };
   return { value: await expander.expand(value, ctx, [], 0), origins: expander.origins };
 }
 
@@ -80,7 +86,7 @@ class Expander {
     if (value === null || typeof value === 'string' || typeof value === 'boolean' || typeof value === 'number') return value;
     if (Array.isArray(value)) {
       const out: unknown[] = [];
-      this.origins.set(out, originOf(ctx));
+      this.origins.set(out, ctx.origin);
       for (let i = 0; i < value.length; i++) out.push(await this.expand(value[i], ctx, [...path, i], nesting + 1));
       return out;
     }
@@ -93,20 +99,20 @@ class Expander {
       for (const key of Object.keys(value)) entries.push([key, await this.expand(value[key], ctx, [...path, key], nesting + 1)]);
       // fromEntries defines own properties, so a `__proto__` key stays a key and never sets a prototype.
       const out = Object.fromEntries(entries);
-      this.origins.set(out, originOf(ctx));
+      this.origins.set(out, ctx.origin);
       return out;
     }
     return fail('invalid_type', 'unsupported value type');
   }
 
   /** Reads, parses and expands `file` of `frame`; `includer` is null for the template's entry file. */
-  async loadFile(frame: Frame, file: string, includer: Context | null, path: PathSegment[]): Promise<unknown> {
+  async loadFile(frame: Frame, file: string, includer: Context | null, path: PathSegment[], depths: Depths): Promise<unknown> {
     const site = includer?.file ?? file;
-    const fail = (code: TemplateErrorCode, message: string, where = site): never => {
-      throw new TemplateError(code, message, where, formatPath(path));
+    // Read failures are reported at the include site (or the entry file itself), where the author can fix
+    // them, with our own fixed message rather than whatever the source said.
+    const fail = (code: TemplateErrorCode, message: string): never => {
+      throw new TemplateError(code, message, site, formatPath(path));
     };
-    // A source names the file it failed on; report the failure at the include site instead, where the
-    // author can fix it, with our own fixed message.
     const rethrow = (err: unknown): never =>
       fail(err instanceof TemplateError ? err.code : 'file_not_found', (err instanceof TemplateError && SOURCE_MESSAGES[err.code]) || 'file could not be read');
 
@@ -114,23 +120,22 @@ class Expander {
     const chain = includer?.chain ?? new Set<string>();
     if (chain.has(identity)) fail('include_cycle', 'include cycle');
     // The visited set can be defeated (e.g. by symlinks on a source without realPath); the cap cannot.
-    const includeDepth = includer ? includer.includeDepth + (frame === includer.frame ? 1 : 0) : 0;
-    if (includeDepth > LIMITS.maxIncludeDepth) fail('include_depth', 'includes are nested too deeply');
+    if (depths.includeDepth > LIMITS.maxIncludeDepth) fail('include_depth', 'includes are nested too deeply');
 
     const text: unknown = await frame.source.read(file).catch(rethrow);
     if (typeof text !== 'string') return rethrow(undefined);
     const size = Buffer.byteLength(text, 'utf8');
-    if (size > LIMITS.maxFileBytes) fail('file_too_large', 'file is too large', file);
+    if (size > LIMITS.maxFileBytes) fail('file_too_large', 'file is too large');
     this.bytes += size;
-    if (this.bytes > LIMITS.maxTotalBytes) fail('template_too_large', 'the template files are too large in total', file);
+    if (this.bytes > LIMITS.maxTotalBytes) fail('template_too_large', 'the template files are too large in total');
 
     const ctx: Context = {
+      ...depths,
       frame,
       file,
       dir: dirnameOf(file),
       chain: new Set(chain).add(identity),
-      includeDepth,
-      externalDepth: includer ? includer.externalDepth + (frame === includer.frame ? 0 : 1) : 0,
+      origin: { file, external: frame.external, source: frame.source },
     };
     return this.expand(parseTemplateYaml(text, { file, path }), ctx, path, path.length);
   }
@@ -140,7 +145,7 @@ class Expander {
       throw new TemplateError('include_without_base', 'includes need a template directory; inline templates have no base to resolve them', ctx.file, formatPath(path));
     }
     const file = resolveTemplatePath(target, ctx.dir, { file: ctx.file, path, what: 'include' });
-    return this.loadFile(ctx.frame, file, ctx, path);
+    return this.loadFile(ctx.frame, file, ctx, path, { includeDepth: ctx.includeDepth + 1, externalDepth: ctx.externalDepth });
   }
 
   private async external(spec: unknown, ctx: Context, path: PathSegment[]): Promise<unknown> {
@@ -148,7 +153,8 @@ class Expander {
       throw new TemplateError(code, message, ctx.file, formatPath(path), detail);
     };
     const ref = parseExternalRef(spec, this.options.allowedHosts, { file: ctx.file, path });
-    if (ctx.externalDepth + 1 > LIMITS.maxExternalDepth) fail('external_depth', '!external subtrees are nested too deeply');
+    const depths = { includeDepth: ctx.includeDepth, externalDepth: ctx.externalDepth + 1 };
+    if (depths.externalDepth > LIMITS.maxExternalDepth) fail('external_depth', '!external subtrees are nested too deeply');
     const resolver = this.options.resolveExternal;
     if (!resolver) return fail('external_unsupported', '!external is not supported here');
     let resolved: ResolvedExternal;
@@ -162,17 +168,13 @@ class Expander {
     }
     const address = contentAddress(ref);
     const entry = resolveTemplatePath(resolved.entry, '', { file: ctx.file, path, what: '!external entry' });
-    return this.loadFile({ source: resolved.source, key: `ext:${address}`, external: address }, entry, ctx, path);
+    return this.loadFile({ source: resolved.source, key: `ext:${address}`, external: address }, entry, ctx, path, depths);
   }
 }
 
-function originOf(ctx: Context): Origin {
-  return { file: ctx.file, external: ctx.frame?.external, source: ctx.frame?.source };
-}
-
 const SOURCE_MESSAGES: Partial<Record<TemplateErrorCode, string>> = {
-  file_not_found: 'included file not found',
-  include_escape: 'included path resolves outside the template root',
-  file_too_large: 'included file is too large',
+  file_not_found: 'file not found',
+  include_escape: 'path resolves outside the template root',
+  file_too_large: 'file is too large',
   invalid_include_path: 'invalid include path',
 };
