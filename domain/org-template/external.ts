@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { type PathSegment, TemplateError, formatPath } from './errors';
 import type { TemplateFileSource } from './file-source';
 import { resolveTemplatePath } from './paths';
+import { isPlainObject } from './plain-object';
 
 export interface ExternalRef {
   /** https URL without userinfo, query or fragment, on an allowed host. */
@@ -38,8 +39,8 @@ export function parseExternalRef(
   const fail = (code: 'external_invalid' | 'external_host_not_allowed', message: string): never => {
     throw new TemplateError(code, message, at.file, formatPath(at.path));
   };
-  if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) return fail('external_invalid', '!external must be a mapping of repo, ref and path');
-  const { repo, ref, path } = spec as Record<string, unknown>;
+  if (!isPlainObject(spec)) return fail('external_invalid', '!external must be a mapping of repo, ref and path');
+  const { repo, ref, path } = spec;
   if (typeof repo !== 'string' || typeof ref !== 'string' || typeof path !== 'string') {
     return fail('external_invalid', '!external needs string repo, ref and path');
   }

@@ -3,7 +3,7 @@
 import { PathSegment, TemplateError, formatPath } from './errors';
 import { LIMITS } from './limits';
 
-const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
+export const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
 
 export interface PathContext {
   file: string;

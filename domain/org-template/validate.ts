@@ -6,7 +6,7 @@ import { type PathSegment, TemplateError, type TemplateErrorCode, type TemplateW
 import { expandVariables } from './expand-vars';
 import type { Origin } from './includes';
 import { LIMITS } from './limits';
-import { resolveTemplatePath } from './paths';
+import { CONTROL_CHARS, resolveTemplatePath } from './paths';
 import { isPlainObject } from './plain-object';
 import { OrgSchema, type OrgTemplate, type TemplateWorkspace, WorkspaceSchema, type WorkspaceSettings, WorkspaceSettingsSchema } from './schema';
 
@@ -86,7 +86,7 @@ class Validator {
       const expanded = expandVariables(workspace_dir, this.options.env);
       const at = formatPath([...path, 'workspace_dir']);
       if (!expanded.ok && expanded.reason === 'unset') throw new TemplateError('unset_variable', 'workspace_dir refers to an unset variable', file, at);
-      if (!expanded.ok || /[\u0000-\u001f\u007f]/.test(expanded.value)) throw new TemplateError('invalid_value', 'workspace_dir is not a valid path', file, at);
+      if (!expanded.ok || CONTROL_CHARS.test(expanded.value)) throw new TemplateError('invalid_value', 'workspace_dir is not a valid path', file, at);
       out.workspace_dir = expanded.value;
     }
     if (schedules !== undefined) out.schedules = schedules.map((s) => ({ cron: s.cron, prompt: s.prompt, enabled: s.enabled ?? true }));
