@@ -6,6 +6,7 @@ import type { ComputePorts } from './compute-ports';
 import type { SecretBox } from './crypto';
 import type { Client } from '@temporalio/client';
 import { createDeleteActivities } from './delete-activities';
+import { createImportActivities } from './import-activities';
 import { createLifecycleActivities } from './lifecycle-activities';
 import { createProvisionActivities } from './provision-activities';
 import { createSweeperActivities } from './sweeper-activities';
@@ -27,6 +28,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createLifecycleActivities(deps),
     ...createDeleteActivities(deps),
     ...createSweeperActivities(deps),
+    ...createImportActivities(deps),
   };
 }
 

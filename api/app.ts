@@ -14,6 +14,7 @@ import { adminGuard } from './auth';
 import { installErrorHandling } from './errors';
 import { adminRoutes } from './routes/admin';
 import { healthRoutes } from './routes/health';
+import { orgRoutes } from './routes/org';
 import { registryRoutes } from './routes/registry';
 import { workspaceRoutes } from './routes/workspaces';
 import { createWorkflowService, type WorkflowService } from './services/workflow-service';
@@ -77,5 +78,6 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   await app.register(registryRoutes(deps));
   await app.register(workspaceRoutes(deps));
   await app.register(adminRoutes(deps));
+  await app.register(orgRoutes(deps));
   return app;
 }

@@ -83,3 +83,7 @@ export const workflowIds = {
   orgImport: (importId: string) => `org-import-${importId}`,
   orphanSweep: 'orphan-sweeper',
 };
+
+/** Per-workspace outcome of an org import (org_import_items.outcome). */
+export const IMPORT_ITEM_OUTCOMES = ['created', 'existing', 'not_spawned', 'online', 'awaiting_agent', 'failed'] as const;
+export type ImportItemOutcome = (typeof IMPORT_ITEM_OUTCOMES)[number];

@@ -101,3 +101,26 @@ export interface ComputeBatchResult {
   stopped: string[];
   failures: StopFailure[];
 }
+
+export interface ImportOrgInput {
+  importId: string;
+  /** How many provision child workflows run at once. */
+  provisionConcurrency?: number;
+}
+
+export interface ImportProgress {
+  phase: 'starting' | 'creating' | 'provisioning' | 'reconciling' | 'completed' | 'failed';
+  total: number;
+  created: number;
+  skipped: number;
+  provisioned: number;
+  failed: number;
+  reconcileRemoved: number;
+  toProvision: number;
+}
+export const importProgressQuery = defineQuery<ImportProgress>('importProgress');
+
+export interface ImportOrgResult extends ImportProgress {
+  importId: string;
+  error: string | null;
+}

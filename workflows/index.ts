@@ -3,3 +3,4 @@ export { provisionWorkspace } from './provision';
 export { restartWorkspace } from './restart';
 export { deleteWorkspaceTree, deleteComputeBatch } from './delete-tree';
 export { orphanSweep } from './orphan-sweep';
+export { importOrg } from './org-import';

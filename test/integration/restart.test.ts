@@ -1,7 +1,7 @@
 // Restart workflow: fast 202s, coalescing (N concurrent → at most 2 cycles), stop-with-retry schedule
 // and LEAK-SUSPECT, external no-op, rebuild_config, 404/410.
 import type { ComputePorts, DockerComputePort } from '../../activities/compute-ports';
-import { containerName, configVolumeName } from '../../domain/vocabulary';
+import { containerName } from '../../domain/vocabulary';
 import type { RestartResult } from '../../workflows/definitions';
 import { replayAndMaybeRecord } from './support/histories';
 import { createOnline, removeWorkspaceContainer } from './support/compute';
@@ -132,13 +132,25 @@ describe('restart', () => {
     await cleanup(id);
   });
 
-  it('rebuild_config recreates the config volume', async () => {
+  it('rebuild_config recreates the config volume; a plain restart keeps it', async () => {
     const id = await onlineWorkspace('Restart Rebuild');
-    const before = await p.docker.getVolume(configVolumeName(id)).inspect();
-    const res = await p.api<{ run_id: string }>('POST', `/workspaces/${id}/restart`, { rebuild_config: true });
-    expect((await restartResult(id, res.body.run_id)).cycles).toBe(1);
-    const after = await p.docker.getVolume(configVolumeName(id)).inspect();
-    expect((after as unknown as { CreatedAt: string }).CreatedAt).not.toBe((before as unknown as { CreatedAt: string }).CreatedAt);
+    const { tarFiles } = await import('../../activities/tar');
+    const hasMarker = async () =>
+      p.docker.getContainer(containerName(id)).getArchive({ path: '/configs/marker' }).then(
+        () => true,
+        (err: { statusCode?: number }) => (err.statusCode === 404 ? false : Promise.reject(err)),
+      );
+    await p.docker.getContainer(containerName(id)).putArchive(tarFiles({ marker: 'agent state' }), { path: '/configs' });
+    expect(await hasMarker()).toBe(true);
+
+    const plain = await p.api<{ run_id: string }>('POST', `/workspaces/${id}/restart`, {});
+    expect((await restartResult(id, plain.body.run_id)).cycles).toBe(1);
+    expect(await hasMarker()).toBe(true);
+
+    const rebuild = await p.api<{ run_id: string }>('POST', `/workspaces/${id}/restart`, { rebuild_config: true });
+    expect((await restartResult(id, rebuild.body.run_id)).cycles).toBe(1);
+    expect(await hasMarker()).toBe(false);
+    expect((await p.api<{ status: string }>('GET', `/workspaces/${id}`)).body.status).toBe('online');
     await cleanup(id);
   });
 

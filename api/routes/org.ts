@@ -1,0 +1,101 @@
+// Org import resource: list templates, import (dir or inline), read an import, stream its progress
+// (Server-Sent Events), retry a failed one.
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { ApiDeps } from '../app';
+import { errorResponse, idParams } from '../schemas';
+import { createOrgImportService } from '../services/org-import-service';
+
+const SSE_POLL_MS = 500;
+const SSE_MAX_MS = 60 * 60 * 1000;
+
+const importBody = z.object({
+  dir: z.string().min(1).max(300).optional().describe('template directory, relative to TEMPLATES_ROOT'),
+  template: z.record(z.string(), z.unknown()).optional().describe('inline template (org.yaml as JSON); includes are rejected'),
+  mode: z.enum(['merge', 'reconcile', '']).optional().describe('merge (default; "" means merge) or reconcile'),
+});
+
+const started = z.object({
+  import_id: z.string(),
+  workflow_id: z.string(),
+  run_id: z.string(),
+  status: z.literal('running'),
+  warnings: z.array(z.object({ file: z.string(), path: z.string(), message: z.string() })).optional(),
+});
+
+export const orgRoutes =
+  (deps: ApiDeps): FastifyPluginAsyncZod =>
+  async (app) => {
+    app.addHook('preHandler', deps.adminGuard);
+    const service = createOrgImportService({ config: deps.config, store: deps.store, client: deps.temporal });
+
+    app.get(
+      '/org/templates',
+      { schema: { tags: ['org'], response: { 200: z.object({ templates: z.array(z.object({ dir: z.string(), name: z.string(), workspaces: z.number(), error: z.string().optional() })) }) } } },
+      async () => ({ templates: await service.listTemplates() }),
+    );
+
+    app.post(
+      '/org/import',
+      {
+        schema: {
+          tags: ['org'],
+          body: importBody,
+          response: { 202: started, 400: errorResponse, 404: errorResponse, 412: errorResponse.extend({ missing_env: z.array(z.string()) }) },
+        },
+      },
+      async (request, reply) => {
+        const run = await service.importOrg(request.body);
+        return reply.status(202).send({ import_id: run.importId, workflow_id: run.workflowId, run_id: run.runId, status: 'running' as const, warnings: run.warnings });
+      },
+    );
+
+    app.get('/org/imports/:id', { schema: { tags: ['org'], params: idParams } }, async (request) => {
+      const { row, live, items } = await service.describe(request.params.id);
+      return { ...row, progress: live, items };
+    });
+
+    app.post(
+      '/org/imports/:id/retry',
+      { schema: { tags: ['org'], params: idParams, response: { 202: started.extend({ retry_of: z.string() }), 404: errorResponse, 409: errorResponse } } },
+      async (request, reply) => {
+        const run = await service.retry(request.params.id);
+        return reply.status(202).send({ import_id: run.importId, workflow_id: run.workflowId, run_id: run.runId, status: 'running' as const, retry_of: request.params.id });
+      },
+    );
+
+    app.get('/org/imports/:id/events', { schema: { tags: ['org'], params: idParams } }, async (request, reply) => {
+      await service.describe(request.params.id); // 404 before the stream opens
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+      let open = true;
+      request.raw.on('close', () => {
+        open = false;
+      });
+      const deadline = Date.now() + SSE_MAX_MS;
+      let last = '';
+      while (open && Date.now() < deadline) {
+        const { row, live } = await service.describe(request.params.id).catch(() => ({ row: null, live: null }));
+        if (!row) break;
+        const payload = JSON.stringify({
+          status: row.status,
+          progress: live,
+          created: row.created_count,
+          skipped: row.skipped_count,
+          failed: row.failed_count,
+          reconcile_removed: row.reconcile_removed_count,
+        });
+        if (payload !== last) {
+          res.write(`event: progress\ndata: ${payload}\n\n`);
+          last = payload;
+        }
+        if (row.status !== 'running') {
+          res.write(`event: done\ndata: ${JSON.stringify({ status: row.status, error: row.error })}\n\n`);
+          break;
+        }
+        await new Promise((r) => setTimeout(r, SSE_POLL_MS));
+      }
+      res.end();
+    });
+  };

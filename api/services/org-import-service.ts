@@ -1,0 +1,154 @@
+// Org import, API side: resolve the template (a directory under TEMPLATES_ROOT, or inline), parse it,
+// preflight required env against non-empty global secrets, then store the snapshot and start the
+// workflow. Parse failures emit no event; everything after the parse is paired started/completed.
+import { randomUUID } from 'node:crypto';
+import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { isAbsolute, join, resolve, sep } from 'node:path';
+import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy, TypedSearchAttributes } from '@temporalio/common';
+import type { Client } from '@temporalio/client';
+import type { Config } from '../../config';
+import type { WorkspaceStore } from '../../activities/workspace-store';
+import { DomainError } from '../../domain/errors';
+import {
+  collectEnvRequirements,
+  countWorkspaces,
+  diskFileSource,
+  missingEnv,
+  parseOrgTemplate,
+  TemplateError,
+  type OrgTemplate,
+} from '../../domain/org-template';
+import { OrgImportIdKey } from '../../domain/search-attributes';
+import { EVENTS, workflowIds, type OrgImportMode } from '../../domain/vocabulary';
+import { importProgressQuery, type ImportOrgInput, type ImportProgress } from '../../workflows/definitions';
+
+const DIR_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}(\/[A-Za-z0-9][A-Za-z0-9._-]{0,99}){0,7}$/;
+
+export interface OrgImportServiceDeps {
+  config: Config;
+  store: WorkspaceStore;
+  client: Client;
+}
+
+export function templateError(err: TemplateError): DomainError {
+  // TemplateError messages and paths never carry raw input (the parser guarantees it).
+  return new DomainError('INVALID_TEMPLATE', 400, err.message, { template_error: err.code, file: err.file, path: err.path });
+}
+
+export function createOrgImportService({ config, store, client }: OrgImportServiceDeps) {
+  const templatesRoot = resolve(config.TEMPLATES_ROOT);
+
+  /** Confines `dir` to the templates root: pattern first, then the real path (symlinks). */
+  function resolveDir(dir: string): string {
+    if (isAbsolute(dir) || !DIR_PATTERN.test(dir) || dir.split('/').some((s) => s === '.' || s === '..')) {
+      throw new DomainError('INVALID_DIR', 400, 'dir must be a relative template directory name under the templates root');
+    }
+    const full = join(templatesRoot, dir);
+    if (!existsSync(full) || !statSync(full).isDirectory()) throw new DomainError('NOT_FOUND', 404, 'template directory not found');
+    const real = realpathSync(full);
+    const rootReal = existsSync(templatesRoot) ? realpathSync(templatesRoot) : templatesRoot;
+    if (real !== rootReal && !real.startsWith(rootReal + sep)) throw new DomainError('INVALID_DIR', 400, 'dir must stay under the templates root');
+    return real;
+  }
+
+  async function parse(body: { dir?: string; template?: unknown }): Promise<OrgTemplate> {
+    if ((body.dir === undefined) === (body.template === undefined)) {
+      throw new DomainError('INVALID_REQUEST', 400, 'give exactly one of dir or template');
+    }
+    try {
+      if (body.dir !== undefined) return await parseOrgTemplate({ source: diskFileSource(resolveDir(body.dir)), env: process.env as Record<string, string> });
+      return await parseOrgTemplate({ inline: body.template, env: {} });
+    } catch (err) {
+      if (err instanceof TemplateError) {
+        if (err.code === 'file_not_found' && err.file === 'org.yaml') throw new DomainError('NOT_FOUND', 404, 'template org.yaml not found');
+        throw templateError(err);
+      }
+      throw err;
+    }
+  }
+
+  async function start(template: OrgTemplate, mode: OrgImportMode, retryOf: string | null) {
+    const importId = randomUUID();
+    const workflowId = workflowIds.orgImport(importId);
+    await store.pool.query(
+      'INSERT INTO org_imports (id, retry_of, mode, template_name, template, workflow_id) VALUES ($1, $2, $3, $4, $5, $6)',
+      [importId, retryOf, mode, template.name, JSON.stringify(template), workflowId],
+    );
+    const handle = await client.workflow.start('importOrg', {
+      taskQueue: config.TASK_QUEUE,
+      workflowId,
+      args: [{ importId } satisfies ImportOrgInput],
+      workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
+      workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+      typedSearchAttributes: new TypedSearchAttributes([{ key: OrgImportIdKey, value: importId }]),
+    });
+    return { importId, workflowId, runId: handle.firstExecutionRunId };
+  }
+
+  return {
+    async importOrg(body: { dir?: string; template?: unknown; mode?: OrgImportMode | '' }) {
+      const template = await parse(body);
+      const mode: OrgImportMode = body.mode || 'merge';
+      const missing = missingEnv(collectEnvRequirements(template), await store.nonEmptyGlobalSecretNames());
+      if (missing.length > 0) {
+        // After the parse, so the pair of events is recorded even though nothing is created.
+        const importId = randomUUID();
+        await store.recordEvent(EVENTS.orgImportStarted, { orgImportId: importId, payload: { name: template.name, mode } });
+        await store.recordEvent(EVENTS.orgImportCompleted, {
+          orgImportId: importId,
+          payload: { mode, created: 0, skipped: 0, reconcile_removed: 0, duration_ms: 0, error: 'missing required env' },
+        });
+        throw new DomainError('MISSING_ENV', 412, 'required environment variables are not set as global secrets', { missing_env: missing });
+      }
+      return { ...(await start(template, mode, null)), warnings: template.warnings };
+    },
+
+    async retry(importId: string) {
+      const { rows } = await store.pool.query<{ status: string; mode: OrgImportMode; template: OrgTemplate }>(
+        'SELECT status, mode, template FROM org_imports WHERE id = $1',
+        [importId],
+      );
+      const row = rows[0];
+      if (!row) throw new DomainError('NOT_FOUND', 404, 'import not found');
+      if (row.status === 'running') throw new DomainError('IMPORT_RUNNING', 409, 'the import is still running');
+      if (row.status === 'completed') throw new DomainError('NOTHING_TO_RETRY', 409, 'the import completed without failures');
+      return start(row.template, row.mode, importId);
+    },
+
+    async describe(importId: string) {
+      const { rows } = await store.pool.query(
+        `SELECT id, retry_of, mode, status, template_name, workflow_id, created_count, skipped_count, failed_count,
+                reconcile_removed_count, error, started_at, completed_at
+           FROM org_imports WHERE id = $1`,
+        [importId],
+      );
+      const row = rows[0];
+      if (!row) throw new DomainError('NOT_FOUND', 404, 'import not found');
+      let live: ImportProgress | null = null;
+      if (row.status === 'running') live = await client.workflow.getHandle(row.workflow_id).query(importProgressQuery).catch(() => null);
+      const items = await store.pool.query(
+        'SELECT key, depth, workspace_id, outcome, error FROM org_import_items WHERE import_id = $1 ORDER BY depth, key',
+        [importId],
+      );
+      return { row, live, items: items.rows };
+    },
+
+    /** Template directories under the root with their workspace counts (includes expanded). */
+    async listTemplates() {
+      if (!existsSync(templatesRoot)) return [];
+      const out: Array<{ dir: string; name: string; workspaces: number; error?: string }> = [];
+      for (const entry of readdirSync(templatesRoot, { withFileTypes: true })) {
+        if (!entry.isDirectory() || !DIR_PATTERN.test(entry.name)) continue;
+        try {
+          const t = await parseOrgTemplate({ source: diskFileSource(join(templatesRoot, entry.name)), env: process.env as Record<string, string> });
+          out.push({ dir: entry.name, name: t.name, workspaces: countWorkspaces(t) });
+        } catch (err) {
+          out.push({ dir: entry.name, name: '', workspaces: 0, error: err instanceof TemplateError ? err.code : 'unreadable' });
+        }
+      }
+      return out.sort((a, b) => a.dir.localeCompare(b.dir));
+    },
+  };
+}
+
+export type OrgImportService = ReturnType<typeof createOrgImportService>;
