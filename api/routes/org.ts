@@ -41,7 +41,7 @@ export const orgRoutes =
         schema: {
           tags: ['org'],
           body: importBody,
-          response: { 202: started, 400: errorResponse, 404: errorResponse, 412: errorResponse.extend({ missing_env: z.array(z.string()) }) },
+          response: { 202: started, 400: errorResponse.extend({ template_error: z.string().optional(), file: z.string().optional(), path: z.string().optional() }), 404: errorResponse, 412: errorResponse.extend({ missing_env: z.array(z.string()) }) },
         },
       },
       async (request, reply) => {

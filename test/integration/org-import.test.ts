@@ -1,0 +1,248 @@
+// Org import end to end: a real template tree on disk with includes, env preflight, Docker and
+// external workspaces provisioned through child workflows, merge re-import, reconcile, spawning:false,
+// parse rejections, a failed import retried after the fix, SSE progress, and replay.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { containerExists, removeWorkspaceContainer } from './support/compute';
+import { replayAndMaybeRecord } from './support/histories';
+import { startPlatform, waitFor, type Platform } from './support/platform';
+
+let p: Platform;
+let root: string;
+
+function writeTemplate(dir: string, files: Record<string, string>): void {
+  for (const [rel, text] of Object.entries(files)) {
+    const path = join(root, dir, rel);
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, text);
+  }
+}
+
+const ACME = {
+  'org.yaml': `name: Acme
+description: three levels with includes
+defaults:
+  runtime: external
+  env: { ORG_LEVEL: org, SHARED: from-org }
+required_env:
+  - any_of: [IMPORT_TEST_KEY, IMPORT_TEST_ALT]
+workspaces:
+  - name: Acme CEO
+    canvas: { x: 10, y: 20 }
+    schedules:
+      - { cron: "0 9 * * *", prompt: "daily standup" }
+    children:
+      - !include teams/eng.yaml
+      - !include teams/research.yaml
+`,
+  'teams/eng.yaml': `name: Eng Lead
+runtime: claude-code
+compute: docker
+env: { SHARED: from-workspace }
+children:
+  - !include backend.yaml
+`,
+  'teams/backend.yaml': `name: Backend Dev
+runtime: codex
+compute: docker
+canvas: { x: 5, y: 6 }
+`,
+  'teams/research.yaml': `name: Research Lead
+spawning: false
+children:
+  - name: Researcher
+`,
+};
+
+beforeAll(async () => {
+  root = mkdtempSync(join(tmpdir(), 'org-templates-'));
+  writeTemplate('acme', ACME);
+  p = await startPlatform({ env: { TEMPLATES_ROOT: root } });
+});
+afterAll(async () => {
+  await p?.close();
+  rmSync(root, { recursive: true, force: true });
+});
+
+interface ImportView {
+  status: string;
+  created_count: number;
+  skipped_count: number;
+  failed_count: number;
+  reconcile_removed_count: number;
+  error: string | null;
+  items: Array<{ key: string; workspace_id: string | null; outcome: string; error: string | null }>;
+}
+
+async function runImport(body: Record<string, unknown>): Promise<{ importId: string; view: ImportView }> {
+  const res = await p.api<{ import_id: string; workflow_id: string }>('POST', '/org/import', body);
+  if (res.status !== 202) throw new Error(`import answered ${res.status}: ${JSON.stringify(res.body)}`);
+  const view = await waitFor(
+    'import finished',
+    async () => {
+      const v = await p.api<ImportView>('GET', `/org/imports/${res.body.import_id}`);
+      return v.body.status !== 'running' ? v.body : null;
+    },
+    120_000,
+  );
+  return { importId: res.body.import_id, view };
+}
+
+async function eventsOf(importId: string): Promise<Array<{ event_type: string; payload: Record<string, unknown> }>> {
+  const { rows } = await p.clients.pool.query('SELECT event_type, payload FROM structure_events WHERE org_import_id = $1 ORDER BY id', [importId]);
+  return rows;
+}
+
+async function workspaceByName(name: string) {
+  const { rows } = await p.clients.pool.query(`SELECT * FROM workspaces WHERE name = $1 AND status <> 'removed' ORDER BY created_at`, [name]);
+  return rows;
+}
+
+describe('org import', () => {
+  it('preflight: missing required env answers 412 with the names, creates nothing, records the event pair', async () => {
+    const before = await p.clients.pool.query('SELECT count(*)::int AS n FROM workspaces');
+    const res = await p.api<{ missing_env: string[] }>('POST', '/org/import', { dir: 'acme' });
+    expect(res.status).toBe(412);
+    expect(res.body.missing_env).toEqual(['IMPORT_TEST_ALT|IMPORT_TEST_KEY']);
+    const after = await p.clients.pool.query('SELECT count(*)::int AS n FROM workspaces');
+    expect(after.rows[0].n).toBe(before.rows[0].n);
+    const { rows } = await p.clients.pool.query(
+      `SELECT event_type, payload FROM structure_events WHERE event_type LIKE 'org.import.%' AND payload->>'error' = 'missing required env'`,
+    );
+    expect(rows.map((r) => r.event_type)).toEqual(['org.import.completed']);
+  });
+
+  it('imports a 3-level tree with includes: Docker and external workspaces, layouts, schedules, env layering', async () => {
+    await p.api('PUT', '/admin/secrets/IMPORT_TEST_KEY', { value: 'set' });
+    const { importId, view } = await runImport({ dir: 'acme' });
+    expect(view).toMatchObject({ status: 'completed', created_count: 3, skipped_count: 2, failed_count: 0, error: null });
+    const byKey = Object.fromEntries(view.items.map((i) => [i.key, i]));
+    expect(byKey['Acme CEO'].outcome).toBe('created');
+    expect(byKey['Acme CEO/Eng Lead'].outcome).toBe('online');
+    expect(byKey['Acme CEO/Research Lead'].outcome).toBe('not_spawned');
+    expect(byKey['Acme CEO/Research Lead/Researcher'].outcome).toBe('not_spawned');
+
+    const [ceo] = await workspaceByName('Acme CEO');
+    const [eng] = await workspaceByName('Eng Lead');
+    const [backend] = await workspaceByName('Backend Dev');
+    expect(ceo).toMatchObject({ status: 'awaiting_agent', compute: 'none', parent_id: null });
+    expect(eng).toMatchObject({ status: 'online', compute: 'docker', parent_id: ceo.id });
+    expect(backend).toMatchObject({ status: 'online', compute: 'docker', parent_id: eng.id });
+    expect(await workspaceByName('Research Lead')).toEqual([]); // spawning: false, no side effects
+    expect(await containerExists(p, eng.id)).toBe(true);
+
+    const layout = await p.clients.pool.query('SELECT x, y FROM canvas_layouts WHERE workspace_id = $1', [backend.id]);
+    expect(layout.rows).toEqual([{ x: 5, y: 6 }]); // parent-relative, as given
+    const schedules = await p.clients.pool.query('SELECT cron, prompt, enabled FROM workspace_schedules WHERE workspace_id = $1', [ceo.id]);
+    expect(schedules.rows).toEqual([{ cron: '0 9 * * *', prompt: 'daily standup', enabled: true }]);
+    const secrets = await p.clients.store.loadSecrets(eng.id);
+    expect(secrets.workspace).toMatchObject({ ORG_LEVEL: 'org', SHARED: 'from-workspace' });
+
+    const events = await eventsOf(importId);
+    expect(events.map((e) => e.event_type)).toEqual(['org.import.started', 'org.import.completed']);
+    expect(events[0].payload).toMatchObject({ name: 'Acme', mode: 'merge' });
+    expect(events[1].payload).toMatchObject({ mode: 'merge', created: 3, skipped: 2, reconcile_removed: 0, error: null, duration_ms: expect.any(Number) });
+    await replayAndMaybeRecord(p.temporal, `org-import-${importId}`, undefined, 'org-import-acme');
+  });
+
+  it('re-import in merge mode creates nothing new', async () => {
+    const { view } = await runImport({ dir: 'acme', mode: '' });
+    expect(view).toMatchObject({ status: 'completed', created_count: 0, skipped_count: 5 });
+    expect(await workspaceByName('Eng Lead')).toHaveLength(1);
+  });
+
+  it('reconcile removes a subtree the template dropped, with its container', async () => {
+    writeTemplate('acme-slim', { ...ACME, 'teams/eng.yaml': ACME['teams/eng.yaml'].replace(/children:[\s\S]*/, '') });
+    // A workspace that only exists outside the template, under an imported parent, with compute.
+    const [eng] = await workspaceByName('Eng Lead');
+    const [backend] = await workspaceByName('Backend Dev');
+    const { view } = await runImport({ dir: 'acme-slim', mode: 'reconcile' });
+    expect(view.status).toBe('completed');
+    expect(view.reconcile_removed_count).toBe(1);
+    const { rows } = await p.clients.pool.query('SELECT status FROM workspaces WHERE id = $1', [backend.id]);
+    expect(rows[0].status).toBe('removed');
+    expect(await containerExists(p, backend.id)).toBe(false);
+    expect(await containerExists(p, eng.id)).toBe(true);
+    expect((await workspaceByName('Eng Lead'))[0].id).toBe(eng.id);
+    // Re-running reconcile is a no-op.
+    const again = await runImport({ dir: 'acme-slim', mode: 'reconcile' });
+    expect(again.view).toMatchObject({ status: 'completed', created_count: 0, reconcile_removed_count: 0 });
+    await removeWorkspaceContainer(p, eng.id);
+  });
+
+  it('rejects include escapes, cycles, too-deep includes and inline includes with 400 and no events', async () => {
+    writeTemplate('escape', { 'org.yaml': 'name: X\nworkspaces:\n  - !include ../../etc/passwd\n' });
+    writeTemplate('cycle', { 'org.yaml': 'name: X\nworkspaces:\n  - !include a.yaml\n', 'a.yaml': 'name: A\nchildren:\n  - !include a.yaml\n' });
+    const deep: Record<string, string> = { 'org.yaml': 'name: X\nworkspaces:\n  - !include d1.yaml\n' };
+    for (let i = 1; i <= 17; i++) deep[`d${i}.yaml`] = `name: D${i}\nchildren:\n  - !include d${i + 1}.yaml\n`;
+    deep['d18.yaml'] = 'name: Bottom\n';
+    writeTemplate('deep', deep);
+    const eventsBefore = await p.clients.pool.query(`SELECT count(*)::int AS n FROM structure_events WHERE event_type LIKE 'org.import.%'`);
+    const cases: Array<[Record<string, unknown>, string]> = [
+      [{ dir: 'escape' }, 'include_escape'],
+      [{ dir: 'cycle' }, 'include_cycle'],
+      [{ dir: 'deep' }, 'include_depth'],
+      [{ template: { name: 'X', workspaces: [{ '!include': 'a.yaml' }] } }, 'include_without_base'],
+    ];
+    for (const [body, code] of cases) {
+      const res = await p.api<{ code: string; template_error: string }>('POST', '/org/import', body);
+      expect(res.status).toBe(400);
+      expect(res.body).toMatchObject({ code: 'INVALID_TEMPLATE', template_error: code });
+      expect(JSON.stringify(res.body)).not.toContain('passwd');
+    }
+    for (const dir of ['../etc', '/etc', 'a/../../b']) {
+      const res = await p.api('POST', '/org/import', { dir });
+      expect(res.status).toBe(400);
+      expect(JSON.stringify(res.body)).not.toContain(dir);
+    }
+    const missing = await p.api('POST', '/org/import', { dir: 'no-such-template' });
+    expect(missing.status).toBe(404);
+    expect(JSON.stringify(missing.body)).not.toContain('no-such-template');
+    const eventsAfter = await p.clients.pool.query(`SELECT count(*)::int AS n FROM structure_events WHERE event_type LIKE 'org.import.%'`);
+    expect(eventsAfter.rows[0].n).toBe(eventsBefore.rows[0].n);
+  });
+
+  it('an import that fails half-way (image missing) is retried after the fix without duplicates', async () => {
+    process.env.WORKSPACE_IMAGE_HERMES = 'localhost/does-not-exist:1';
+    try {
+      const template = {
+        name: 'Retry Org',
+        workspaces: [{ name: 'Retry Root', runtime: 'external', children: [{ name: 'Retry Worker', runtime: 'hermes', compute: 'docker' }, { name: 'Retry Ok', runtime: 'codex', compute: 'docker' }] }],
+      };
+      const first = await runImport({ template });
+      expect(first.view).toMatchObject({ status: 'failed', created_count: 3, failed_count: 1 });
+      const failedItem = first.view.items.find((i) => i.key === 'Retry Root/Retry Worker');
+      expect(failedItem).toMatchObject({ outcome: 'failed', error: 'The workspace image for this runtime is not available on the compute host.' });
+
+      delete process.env.WORKSPACE_IMAGE_HERMES; // the fix
+      const retry = await p.api<{ import_id: string; retry_of: string }>('POST', `/org/imports/${first.importId}/retry`, {});
+      expect(retry.status).toBe(202);
+      expect(retry.body.retry_of).toBe(first.importId);
+      const view = await waitFor('retry finished', async () => {
+        const v = await p.api<ImportView>('GET', `/org/imports/${retry.body.import_id}`);
+        return v.body.status !== 'running' ? v.body : null;
+      }, 120_000);
+      expect(view).toMatchObject({ status: 'completed', created_count: 0, failed_count: 0 });
+      for (const name of ['Retry Root', 'Retry Worker', 'Retry Ok']) expect(await workspaceByName(name)).toHaveLength(1);
+      const [worker] = await workspaceByName('Retry Worker');
+      expect(worker.status).toBe('online');
+      expect((await p.api('POST', `/org/imports/${retry.body.import_id}/retry`, {})).status).toBe(409);
+      for (const name of ['Retry Worker', 'Retry Ok']) await removeWorkspaceContainer(p, (await workspaceByName(name))[0].id);
+    } finally {
+      delete process.env.WORKSPACE_IMAGE_HERMES;
+    }
+  });
+
+  it('streams progress as Server-Sent Events and lists templates with include-expanded counts', async () => {
+    const res = await p.api<{ import_id: string }>('POST', '/org/import', { template: { name: 'SSE Org', workspaces: [{ name: 'SSE A', runtime: 'external' }] } });
+    const stream = await fetch(`${p.url}/org/imports/${res.body.import_id}/events`, { headers: { authorization: 'Bearer test-admin-token-0123456789' } });
+    expect(stream.headers.get('content-type')).toContain('text/event-stream');
+    const text = await stream.text();
+    expect(text).toContain('event: progress');
+    expect(text).toMatch(/event: done\ndata: \{"status":"completed"/);
+
+    const templates = await p.api<{ templates: Array<{ dir: string; workspaces: number }> }>('GET', '/org/templates');
+    expect(templates.body.templates.find((t) => t.dir === 'acme')?.workspaces).toBe(5);
+  });
+});
