@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { Worker } from '@temporalio/worker';
 import * as workflows from '../../workflows';
 import { testServers } from '../harness/servers';
-import { HISTORIES_DIR, readHistory } from './support/histories';
+import { readHistory } from '../../worker/history-file';
+import { HISTORIES_DIR } from './support/histories';
 
 const files = readdirSync(HISTORIES_DIR).filter((f) => f.endsWith('.json')).sort();
 const histories = files.map((f) => readHistory(join(HISTORIES_DIR, f)));
