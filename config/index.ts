@@ -44,6 +44,9 @@ const schema = z.object({
   SWEEPER_ENABLED: z.enum(['true', 'false']).default('true'),
 });
 
+/** Every variable the processes read (the README's table and docker-compose.yml are checked against it). */
+export const CONFIG_KEYS = Object.keys(schema.shape);
+
 export type Config = z.infer<typeof schema> & { computeProviders: Set<'docker' | 'ec2'> };
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
