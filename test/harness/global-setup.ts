@@ -1,9 +1,10 @@
 // Jest global setup for the integration project: starts the REAL servers (Temporal dev server, the
 // Podman Docker-API service, moto's EC2 server), creates and migrates a throw-away Postgres database,
-// bundles the workflow code once, and writes everything to STATE_FILE for the tests. A server that
+// bundles the workflow code once, and writes everything to a per-run state file (named in
+// MOLECULE_TEST_STATE) for the tests, so concurrent runs never collide. A server that
 // cannot start fails the run with the reason; nothing is ever skipped.
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DescribeImagesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { Connection } from '@temporalio/client';
@@ -13,8 +14,8 @@ import { Client } from 'pg';
 import { migrate } from '../../db/migrate';
 import { SEARCH_ATTRIBUTE_NAMES } from '../../domain/vocabulary';
 import { cleanupRun } from './global-teardown';
-import { freePort, startDetached, waitUntilUp } from './processes';
-import { RUN_DIR, STATE_FILE, type TestServers } from './servers';
+import { freePort, isAlive, startDetached, waitUntilUp } from './processes';
+import { RUN_DIR, STATE_ENV, stateFileFor, type TestServers } from './servers';
 
 const ROOT = join(__dirname, '..', '..');
 const TEMPORAL = join(ROOT, '.venv', 'bin', 'temporal');
@@ -39,17 +40,21 @@ function adminDatabaseUrl(): string {
 
 export default async function globalSetup(): Promise<void> {
   mkdirSync(RUN_DIR, { recursive: true });
-  if (existsSync(STATE_FILE)) {
-    // A previous run died without teardown: stop its servers and remove what it created.
-    const stale = JSON.parse(readFileSync(STATE_FILE, 'utf8')) as TestServers;
+  for (const f of readdirSync(RUN_DIR).filter((n) => /^state-[0-9a-f]+\.json$/.test(n))) {
+    // A run whose jest process is gone died without teardown: stop its servers, remove what it made.
+    // Runs still alive (a concurrent `npm test`) are left alone.
+    const stale = JSON.parse(readFileSync(join(RUN_DIR, f), 'utf8')) as TestServers;
+    if (stale.ownerPid && isAlive(stale.ownerPid)) continue;
     await cleanupRun(stale).catch(() => undefined);
+    rmSync(join(RUN_DIR, f), { force: true });
   }
   requireInstalled();
 
   const runId = randomBytes(4).toString('hex');
+  const stateFile = stateFileFor(runId);
   const [temporalPort, temporalHttp, temporalMetrics, motoPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
   const dockerSocket = join(RUN_DIR, `podman-${runId}.sock`);
-  const logs = { temporal: join(RUN_DIR, 'temporal.log'), podman: join(RUN_DIR, 'podman.log'), moto: join(RUN_DIR, 'moto.log') };
+  const logs = { temporal: join(RUN_DIR, `temporal-${runId}.log`), podman: join(RUN_DIR, `podman-${runId}.log`), moto: join(RUN_DIR, `moto-${runId}.log`) };
   for (const f of Object.values(logs)) rmSync(f, { force: true });
 
   const pids: Record<string, number> = {};
@@ -68,11 +73,14 @@ export default async function globalSetup(): Promise<void> {
     ec2Endpoint: `http://127.0.0.1:${motoPort}`,
     ec2AmiId: '',
     agentImage: AGENT_IMAGE,
-    workflowBundlePath: join(RUN_DIR, 'workflow-bundle.js'),
+    workflowBundlePath: join(RUN_DIR, `workflow-bundle-${runId}.js`),
     temporalBinary: TEMPORAL,
     pids,
+    ownerPid: process.pid,
   };
-  const save = () => writeFileSync(STATE_FILE, JSON.stringify(state, null, 2));
+  const save = () => writeFileSync(stateFile, JSON.stringify(state, null, 2));
+  // Test files (and jest's worker processes, spawned after this) find the run through this variable.
+  process.env[STATE_ENV] = stateFile;
 
   pids.temporal = startDetached(
     TEMPORAL,

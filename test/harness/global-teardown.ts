@@ -4,7 +4,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import Docker from 'dockerode';
 import { Client } from 'pg';
 import { killProcess } from './processes';
-import { STATE_FILE, TEST_RUN_LABEL, type TestServers } from './servers';
+import { STATE_ENV, TEST_RUN_LABEL, type TestServers } from './servers';
 
 export async function cleanupRun(state: TestServers): Promise<string[]> {
   const problems: string[] = [];
@@ -39,13 +39,15 @@ export async function cleanupRun(state: TestServers): Promise<string[]> {
     }
   });
   rmSync(state.dockerSocket, { force: true });
+  rmSync(state.workflowBundlePath, { force: true });
   return problems;
 }
 
 export default async function globalTeardown(): Promise<void> {
-  if (!existsSync(STATE_FILE)) return;
-  const state = JSON.parse(readFileSync(STATE_FILE, 'utf8')) as TestServers;
+  const stateFile = process.env[STATE_ENV];
+  if (!stateFile || !existsSync(stateFile)) return;
+  const state = JSON.parse(readFileSync(stateFile, 'utf8')) as TestServers;
   const problems = await cleanupRun(state);
-  rmSync(STATE_FILE, { force: true });
+  rmSync(stateFile, { force: true });
   if (problems.length > 0) console.error(`test teardown could not finish:\n  ${problems.join('\n  ')}`);
 }

@@ -4,7 +4,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const RUN_DIR = join(__dirname, '..', '..', '.test-run');
-export const STATE_FILE = join(RUN_DIR, 'state.json');
+/** Each run has its own state file (named in this env var by global setup), so runs never collide. */
+export const STATE_ENV = 'MOLECULE_TEST_STATE';
+export const stateFileFor = (runId: string) => join(RUN_DIR, `state-${runId}.json`);
 
 export interface TestServers {
   /** Unique id of this test run; every container/volume carries label molecule.test.run=<runId>. */
@@ -27,14 +29,18 @@ export interface TestServers {
   temporalBinary: string;
   /** PIDs of the processes global setup started, for teardown. */
   pids: Record<string, number>;
+  /** The jest process that owns this run; a state file whose owner is dead is stale. */
+  ownerPid: number;
 }
 
 export function testServers(): TestServers {
+  const file = process.env[STATE_ENV];
+  if (!file) throw new Error(`test servers are not running: ${STATE_ENV} is unset (run the suite through jest, whose global setup starts them)`);
   let raw: string;
   try {
-    raw = readFileSync(STATE_FILE, 'utf8');
+    raw = readFileSync(file, 'utf8');
   } catch {
-    throw new Error(`test servers are not running: ${STATE_FILE} is missing (run the suite through jest, whose global setup starts them)`);
+    throw new Error(`test servers are not running: ${file} is missing`);
   }
   return JSON.parse(raw) as TestServers;
 }

@@ -43,9 +43,10 @@ describe('provision on Docker', () => {
     expect(created.workflow_id).toBe(`provision-${created.workspace.id}`);
     const id = created.workspace.id;
 
-    const online = await waitFor('workspace online', async () => {
+    // The registry writes `online` as the agent registers; the workflow completes just after.
+    const online = await waitFor('workspace online and provision completed', async () => {
       const ws = await statusOf(id);
-      return ws.status === 'online' ? ws : null;
+      return ws.status === 'online' && (ws.operation as { status: string } | null)?.status === 'COMPLETED' ? ws : null;
     });
     expect(online.container_name).toBe(containerName(id));
     expect((online.operation as { status: string; phase: string }).status).toBe('COMPLETED');
