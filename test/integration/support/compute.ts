@@ -54,6 +54,8 @@ export async function createOnline(p: Platform, body: Record<string, unknown>): 
     const token = await tokenFromUserData(p, instanceId);
     await waitFor('ec2 agent registered', async () => (await p.api('POST', '/registry/register', { workspace_id: id }, token)).status === 200);
   }
+  // The registry writes `online` as the agent registers; wait for the provision workflow to finish too.
+  await p.temporal.workflow.getHandle(`provision-${id}`).result();
   await waitFor(`${String(body.name)} online`, async () => (await p.api<{ status: string }>('GET', `/workspaces/${id}`)).body.status === 'online');
   return id;
 }
