@@ -67,16 +67,25 @@ type Queryable = Pool | PoolClient;
 export function createWorkspaceStore(pool: Pool, box: SecretBox) {
   async function inTransaction<T>(fn: (client: PoolClient) => Promise<T>): Promise<T> {
     const client = await pool.connect();
+    // pg-pool listens for errors only on idle clients; a checked-out client whose connection is killed
+    // (Postgres restart, pg_terminate_backend) would otherwise emit an unhandled 'error' and crash the
+    // process. The query in flight rejects anyway, and the activity is retried.
+    const ignore = () => undefined;
+    client.on('error', ignore);
+    let failure: Error | undefined;
     try {
       await client.query('BEGIN');
       const result = await fn(client);
       await client.query('COMMIT');
       return result;
     } catch (err) {
+      failure = err as Error;
       await client.query('ROLLBACK').catch(() => undefined);
       throw err;
     } finally {
-      client.release();
+      client.removeListener('error', ignore);
+      // After a failure the connection may be dead: destroy it rather than hand it to the next caller.
+      client.release(failure);
     }
   }
 

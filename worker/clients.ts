@@ -37,6 +37,10 @@ export function buildClients(config: Config, log: Logger): PlatformClients {
       ec2: new EC2Client({
         region: config.AWS_REGION,
         ...(config.EC2_ENDPOINT ? { endpoint: config.EC2_ENDPOINT } : {}),
+        // Retries belong to Temporal, whose activity retry goes through the adapter's client-token
+        // lookup. The SDK's own retry re-sends RunInstances blindly: harmless on AWS (ClientToken),
+        // but an emulator that ignores the token launches a second instance (found by fault test F5).
+        maxAttempts: 1,
       }),
       amiId: config.EC2_AMI_ID,
       instanceType: config.EC2_INSTANCE_TYPE,
