@@ -19,7 +19,7 @@ export interface PlatformClients {
 }
 
 export function buildClients(config: Config, log: Logger): PlatformClients {
-  const pool = new Pool({ connectionString: config.DATABASE_URL, max: 10 });
+  const pool = new Pool({ connectionString: config.DATABASE_URL, max: 20 });
   // An idle client losing its connection (Postgres restart, pg_terminate_backend) must not crash us.
   pool.on('error', (err) => log.warn({ err: err.message }, 'postgres idle client error'));
   const box = secretBoxFromConfig(config.SECRETS_KEY);

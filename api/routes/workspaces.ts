@@ -161,10 +161,10 @@ export const workspaceRoutes =
         },
       },
       async (request) => {
-        const row = await deps.store.getWorkspace(request.params.id);
+        // Row and live operation in parallel: this is the hot read path.
+        const [row, operation] = await Promise.all([deps.store.getWorkspace(request.params.id), deps.workflows.describeProvision(request.params.id)]);
         if (!row) throw notFound('workspace');
         if (row.status === 'removed' && request.query.include_removed !== 'true') throw removedError(row);
-        const operation = await deps.workflows.describeProvision(row.id);
         return { ...view(row), operation };
       },
     );

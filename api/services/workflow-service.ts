@@ -9,7 +9,6 @@ import { FAILURE_TYPES } from '../../domain/errors';
 import { workflowIds, type Runtime } from '../../domain/vocabulary';
 import {
   agentRegisteredSignal,
-  provisionStateQuery,
   restartRequestedSignal,
   type ProvisionInput,
   type ProvisionResult,
@@ -32,7 +31,48 @@ function sanitizeActivityFailure(message: string | null | undefined, type: strin
 }
 
 export function createWorkflowService({ client, taskQueue }: WorkflowServiceDeps) {
+  const restartsInFlight = new Map<string, Promise<{ workflowId: string; runId: string }>>();
+
+  async function signalRestart(workspaceId: string, rebuildConfig: boolean): Promise<{ workflowId: string; runId: string }> {
+    const workflowId = workflowIds.restart(workspaceId);
+    const handle = await client.workflow.signalWithStart('restartWorkspace', {
+      taskQueue,
+      workflowId,
+      args: [{ workspaceId } satisfies RestartInput],
+      signal: restartRequestedSignal,
+      signalArgs: [{ rebuildConfig }],
+      workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+      typedSearchAttributes: new TypedSearchAttributes([{ key: WorkspaceIdKey, value: workspaceId }]),
+    });
+    return { workflowId, runId: handle.signaledRunId };
+  }
+
   return {
+    /**
+     * Starts (or attaches to) the delete cascade of a subtree and waits up to `waitMs` for its result.
+     * The workflow never depends on the request: on timeout the caller answers 202 with its id.
+     */
+    async deleteTree(rootId: string, purge: boolean, waitMs: number): Promise<{ workflowId: string; runId: string; result: DeleteTreeResult | null }> {
+      const workflowId = workflowIds.deleteTree(rootId);
+      const handle = await client.workflow.start('deleteWorkspaceTree', {
+        taskQueue,
+        workflowId,
+        args: [{ rootId, purge } satisfies DeleteTreeInput],
+        // A second DELETE while one runs attaches to it instead of starting a twin.
+        workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+        workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+        typedSearchAttributes: new TypedSearchAttributes([{ key: WorkspaceIdKey, value: rootId }]),
+      });
+      let timer: NodeJS.Timeout | undefined;
+      const result = await Promise.race([
+        handle.result() as Promise<DeleteTreeResult>,
+        new Promise<null>((resolve) => {
+          timer = setTimeout(() => resolve(null), waitMs);
+        }),
+      ]).finally(() => clearTimeout(timer));
+      return { workflowId, runId: handle.firstExecutionRunId, result };
+    },
+
     async startProvision(workspace: { id: string; runtime: Runtime }, input: Omit<ProvisionInput, 'workspaceId'>) {
       const workflowId = workflowIds.provision(workspace.id);
       try {
@@ -71,42 +111,15 @@ export function createWorkflowService({ client, taskQueue }: WorkflowServiceDeps
      * running one (which then runs exactly one more cycle). Holds across API replicas.
      */
     async requestRestart(workspaceId: string, rebuildConfig: boolean): Promise<{ workflowId: string; runId: string }> {
-      const workflowId = workflowIds.restart(workspaceId);
-      const handle = await client.workflow.signalWithStart('restartWorkspace', {
-        taskQueue,
-        workflowId,
-        args: [{ workspaceId } satisfies RestartInput],
-        signal: restartRequestedSignal,
-        signalArgs: [{ rebuildConfig }],
-        workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
-        typedSearchAttributes: new TypedSearchAttributes([{ key: WorkspaceIdKey, value: workspaceId }]),
-      });
-      return { workflowId, runId: handle.signaledRunId };
-    },
-
-    /**
-     * Starts (or attaches to) the delete cascade of a subtree and waits up to `waitMs` for its result.
-     * The workflow never depends on the request: on timeout the caller answers 202 with its id.
-     */
-    async deleteTree(rootId: string, purge: boolean, waitMs: number): Promise<{ workflowId: string; runId: string; result: DeleteTreeResult | null }> {
-      const workflowId = workflowIds.deleteTree(rootId);
-      const handle = await client.workflow.start('deleteWorkspaceTree', {
-        taskQueue,
-        workflowId,
-        args: [{ rootId, purge } satisfies DeleteTreeInput],
-        // A second DELETE while one runs attaches to it instead of starting a twin.
-        workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
-        workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
-        typedSearchAttributes: new TypedSearchAttributes([{ key: WorkspaceIdKey, value: rootId }]),
-      });
-      let timer: NodeJS.Timeout | undefined;
-      const result = await Promise.race([
-        handle.result() as Promise<DeleteTreeResult>,
-        new Promise<null>((resolve) => {
-          timer = setTimeout(() => resolve(null), waitMs);
-        }),
-      ]).finally(() => clearTimeout(timer));
-      return { workflowId, runId: handle.firstExecutionRunId, result };
+      // Requests for the same workspace that arrive while this process's signal-with-start is still in
+      // flight share it: their secrets were saved before that signal reached the workflow, and a cycle
+      // reads secrets only later (after its stop), so one signal covers them all.
+      const key = `${workspaceId}:${rebuildConfig}`;
+      const inFlight = restartsInFlight.get(key);
+      if (inFlight) return inFlight;
+      const sent = signalRestart(workspaceId, rebuildConfig).finally(() => restartsInFlight.delete(key));
+      restartsInFlight.set(key, sent);
+      return sent;
     },
 
     /** Tells a running provision that its agent registered. No running provision: nothing to tell. */
@@ -129,13 +142,9 @@ export function createWorkflowService({ client, taskQueue }: WorkflowServiceDeps
         if (err instanceof WorkflowNotFoundError) return null;
         throw err;
       }
-      const running = description.status.name === 'RUNNING';
-      let phase: string | null = null;
-      if (running) {
-        phase = (await handle.query(provisionStateQuery).catch(() => null))?.phase ?? null;
-      } else {
-        phase = description.searchAttributes?.ProvisionPhase?.[0]?.toString() ?? null;
-      }
+      // The workflow upserts ProvisionPhase at every phase change, so describe() already carries it:
+      // no query round-trip through a worker on this hot path.
+      const phase = description.typedSearchAttributes.get(ProvisionPhaseKey) ?? null;
       const pending = description.raw.pendingActivities?.[0];
       let lastFailure: string | null = null;
       if (description.status.name === 'FAILED') {
