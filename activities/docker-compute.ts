@@ -1,6 +1,20 @@
-// The only code that talks to the Docker Engine API (Podman serves it here). Every call is idempotent:
-// deterministic names, "already exists" / "not found" read as the success they mean, and transient
-// errors are never mistaken for "not running" (that mistake caused a restart cascade in the reference).
+// The only code that talks to the Docker Engine API (Podman serves it here). Every call is idempotent
+// (a Temporal activity may run it twice, or die at any line and be retried): names are deterministic,
+// "already exists" / "not found" are read as the success they mean, and an engine error is never
+// mistaken for "not running" (that mistake caused a restart cascade in the reference platform).
+//
+// Engine answers this code relies on (Docker and Podman 4.3 differ; both are handled):
+//   - missing container (inspect/stop/remove/logs/archive): 404, cause "no such container". Podman
+//     answers 500 with the same cause when the container vanished mid-call (a concurrent remove).
+//   - stop of an already stopped container: 304. Podman answers 200 for a never-started one.
+//   - start of a running container: Docker 304, Podman 200.
+//   - create with a taken name: Docker 409, Podman 500 "that name is already in use".
+//   - create with a missing image: 404 "no such image" (dockerode's own text says "no such container":
+//     read the engine's JSON message, never dockerode's).
+//   - create with a missing network: Podman 500 "network not found", Docker 404.
+//   - volume create of an existing name: 201 (both); volume remove while in use: 409.
+//   - network create of an existing name: Docker 409, Podman 500 "network already exists".
+//   - an unreachable engine: no status at all (ENOENT / ECONNREFUSED) → transient.
 import type Docker from 'dockerode';
 import { ComputeError } from '../domain/errors';
 import { configVolumeName, containerName, MANAGED_LABEL, PROVISION_RUN_LABEL, WORKSPACE_ID_LABEL } from '../domain/vocabulary';
@@ -15,163 +29,297 @@ export interface MinimalLogger {
 
 export interface DockerComputeDeps {
   docker: Docker;
+  /** HostConfig.NetworkMode of every workspace container; created by ensureNetwork unless built in. */
   network: string;
+  /**
+   * Put on every container, volume and network this adapter creates, AND used to scope the
+   * listManaged* queries: two deployments (or test runs) sharing one engine never see each other's.
+   */
   extraLabels?: Record<string, string>;
   log: MinimalLogger;
 }
 
-const BUILTIN_NETWORKS = new Set(['host', 'bridge', 'none', 'default']);
-const MAX_LOG_BYTES = 16 * 1024;
+export interface StartContainerRequest {
+  workspaceId: string;
+  image: string;
+  env: Record<string, string>;
+  /** Written into /configs before the container first starts, e.g. { '.auth_token': token }. */
+  files: Record<string, string>;
+  /** The provision run that owns the container: a retry of the same run reuses it, another replaces it. */
+  provisionRunId: string;
+}
+
+export interface ManagedContainer {
+  id: string;
+  name: string;
+  workspaceId: string | null;
+  running: boolean;
+  labels: Record<string, string>;
+}
+
+export interface ManagedVolume {
+  name: string;
+  workspaceId: string | null;
+}
+
+export type DockerCompute = DockerComputePort;
+
+export const BUILTIN_NETWORKS: ReadonlySet<string> = new Set(['host', 'bridge', 'none', 'default']);
+/** tailLogs returns at most this many bytes (the newest ones). */
+export const MAX_LOG_BYTES = 16 * 1024;
+const MAX_LOG_LINES = 10_000;
+/** startContainer gives up after this many create/replace rounds lost to concurrent callers. */
+const MAX_START_ROUNDS = 5;
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 interface EngineError {
   statusCode?: number;
   message?: string;
-  json?: { message?: string } | null;
+  code?: string;
+  json?: { message?: string; cause?: string } | null;
 }
 
 function engineError(err: unknown): EngineError {
   return (typeof err === 'object' && err !== null ? err : {}) as EngineError;
 }
 
+/** The engine's own text (JSON body), falling back to the client's message. */
 function engineMessage(err: unknown): string {
   const e = engineError(err);
-  return String(e.json?.message ?? e.message ?? err);
+  const json = e.json && typeof e.json === 'object' ? e.json : null;
+  return String(json?.message ?? json?.cause ?? e.message ?? err);
 }
 
-function isNotFound(err: unknown): boolean {
-  return engineError(err).statusCode === 404 || /no such (container|volume|object)/i.test(engineMessage(err));
+const status = (err: unknown) => engineError(err).statusCode;
+
+function isNoSuchContainer(err: unknown): boolean {
+  // 404 alone is not enough for create (404 there means the image); callers use this on
+  // inspect/stop/remove/logs/start/archive, where the engine's text is checked too for Podman's 500s.
+  return status(err) === 404 || /no such container|does not exist in database/i.test(engineMessage(err));
+}
+
+function isNoSuchVolume(err: unknown): boolean {
+  return status(err) === 404 || /no such volume/i.test(engineMessage(err));
 }
 
 function isRemovalInProgress(err: unknown): boolean {
-  return /removal .*already in progress/i.test(engineMessage(err));
+  return /removal .*(already )?in progress|is being removed/i.test(engineMessage(err));
+}
+
+function isNameConflict(err: unknown): boolean {
+  return status(err) === 409 || /already in use/i.test(engineMessage(err));
+}
+
+function isImageMissing(err: unknown): boolean {
+  return /no such image|image not known|image .*not found|pull access denied|repository .*not found/i.test(engineMessage(err));
+}
+
+function isNetworkMissing(err: unknown): boolean {
+  return /network .*not found|no such network|network not found/i.test(engineMessage(err));
 }
 
 function transient(op: string, err: unknown): ComputeError {
-  return new ComputeError('transient', `docker ${op} failed: ${engineMessage(err).slice(0, 300)}`, engineError(err).statusCode);
+  const e = engineError(err);
+  const detail = e.statusCode === undefined && e.code ? e.code : engineMessage(err);
+  return new ComputeError('transient', `docker ${op} failed: ${detail.slice(0, 300)}`, e.statusCode);
 }
 
-/** Demultiplexes the engine's stdout/stderr framing (8-byte headers) when present. */
-export function demuxLogs(buf: Buffer): string {
+/** Demultiplexes the engine's stdout/stderr framing (8-byte headers); raw (TTY) output passes through. */
+export function demuxLogs(buf: Buffer): Buffer {
   const out: Buffer[] = [];
   let i = 0;
-  while (i + 8 <= buf.length && (buf[i] === 1 || buf[i] === 2 || buf[i] === 0) && buf[i + 1] === 0 && buf[i + 2] === 0 && buf[i + 3] === 0) {
+  while (i + 8 <= buf.length && buf[i] <= 2 && buf[i + 1] === 0 && buf[i + 2] === 0 && buf[i + 3] === 0) {
     const size = buf.readUInt32BE(i + 4);
-    out.push(buf.subarray(i + 8, i + 8 + size));
+    out.push(buf.subarray(i + 8, Math.min(buf.length, i + 8 + size)));
     i += 8 + size;
   }
-  return (i === 0 ? buf : Buffer.concat(out)).toString('utf8');
+  return i === 0 ? buf : Buffer.concat(out);
 }
 
-export function createDockerCompute(deps: DockerComputeDeps): DockerComputePort {
+/** The newest `max` bytes of a log, decoded; a multi-byte character cut at the start is dropped. */
+function boundedText(buf: Buffer, max: number): string {
+  if (buf.length <= max) return buf.toString('utf8');
+  let start = buf.length - max;
+  while (start < buf.length && (buf[start] & 0xc0) === 0x80) start++; // skip UTF-8 continuation bytes
+  return buf.subarray(start).toString('utf8');
+}
+
+export function createDockerCompute(deps: DockerComputeDeps): DockerCompute {
   const { docker, network, log } = deps;
   const extraLabels = deps.extraLabels ?? {};
-  const labelsFor = (workspaceId: string) => ({ [MANAGED_LABEL]: 'true', [WORKSPACE_ID_LABEL]: workspaceId, ...extraLabels });
+  const labelsFor = (workspaceId: string): Record<string, string> => ({
+    ...extraLabels,
+    [MANAGED_LABEL]: 'true',
+    [WORKSPACE_ID_LABEL]: workspaceId,
+  });
   const scopeFilters = () => [`${MANAGED_LABEL}=true`, ...Object.entries(extraLabels).map(([k, v]) => `${k}=${v}`)];
+  // Podman 4.3 ORs several `label` filters on GET /volumes (Docker ANDs them; containers AND on both),
+  // so every listing is re-checked here: a volume of another deployment must never look like ours.
+  const inScope = (labels: Record<string, string> | null | undefined): boolean =>
+    !!labels && labels[MANAGED_LABEL] === 'true' && Object.entries(extraLabels).every(([k, v]) => labels[k] === v);
 
-  async function inspectByName(workspaceId: string) {
+  async function inspect(nameOrId: string): Promise<Docker.ContainerInspectInfo | null> {
     try {
-      return await docker.getContainer(containerName(workspaceId)).inspect();
+      return await docker.getContainer(nameOrId).inspect();
     } catch (err) {
-      if (isNotFound(err)) return null;
+      if (isNoSuchContainer(err)) return null;
       throw transient('inspect', err);
     }
   }
 
-  async function forceRemove(name: string): Promise<void> {
+  async function forceRemove(nameOrId: string): Promise<void> {
     try {
-      await docker.getContainer(name).remove({ force: true });
+      await docker.getContainer(nameOrId).remove({ force: true });
     } catch (err) {
-      if (isNotFound(err) || isRemovalInProgress(err)) return;
+      if (isNoSuchContainer(err) || isRemovalInProgress(err)) return;
       throw transient('remove', err);
     }
   }
 
-  async function ensureVolume(workspaceId: string): Promise<void> {
-    const name = configVolumeName(workspaceId);
+  async function removeVolumeByName(name: string): Promise<'removed' | 'not_found'> {
     try {
-      await docker.getVolume(name).inspect();
+      await docker.getVolume(name).remove();
+      return 'removed';
+    } catch (err) {
+      if (isNoSuchVolume(err)) return 'not_found';
+      throw transient('volume remove', err); // 409 "in use" included: retry once the container is gone
+    }
+  }
+
+  async function ensureVolume(workspaceId: string): Promise<void> {
+    try {
+      // Creating an existing volume answers 201 with the existing one (Docker and Podman alike).
+      await docker.createVolume({ Name: configVolumeName(workspaceId), Labels: labelsFor(workspaceId) });
+    } catch (err) {
+      if (isNameConflict(err) || /already exists/i.test(engineMessage(err))) return;
+      throw transient('volume create', err);
+    }
+  }
+
+  async function ensureNetwork(): Promise<void> {
+    if (BUILTIN_NETWORKS.has(network)) return;
+    try {
+      await docker.getNetwork(network).inspect();
       return;
     } catch (err) {
-      if (!isNotFound(err)) throw transient('volume inspect', err);
+      if (status(err) !== 404 && !isNetworkMissing(err)) throw transient('network inspect', err);
     }
     try {
-      await docker.createVolume({ Name: name, Labels: labelsFor(workspaceId) });
+      await docker.createNetwork({ Name: network, Labels: { ...extraLabels, [MANAGED_LABEL]: 'true' } });
+      log.info({ network }, 'docker network created');
     } catch (err) {
-      if (engineError(err).statusCode !== 409) throw transient('volume create', err); // 409: created concurrently
+      // Created concurrently: Docker 409, Podman 500 "network already exists".
+      if (isNameConflict(err) || /already exists/i.test(engineMessage(err))) return;
+      throw transient('network create', err);
+    }
+  }
+
+  /**
+   * Creates the container. 'name_taken': a concurrent caller created it first (inspect and apply the
+   * ownership rule to theirs); 'network_missing': ensureNetwork was never called on this engine.
+   */
+  async function create(req: StartContainerRequest): Promise<{ id: string } | 'name_taken' | 'network_missing'> {
+    try {
+      const created = await docker.createContainer({
+        name: containerName(req.workspaceId),
+        Image: req.image,
+        Env: Object.entries(req.env).map(([k, v]) => `${k}=${v}`),
+        Labels: { ...labelsFor(req.workspaceId), [PROVISION_RUN_LABEL]: req.provisionRunId },
+        HostConfig: {
+          Binds: [`${configVolumeName(req.workspaceId)}:/configs`],
+          NetworkMode: network,
+          RestartPolicy: { Name: 'no' },
+        },
+      });
+      return { id: created.id };
+    } catch (err) {
+      // Nothing can be pulled on these machines, and the platform never pulls implicitly.
+      if (isImageMissing(err)) throw new ComputeError('image_missing', 'workspace image is not available', status(err));
+      if (isNameConflict(err)) return 'name_taken';
+      if (isNetworkMissing(err)) return 'network_missing';
+      throw transient('create', err);
     }
   }
 
   return {
     async ping() {
-      await docker.ping();
-    },
-
-    async ensureNetwork() {
-      if (BUILTIN_NETWORKS.has(network)) return;
       try {
-        await docker.getNetwork(network).inspect();
-        return;
+        await docker.ping();
       } catch (err) {
-        if (!isNotFound(err)) throw transient('network inspect', err);
-      }
-      try {
-        await docker.createNetwork({ Name: network, Labels: { [MANAGED_LABEL]: 'true' } });
-      } catch (err) {
-        if (engineError(err).statusCode !== 409) throw transient('network create', err);
+        throw transient('ping', err);
       }
     },
 
-    async startContainer(req) {
+    ensureNetwork,
+
+    async startContainer(req: StartContainerRequest) {
       const name = containerName(req.workspaceId);
-      let existing = await inspectByName(req.workspaceId);
-      // A container from another provision run carries a revoked token: replace it.
-      if (existing && existing.Config.Labels?.[PROVISION_RUN_LABEL] !== req.provisionRunId) {
-        await forceRemove(name);
-        existing = null;
-      }
       let created = false;
-      if (!existing) {
-        await ensureVolume(req.workspaceId);
-        try {
-          await docker.createContainer({
-            name,
-            Image: req.image,
-            Env: Object.entries(req.env).map(([k, v]) => `${k}=${v}`),
-            Labels: { ...labelsFor(req.workspaceId), [PROVISION_RUN_LABEL]: req.provisionRunId },
-            HostConfig: {
-              Binds: [`${configVolumeName(req.workspaceId)}:/configs`],
-              NetworkMode: network,
-              RestartPolicy: { Name: 'no' },
-            },
-          });
-          created = true;
-        } catch (err) {
-          const e = engineError(err);
-          if (e.statusCode === 404 || /image not known|no such image|image.*not found/i.test(engineMessage(err))) {
-            throw new ComputeError('image_missing', 'workspace image is not available', e.statusCode);
+      let networkEnsured = false;
+      let lastError: ComputeError | null = null;
+      for (let round = 0; round < MAX_START_ROUNDS; round++) {
+        let info = await inspect(name);
+        const owner = info?.Config.Labels?.[PROVISION_RUN_LABEL];
+        const unusable = info !== null && (info.State.Dead || info.State.Status === 'removing' || info.State.Status === 'dead');
+        if (info && (owner !== req.provisionRunId || unusable)) {
+          // Left by another provision run (its token is revoked anyway) or half-removed: replace it.
+          // Removed by id, so a container a concurrent caller has just created under the name survives.
+          log.warn({ workspaceId: req.workspaceId, container: name, previousRun: owner ?? null, state: info.State.Status }, 'replacing container');
+          await forceRemove(info.Id);
+          continue;
+        }
+        if (!info) {
+          await ensureVolume(req.workspaceId);
+          const outcome = await create(req);
+          if (outcome === 'name_taken') continue;
+          if (outcome === 'network_missing') {
+            if (networkEnsured) throw new ComputeError('transient', `docker create: network ${network} is missing`);
+            networkEnsured = true;
+            await ensureNetwork();
+            continue;
           }
-          if (e.statusCode !== 409) throw transient('create', err);
-          // 409: a concurrent attempt of this same activity created it; fall through and inspect.
+          created = true;
+          info = await inspect(outcome.id);
+          if (!info) continue; // removed under us (a concurrent replace); start over
         }
-        existing = await inspectByName(req.workspaceId);
-        if (!existing) throw new ComputeError('transient', 'container vanished after create');
-      }
-      const container = docker.getContainer(name);
-      if (!existing.State.Running) {
-        // Written before start: the agent reads its token at its first line.
-        try {
-          await container.putArchive(tarFiles(req.files), { path: '/configs' });
-          await container.start();
-        } catch (err) {
-          if (engineError(err).statusCode !== 304) throw transient('start', err); // 304: already started
+
+        const container = docker.getContainer(info.Id);
+        // Files go in only while the container has never run: the agent reads its token at its first
+        // line. A started container of this run already has them (same run, same token).
+        if (info.State.Status === 'created' && Object.keys(req.files).length > 0) {
+          try {
+            await container.putArchive(tarFiles(req.files), { path: '/configs' });
+          } catch (err) {
+            if (isNoSuchContainer(err)) continue;
+            // Podman fails a PUT archive that races another one into the same volume ("error during
+            // bulk transfer"): look again (a concurrent attempt may have started it) and rewrite.
+            lastError = transient('write files', err);
+            await sleep(100 * (round + 1));
+            continue;
+          }
         }
+        if (!info.State.Running) {
+          try {
+            await container.start();
+          } catch (err) {
+            if (status(err) === 304) {
+              // already started by a concurrent attempt
+            } else if (isNoSuchContainer(err)) {
+              continue;
+            } else {
+              throw transient('start', err);
+            }
+          }
+        }
+        log.info({ workspaceId: req.workspaceId, container: name, containerId: info.Id, created }, created ? 'container created and started' : 'container reused');
+        return { containerId: info.Id, containerName: name, created };
       }
-      log.info({ workspaceId: req.workspaceId, container: name, created }, 'container started');
-      return { containerId: existing.Id, containerName: name, created };
+      throw lastError ?? new ComputeError('transient', `docker start: ${name} kept changing under concurrent callers`);
     },
 
     async isRunning(workspaceId) {
-      const info = await inspectByName(workspaceId); // throws ComputeError('transient') on engine errors
+      const info = await inspect(containerName(workspaceId)); // engine errors throw ComputeError('transient')
       if (!info) return 'not_found';
       return info.State.Running ? 'running' : 'stopped';
     },
@@ -181,54 +329,41 @@ export function createDockerCompute(deps: DockerComputeDeps): DockerComputePort 
         await docker.getContainer(containerName(workspaceId)).stop({ t: opts?.timeoutSeconds ?? 10 });
         return 'stopped';
       } catch (err) {
-        const e = engineError(err);
-        if (e.statusCode === 304) return 'stopped'; // already stopped
-        if (isNotFound(err)) return 'not_found';
+        if (status(err) === 304) return 'stopped'; // already stopped
         if (isRemovalInProgress(err)) return 'stopped';
+        if (isNoSuchContainer(err)) return 'not_found';
         throw transient('stop', err);
       }
     },
 
     async removeContainer(workspaceId, opts) {
       await forceRemove(containerName(workspaceId));
-      if (opts.removeVolume) {
-        try {
-          await docker.getVolume(configVolumeName(workspaceId)).remove();
-        } catch (err) {
-          if (!isNotFound(err)) throw transient('volume remove', err);
-        }
-      }
+      if (opts.removeVolume) await removeVolumeByName(configVolumeName(workspaceId));
     },
 
-    async removeVolume(name) {
-      try {
-        await docker.getVolume(name).remove();
-        return 'removed';
-      } catch (err) {
-        if (isNotFound(err)) return 'not_found';
-        throw transient('volume remove', err);
-      }
-    },
+    removeVolume: removeVolumeByName,
 
     async tailLogs(workspaceId, lines) {
+      const tail = Math.max(1, Math.min(MAX_LOG_LINES, Math.floor(lines)));
+      let raw: unknown;
       try {
-        const raw = (await docker.getContainer(containerName(workspaceId)).logs({ stdout: true, stderr: true, tail: lines, follow: false })) as unknown as Buffer;
-        const text = demuxLogs(Buffer.isBuffer(raw) ? raw : Buffer.from(String(raw)));
-        return text.length > MAX_LOG_BYTES ? text.slice(-MAX_LOG_BYTES) : text;
+        raw = await docker.getContainer(containerName(workspaceId)).logs({ stdout: true, stderr: true, tail, follow: false });
       } catch (err) {
-        if (isNotFound(err)) return '';
+        if (isNoSuchContainer(err)) return '';
         throw transient('logs', err);
       }
+      const buf = Buffer.isBuffer(raw) ? raw : Buffer.from(String(raw ?? ''), 'utf8');
+      return boundedText(demuxLogs(buf), MAX_LOG_BYTES);
     },
 
-    async listManagedContainers() {
+    async listManagedContainers(): Promise<ManagedContainer[]> {
       let list: Docker.ContainerInfo[];
       try {
         list = await docker.listContainers({ all: true, filters: { label: scopeFilters() } });
       } catch (err) {
         throw transient('list', err);
       }
-      return list.map((c) => ({
+      return list.filter((c) => inScope(c.Labels)).map((c) => ({
         id: c.Id,
         name: (c.Names?.[0] ?? '').replace(/^\//, ''),
         workspaceId: c.Labels?.[WORKSPACE_ID_LABEL] ?? null,
@@ -237,10 +372,10 @@ export function createDockerCompute(deps: DockerComputeDeps): DockerComputePort 
       }));
     },
 
-    async listManagedVolumes() {
+    async listManagedVolumes(): Promise<ManagedVolume[]> {
       try {
         const { Volumes } = await docker.listVolumes({ filters: { label: scopeFilters() } });
-        return (Volumes ?? []).map((v) => ({ name: v.Name, workspaceId: v.Labels?.[WORKSPACE_ID_LABEL] ?? null }));
+        return (Volumes ?? []).filter((v) => inScope(v.Labels)).map((v) => ({ name: v.Name, workspaceId: v.Labels?.[WORKSPACE_ID_LABEL] ?? null }));
       } catch (err) {
         throw transient('volume list', err);
       }

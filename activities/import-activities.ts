@@ -60,48 +60,95 @@ export function createImportActivities({ store, box, config }: ImportActivityDep
     return rows[0];
   }
 
-  async function createOne(db: PoolClient, importId: string, ws: FlatWorkspace, parentId: string | null, orgEnv: Record<string, string>): Promise<{ id: string; outcome: ImportItemOutcome }> {
-    const existing = await db.query<{ id: string }>(
-      `SELECT id FROM workspaces WHERE parent_id IS NOT DISTINCT FROM $1 AND name = $2 AND status <> 'removed' ORDER BY created_at LIMIT 1`,
-      [parentId, ws.name],
+  /**
+   * Creates one tree level in bulk (a statement per table, not per workspace): finds the workspaces
+   * that already exist under the same parent with the same name (merge dedupe), inserts the rest with
+   * their layouts, schedules, env secrets and, for external agents, credentials. Returns the item per key.
+   */
+  async function createLevel(
+    db: PoolClient,
+    importId: string,
+    level: Array<{ ws: FlatWorkspace; parentId: string | null }>,
+    orgEnv: Record<string, string>,
+  ): Promise<Map<string, { id: string; outcome: ImportItemOutcome }>> {
+    const out = new Map<string, { id: string; outcome: ImportItemOutcome }>();
+    if (level.length === 0) return out;
+    const scopeKey = (parentId: string | null, name: string) => `${parentId ?? ''}/${name}`;
+    const existing = await db.query<{ id: string; parent_id: string | null; name: string }>(
+      `SELECT DISTINCT ON (w.parent_id, w.name) w.id, w.parent_id, w.name
+         FROM workspaces w JOIN unnest($1::uuid[], $2::text[]) AS t(parent_id, name)
+           ON w.parent_id IS NOT DISTINCT FROM t.parent_id AND w.name = t.name
+        WHERE w.status <> 'removed' ORDER BY w.parent_id, w.name, w.created_at`,
+      [level.map((l) => l.parentId), level.map((l) => l.ws.name)],
     );
-    if (existing.rows[0]) return { id: existing.rows[0].id, outcome: 'existing' };
-    const compute = computeFor(ws, config);
-    const row = await store.createWorkspace(
-      {
-        name: ws.name,
-        role: ws.role ?? '',
-        tier: ws.tier ?? 1,
-        runtime: ws.runtime,
-        compute,
-        parentId,
-        deliveryMode: ws.runtime === 'external' ? 'poll' : 'push',
-        updateTier: 'production',
-        model: ws.model ?? null,
-        budgetLimit: null,
-        maxConcurrentTasks: ws.max_concurrent_tasks ?? 1,
-        provisionTimeoutSeconds: null,
-        requiredEnv: requiredNames(ws),
-        orgImportId: importId,
-      },
-      db,
+    const found = new Map(existing.rows.map((r) => [scopeKey(r.parent_id, r.name), r.id]));
+    const fresh = level.filter((l) => !found.has(scopeKey(l.parentId, l.ws.name)));
+    for (const l of level) {
+      const id = found.get(scopeKey(l.parentId, l.ws.name));
+      if (id) out.set(l.ws.key, { id, outcome: 'existing' });
+    }
+    if (fresh.length === 0) return out;
+
+    const computes = fresh.map((l) => computeFor(l.ws, config));
+    const inserted = await db.query<{ id: string; parent_id: string | null; name: string }>(
+      `INSERT INTO workspaces (name, role, tier, runtime, compute, parent_id, delivery_mode, model, max_concurrent_tasks,
+                               required_env, org_import_id, status)
+       SELECT t.name, t.role, t.tier, t.runtime, t.compute, t.parent_id,
+              CASE WHEN t.runtime = 'external' THEN 'poll' ELSE 'push' END, t.model, t.max_tasks,
+              ARRAY(SELECT jsonb_array_elements_text(t.required_env)), $10::uuid,
+              CASE WHEN t.compute = 'none' THEN 'awaiting_agent' ELSE 'provisioning' END
+         FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::uuid[], $7::text[], $8::int[], $9::jsonb[])
+              AS t(name, role, tier, runtime, compute, parent_id, model, max_tasks, required_env)
+       RETURNING id, parent_id, name`,
+      [
+        fresh.map((l) => l.ws.name),
+        fresh.map((l) => l.ws.role ?? ''),
+        fresh.map((l) => l.ws.tier ?? 1),
+        fresh.map((l) => l.ws.runtime),
+        computes,
+        fresh.map((l) => l.parentId),
+        fresh.map((l) => l.ws.model ?? null),
+        fresh.map((l) => l.ws.max_concurrent_tasks ?? 1),
+        fresh.map((l) => JSON.stringify(requiredNames(l.ws))),
+        importId,
+      ],
     );
-    if (ws.canvas) {
-      await db.query('INSERT INTO canvas_layouts (workspace_id, x, y) VALUES ($1, $2, $3) ON CONFLICT (workspace_id) DO NOTHING', [row.id, ws.canvas.x, ws.canvas.y]);
+    // Sibling names are unique (the parser rejects duplicates), so (parent, name) identifies the row.
+    const ids = new Map(inserted.rows.map((r) => [scopeKey(r.parent_id, r.name), r.id]));
+    const created = fresh.map((l, i) => ({ ...l, id: ids.get(scopeKey(l.parentId, l.ws.name)) as string, compute: computes[i] }));
+    for (const c of created) out.set(c.ws.key, { id: c.id, outcome: 'created' });
+
+    const withCanvas = created.filter((c) => c.ws.canvas);
+    if (withCanvas.length > 0) {
+      await db.query(
+        `INSERT INTO canvas_layouts (workspace_id, x, y) SELECT * FROM unnest($1::uuid[], $2::float8[], $3::float8[])
+         ON CONFLICT (workspace_id) DO NOTHING`,
+        [withCanvas.map((c) => c.id), withCanvas.map((c) => c.ws.canvas!.x), withCanvas.map((c) => c.ws.canvas!.y)],
+      );
     }
-    for (const s of ws.schedules ?? []) {
-      await db.query('INSERT INTO workspace_schedules (workspace_id, cron, prompt, enabled) VALUES ($1, $2, $3, $4)', [row.id, s.cron, s.prompt, s.enabled ?? true]);
+    const external = created.filter((c) => c.compute === 'none');
+    if (external.length > 0) {
+      // External agents need no compute: their credentials are minted here, in the level's transaction.
+      await db.query('INSERT INTO workspace_auth_tokens (workspace_id, token_hash) SELECT * FROM unnest($1::uuid[], $2::text[])', [
+        external.map((c) => c.id),
+        external.map(() => hashToken(newAuthToken())),
+      ]);
+      await db.query(
+        'UPDATE workspaces w SET platform_inbound_secret = t.secret FROM unnest($1::uuid[], $2::text[]) AS t(id, secret) WHERE w.id = t.id',
+        [external.map((c) => c.id), external.map(() => box.seal(newInboundSecret()))],
+      );
     }
-    // Env layering: org .env (defaults.env) < workspace .env; stored as encrypted workspace secrets.
-    for (const [name, value] of Object.entries({ ...orgEnv, ...(ws.env ?? {}) })) {
-      await db.query('INSERT INTO workspace_secrets (workspace_id, name, value_enc) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING', [row.id, name, box.seal(value)]);
+    // Schedules and env are rare and small: a statement per entry is fine.
+    for (const c of created) {
+      for (const sch of c.ws.schedules ?? []) {
+        await db.query('INSERT INTO workspace_schedules (workspace_id, cron, prompt, enabled) VALUES ($1, $2, $3, $4)', [c.id, sch.cron, sch.prompt, sch.enabled ?? true]);
+      }
+      // Env layering: org .env (defaults.env) < workspace .env; stored as encrypted workspace secrets.
+      for (const [name, value] of Object.entries({ ...orgEnv, ...(c.ws.env ?? {}) })) {
+        await db.query('INSERT INTO workspace_secrets (workspace_id, name, value_enc) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING', [c.id, name, box.seal(value)]);
+      }
     }
-    if (compute === 'none') {
-      // External agents need no compute: mint their credentials here, in the same transaction.
-      await db.query('INSERT INTO workspace_auth_tokens (workspace_id, token_hash) VALUES ($1, $2)', [row.id, hashToken(newAuthToken())]);
-      await db.query('UPDATE workspaces SET platform_inbound_secret = $2 WHERE id = $1', [row.id, box.seal(newInboundSecret())]);
-    }
-    return { id: row.id, outcome: 'created' };
+    return out;
   }
 
   return {
@@ -135,16 +182,22 @@ export function createImportActivities({ store, box, config }: ImportActivityDep
           [input.importId, input.depth - 1],
         );
         const parentIds = new Map(parents.rows.map((r) => [r.key, r.workspace_id]));
-        for (const ws of level) {
-          if (doneKeys.has(ws.key)) continue;
-          let item: { id: string | null; outcome: ImportItemOutcome };
-          if (!ws.spawn) item = { id: null, outcome: 'not_spawned' }; // no side effects, but counted
-          else item = await createOne(db, input.importId, ws, ws.parentKey ? (parentIds.get(ws.parentKey) ?? null) : null, template.defaults.env ?? {});
-          await db.query(
-            'INSERT INTO org_import_items (import_id, key, depth, name, workspace_id, outcome) VALUES ($1, $2, $3, $4, $5, $6)',
-            [input.importId, ws.key, ws.depth, ws.name, item.id, item.outcome],
-          );
-        }
+        const todo = level.filter((ws) => !doneKeys.has(ws.key));
+        const spawned = todo.filter((ws) => ws.spawn).map((ws) => ({ ws, parentId: ws.parentKey ? (parentIds.get(ws.parentKey) ?? null) : null }));
+        const items = await createLevel(db, input.importId, spawned, template.defaults.env ?? {});
+        // spawning: false → no side effects, but the workspace is counted (an item row, no workspace).
+        await db.query(
+          `INSERT INTO org_import_items (import_id, key, depth, name, workspace_id, outcome)
+           SELECT $1, * FROM unnest($2::text[], $3::int[], $4::text[], $5::uuid[], $6::text[])`,
+          [
+            input.importId,
+            todo.map((ws) => ws.key),
+            todo.map((ws) => ws.depth),
+            todo.map((ws) => ws.name),
+            todo.map((ws) => items.get(ws.key)?.id ?? null),
+            todo.map((ws) => items.get(ws.key)?.outcome ?? 'not_spawned'),
+          ],
+        );
       });
       // Derived from the rows, so a re-run of this activity answers exactly as the first run did.
       const { rows } = await pool.query<{ key: string; outcome: ImportItemOutcome; workspace_id: string | null; compute: ComputeKind | null; status: string | null }>(

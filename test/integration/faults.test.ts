@@ -48,7 +48,7 @@ describe('F3: Postgres connections killed during activities', () => {
       while (!stop) {
         const r = await admin.query('SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [dbName]);
         kills += r.rows[0].n;
-        await new Promise((res) => setTimeout(res, 150));
+        await new Promise((res) => setTimeout(res, 50));
       }
     })();
     const template = {

@@ -1,0 +1,307 @@
+// activities/docker-compute.ts against the real Docker Engine API (Podman's service, started by the
+// jest global setup). Everything created here carries molecule.test.run=<runId>.
+import { randomUUID } from 'node:crypto';
+import Docker from 'dockerode';
+import { createDockerCompute, MAX_LOG_BYTES, type StartContainerRequest } from '../../activities/docker-compute';
+import { ComputeError } from '../../domain/errors';
+import { configVolumeName, containerName, MANAGED_LABEL, PROVISION_RUN_LABEL, WORKSPACE_ID_LABEL } from '../../domain/vocabulary';
+import { TEST_RUN_LABEL, testServers } from '../harness/servers';
+
+const servers = testServers();
+const runLabel = { [TEST_RUN_LABEL]: servers.runId };
+const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
+const docker = new Docker({ socketPath: servers.dockerSocket });
+const compute = createDockerCompute({ docker, network: 'host', extraLabels: runLabel, log: silent });
+const used = new Set<string>();
+
+function newWorkspace(): string {
+  const id = randomUUID();
+  used.add(id);
+  return id;
+}
+
+function startReq(workspaceId: string, runId: string, token = `tok-${runId}`, behaviour = 'silent'): StartContainerRequest {
+  return { workspaceId, image: servers.agentImage, env: { AGENT_BEHAVIOUR: behaviour, WORKSPACE_ID: workspaceId }, files: { '.auth_token': token }, provisionRunId: runId };
+}
+
+async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await fn();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** Runs a throw-away container on the workspace's config volume and returns its output. */
+async function readVolume(workspaceId: string, script: string): Promise<string> {
+  const c = await docker.createContainer({
+    Image: servers.agentImage,
+    Cmd: ['/bin/sh', '-c', script],
+    Labels: runLabel,
+    HostConfig: { Binds: [`${configVolumeName(workspaceId)}:/configs:ro`], NetworkMode: 'host' },
+  });
+  try {
+    await c.start();
+    await c.wait();
+    const raw = (await c.logs({ stdout: true, stderr: true })) as unknown as Buffer;
+    // strip the 8-byte stream headers
+    const out: Buffer[] = [];
+    for (let i = 0; i + 8 <= raw.length; i += 8 + raw.readUInt32BE(i + 4)) out.push(raw.subarray(i + 8, i + 8 + raw.readUInt32BE(i + 4)));
+    return Buffer.concat(out).toString('utf8');
+  } finally {
+    await c.remove({ force: true });
+  }
+}
+
+async function containersNamed(name: string): Promise<Docker.ContainerInfo[]> {
+  const list = await docker.listContainers({ all: true, filters: { label: [`${TEST_RUN_LABEL}=${servers.runId}`] } });
+  return list.filter((c) => c.Names.some((n) => n.replace(/^\//, '') === name));
+}
+
+afterAll(async () => {
+  for (const id of used) await compute.removeContainer(id, { removeVolume: true }).catch(() => undefined);
+});
+
+describe('startContainer', () => {
+  it('writes the files into /configs before the first start, with name, labels, env, bind and network', async () => {
+    const id = newWorkspace();
+    const started = await compute.startContainer(startReq(id, 'run-a', 'secret-token-a'));
+    expect(started).toMatchObject({ containerName: containerName(id), created: true });
+
+    // agent.sh exits 3 when the token file is missing at its first line, so this line proves "before start".
+    await waitFor('agent saw its token', async () => (await compute.tailLogs(id, 20)).includes('agent: token file present'));
+    expect(await compute.isRunning(id)).toBe('running');
+    const onVolume = await readVolume(id, 'ls -ln /configs/.auth_token; cat /configs/.auth_token');
+    expect(onVolume).toMatch(/^-rw-------\s+1\s+0\s+0\s+14\s/m); // 0600, root-owned, 14 bytes
+    expect(onVolume.trim().endsWith('secret-token-a')).toBe(true);
+
+    const info = await docker.getContainer(containerName(id)).inspect();
+    expect(info.Id).toBe(started.containerId);
+    expect(info.Name.replace(/^\//, '')).toBe(containerName(id));
+    expect(info.Config.Labels).toMatchObject({ [MANAGED_LABEL]: 'true', [WORKSPACE_ID_LABEL]: id, [PROVISION_RUN_LABEL]: 'run-a', [TEST_RUN_LABEL]: servers.runId });
+    expect(info.Config.Env).toEqual(expect.arrayContaining(['AGENT_BEHAVIOUR=silent', `WORKSPACE_ID=${id}`]));
+    expect(info.HostConfig.Binds?.[0]).toMatch(new RegExp(`^${configVolumeName(id)}:/configs(:|$)`)); // Podman appends mount options
+    expect(info.HostConfig.NetworkMode).toBe('host');
+    expect(info.HostConfig.RestartPolicy?.Name ?? '').toMatch(/^(no|)$/);
+    const volume = await docker.getVolume(configVolumeName(id)).inspect();
+    expect(volume.Labels).toMatchObject({ [MANAGED_LABEL]: 'true', [WORKSPACE_ID_LABEL]: id, [TEST_RUN_LABEL]: servers.runId });
+  });
+
+  it('is idempotent per provision run: same container, created false, files of a started container untouched', async () => {
+    const id = newWorkspace();
+    const first = await compute.startContainer(startReq(id, 'run-a', 'token-one'));
+    const again = await compute.startContainer(startReq(id, 'run-a', 'token-two'));
+    expect(again).toEqual({ containerId: first.containerId, containerName: containerName(id), created: false });
+    expect(await containersNamed(containerName(id))).toHaveLength(1);
+    expect((await readVolume(id, 'cat /configs/.auth_token')).trim()).toBe('token-one');
+  });
+
+  it('a retry after a crash between create and start writes the files and starts the same container', async () => {
+    const id = newWorkspace();
+    // What a worker that died right after createContainer leaves behind: created, never started, no token.
+    await docker.createVolume({ Name: configVolumeName(id), Labels: { ...runLabel, [MANAGED_LABEL]: 'true', [WORKSPACE_ID_LABEL]: id } });
+    const orphan = await docker.createContainer({
+      name: containerName(id),
+      Image: servers.agentImage,
+      Env: ['AGENT_BEHAVIOUR=silent'],
+      Labels: { ...runLabel, [MANAGED_LABEL]: 'true', [WORKSPACE_ID_LABEL]: id, [PROVISION_RUN_LABEL]: 'run-crash' },
+      HostConfig: { Binds: [`${configVolumeName(id)}:/configs`], NetworkMode: 'host' },
+    });
+    expect(await compute.isRunning(id)).toBe('stopped');
+    const resumed = await compute.startContainer(startReq(id, 'run-crash', 'late-token'));
+    expect(resumed).toEqual({ containerId: orphan.id, containerName: containerName(id), created: false });
+    await waitFor('agent saw its token', async () => (await compute.tailLogs(id, 20)).includes('agent: token file present'));
+    expect((await readVolume(id, 'cat /configs/.auth_token')).trim()).toBe('late-token');
+  });
+
+  it('restarts a stopped container of the same run without recreating it', async () => {
+    const id = newWorkspace();
+    const first = await compute.startContainer(startReq(id, 'run-a'));
+    expect(await compute.stopContainer(id, { timeoutSeconds: 1 })).toBe('stopped');
+    expect(await compute.isRunning(id)).toBe('stopped');
+    const again = await compute.startContainer(startReq(id, 'run-a'));
+    expect(again).toMatchObject({ containerId: first.containerId, created: false });
+    expect(await compute.isRunning(id)).toBe('running');
+  });
+
+  it('replaces a container left by another provision run, keeping one container and the new token', async () => {
+    const id = newWorkspace();
+    const old = await compute.startContainer(startReq(id, 'run-a', 'old-token'));
+    const next = await compute.startContainer(startReq(id, 'run-b', 'new-token'));
+    expect(next.created).toBe(true);
+    expect(next.containerId).not.toBe(old.containerId);
+    const named = await containersNamed(containerName(id));
+    expect(named.map((c) => c.Id)).toEqual([next.containerId]);
+    expect(named[0].Labels[PROVISION_RUN_LABEL]).toBe('run-b');
+    expect((await readVolume(id, 'cat /configs/.auth_token')).trim()).toBe('new-token');
+  });
+
+  it('concurrent attempts of one run (name conflict on create) end with one container both agree on', async () => {
+    const id = newWorkspace();
+    const results = await Promise.all([1, 2, 3].map(() => compute.startContainer(startReq(id, 'run-race'))));
+    expect(new Set(results.map((r) => r.containerId)).size).toBe(1);
+    expect(results.filter((r) => r.created)).toHaveLength(1);
+    expect(await containersNamed(containerName(id))).toHaveLength(1);
+    expect(await compute.isRunning(id)).toBe('running');
+  });
+
+  it('a missing image is image_missing and leaves no container', async () => {
+    const id = newWorkspace();
+    const err = await compute.startContainer({ ...startReq(id, 'run-a'), image: 'localhost/no-such-image:0' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ComputeError);
+    expect(err).toMatchObject({ kind: 'image_missing' });
+    expect(await containersNamed(containerName(id))).toHaveLength(0);
+  });
+});
+
+describe('isRunning / stopContainer', () => {
+  it('running, stopped, not_found; stopping twice is success (304), stopping a missing one is not_found', async () => {
+    const id = newWorkspace();
+    expect(await compute.isRunning(id)).toBe('not_found');
+    expect(await compute.stopContainer(id)).toBe('not_found');
+    await compute.startContainer(startReq(id, 'run-a'));
+    expect(await compute.isRunning(id)).toBe('running');
+    expect(await compute.stopContainer(id, { timeoutSeconds: 1 })).toBe('stopped');
+    expect(await compute.isRunning(id)).toBe('stopped');
+    expect(await compute.stopContainer(id, { timeoutSeconds: 1 })).toBe('stopped');
+    await compute.removeContainer(id, { removeVolume: true });
+    expect(await compute.isRunning(id)).toBe('not_found');
+    expect(await compute.stopContainer(id)).toBe('not_found');
+  });
+
+  it('stops an agent that ignores SIGTERM within the timeout', async () => {
+    const id = newWorkspace();
+    await compute.startContainer(startReq(id, 'run-a', 'tok', 'stubborn'));
+    await waitFor('stubborn agent up', async () => (await compute.tailLogs(id, 20)).includes('ignoring SIGTERM'));
+    const t0 = Date.now();
+    expect(await compute.stopContainer(id, { timeoutSeconds: 1 })).toBe('stopped');
+    expect(Date.now() - t0).toBeLessThan(15_000);
+    expect(await compute.isRunning(id)).toBe('stopped');
+  });
+
+  it('an engine that does not answer is transient everywhere, never "not running" or "gone"', async () => {
+    const dead = createDockerCompute({ docker: new Docker({ socketPath: '/nonexistent/podman.sock' }), network: 'molecule-test-net', log: silent });
+    const id = randomUUID();
+    const transient = { kind: 'transient' };
+    await expect(dead.isRunning(id)).rejects.toMatchObject(transient);
+    await expect(dead.isRunning(id)).rejects.toBeInstanceOf(ComputeError);
+    await expect(dead.stopContainer(id)).rejects.toMatchObject(transient);
+    await expect(dead.removeContainer(id, { removeVolume: true })).rejects.toMatchObject(transient);
+    await expect(dead.removeVolume(configVolumeName(id))).rejects.toMatchObject(transient);
+    await expect(dead.tailLogs(id, 10)).rejects.toMatchObject(transient);
+    await expect(dead.listManagedContainers()).rejects.toMatchObject(transient);
+    await expect(dead.listManagedVolumes()).rejects.toMatchObject(transient);
+    await expect(dead.ping()).rejects.toMatchObject(transient);
+    await expect(dead.ensureNetwork()).rejects.toMatchObject(transient);
+    await expect(dead.startContainer(startReq(id, 'r'))).rejects.toMatchObject(transient);
+  });
+});
+
+describe('tailLogs', () => {
+  it('returns the last lines without stream headers, and "" for a missing container', async () => {
+    const id = newWorkspace();
+    await compute.startContainer(startReq(id, 'run-a'));
+    const logs = await waitFor('agent output', async () => {
+      const text = await compute.tailLogs(id, 50);
+      return text.includes('agent: silent') ? text : null;
+    });
+    expect(logs).toBe('agent: token file present\nagent: silent, never registering\n');
+    expect(await compute.tailLogs(id, 1)).toBe('agent: silent, never registering\n');
+    expect(await compute.tailLogs(randomUUID(), 10)).toBe('');
+  });
+
+  it('bounds the output to the newest 16 KiB', async () => {
+    const id = newWorkspace();
+    // A container under the workspace's name that prints 3,000 numbered lines (~60 KiB), then idles.
+    await docker.createContainer({
+      name: containerName(id),
+      Image: servers.agentImage,
+      Cmd: ['/bin/sh', '-c', 'i=0; while [ $i -lt 3000 ]; do echo "line-$i-0123456789"; i=$((i+1)); done; echo done; sleep 3600'],
+      Labels: { ...runLabel, [MANAGED_LABEL]: 'true', [WORKSPACE_ID_LABEL]: id },
+      HostConfig: { NetworkMode: 'host' },
+    }).then((c) => c.start());
+    const text = await waitFor('all lines written', async () => {
+      const t = await compute.tailLogs(id, 10_000);
+      return t.endsWith('done\n') ? t : null;
+    });
+    expect(Buffer.byteLength(text)).toBeLessThanOrEqual(MAX_LOG_BYTES);
+    expect(Buffer.byteLength(text)).toBeGreaterThan(MAX_LOG_BYTES - 64);
+    expect(text).toContain('line-2999-0123456789\ndone\n');
+    expect(text).not.toContain('line-0-');
+    expect(text).not.toMatch(/[\x00-\x02]/);
+  });
+});
+
+describe('removal and listings', () => {
+  it('removeContainer keeps or removes the volume as asked; both are idempotent', async () => {
+    const id = newWorkspace();
+    await compute.startContainer(startReq(id, 'run-a'));
+    await compute.removeContainer(id, { removeVolume: false });
+    await compute.removeContainer(id, { removeVolume: false });
+    expect(await compute.isRunning(id)).toBe('not_found');
+    expect((await compute.listManagedVolumes()).map((v) => v.name)).toContain(configVolumeName(id));
+
+    await compute.removeContainer(id, { removeVolume: true });
+    expect((await compute.listManagedVolumes()).map((v) => v.name)).not.toContain(configVolumeName(id));
+    await compute.removeContainer(id, { removeVolume: true });
+    expect(await compute.removeVolume(configVolumeName(id))).toBe('not_found');
+  });
+
+  it('removeVolume: removed, then not_found; a volume in use is a transient error, not success', async () => {
+    const id = newWorkspace();
+    await compute.startContainer(startReq(id, 'run-a'));
+    await expect(compute.removeVolume(configVolumeName(id))).rejects.toMatchObject({ kind: 'transient' });
+    await compute.removeContainer(id, { removeVolume: false });
+    expect(await compute.removeVolume(configVolumeName(id))).toBe('removed');
+    expect(await compute.removeVolume(configVolumeName(id))).toBe('not_found');
+  });
+
+  it('lists only managed containers and volumes of this scope, with workspace ids and running state', async () => {
+    const running = newWorkspace();
+    const stopped = newWorkspace();
+    await compute.startContainer(startReq(running, 'run-a'));
+    await compute.startContainer(startReq(stopped, 'run-a'));
+    await compute.stopContainer(stopped, { timeoutSeconds: 1 });
+    // Same run label, no managed label: not ours to manage.
+    const bystander = await docker.createContainer({ name: `bystander-${servers.runId}`, Image: servers.agentImage, Labels: runLabel });
+    try {
+      const containers = await compute.listManagedContainers();
+      expect(containers.find((c) => c.workspaceId === running)).toMatchObject({ name: containerName(running), running: true });
+      expect(containers.find((c) => c.workspaceId === stopped)).toMatchObject({ name: containerName(stopped), running: false });
+      expect(containers.find((c) => c.workspaceId === running)?.labels).toMatchObject({ [MANAGED_LABEL]: 'true', [PROVISION_RUN_LABEL]: 'run-a' });
+      expect(containers.map((c) => c.id)).not.toContain(bystander.id);
+      expect(containers.every((c) => c.labels[TEST_RUN_LABEL] === servers.runId)).toBe(true);
+
+      const volumes = await compute.listManagedVolumes();
+      expect(volumes).toEqual(expect.arrayContaining([{ name: configVolumeName(running), workspaceId: running }, { name: configVolumeName(stopped), workspaceId: stopped }]));
+
+      // Another scope (another deployment or test run on the same engine) sees none of them.
+      const other = createDockerCompute({ docker, network: 'host', extraLabels: { [TEST_RUN_LABEL]: `other-${servers.runId}` }, log: silent });
+      expect(await other.listManagedContainers()).toEqual([]);
+      expect(await other.listManagedVolumes()).toEqual([]);
+    } finally {
+      await bystander.remove({ force: true });
+    }
+  });
+});
+
+describe('ping / ensureNetwork', () => {
+  it('ping answers; built-in networks are a no-op; a named network is created once, idempotently', async () => {
+    await compute.ping();
+    await compute.ensureNetwork(); // 'host'
+    const name = `molecule-test-net-${servers.runId}`;
+    const withNet = createDockerCompute({ docker, network: name, extraLabels: runLabel, log: silent });
+    try {
+      await withNet.ensureNetwork();
+      await withNet.ensureNetwork();
+      await Promise.all([withNet.ensureNetwork(), withNet.ensureNetwork()]);
+      const info = (await docker.getNetwork(name).inspect()) as { Name: string; Labels?: Record<string, string> };
+      expect(info.Name).toBe(name);
+      expect(info.Labels).toMatchObject({ [MANAGED_LABEL]: 'true', [TEST_RUN_LABEL]: servers.runId });
+    } finally {
+      await docker.getNetwork(name).remove().catch(() => undefined);
+    }
+  });
+});
