@@ -21,6 +21,7 @@ import {
   secretParams,
   workspaceView,
 } from '../schemas';
+import { singleFlight } from '../services/single-flight';
 import { toWorkspaceView } from '../services/workspace-view';
 
 /** How long DELETE waits for the cascade before answering 202 (the reference used a 30 s detached context). */
@@ -56,9 +57,11 @@ export const workspaceRoutes =
   async (app) => {
     app.addHook('preHandler', deps.adminGuard);
     const view = (row: WorkspaceRow) => toWorkspaceView(row, deps.config);
+    // Hot reads (GET, restart) of the same row share one query while it is in flight.
+    const readRow = singleFlight((id: string) => id, (id: string) => deps.store.getWorkspace(id));
 
     async function loadLive(id: string): Promise<WorkspaceRow> {
-      const row = await deps.store.getWorkspace(id);
+      const row = await readRow(id);
       if (!row) throw notFound('workspace');
       if (row.status === 'removed') throw removedError(row);
       return row;
@@ -162,7 +165,7 @@ export const workspaceRoutes =
       },
       async (request) => {
         // Row and live operation in parallel: this is the hot read path.
-        const [row, operation] = await Promise.all([deps.store.getWorkspace(request.params.id), deps.workflows.describeProvision(request.params.id)]);
+        const [row, operation] = await Promise.all([readRow(request.params.id), deps.workflows.describeProvision(request.params.id)]);
         if (!row) throw notFound('workspace');
         if (row.status === 'removed' && request.query.include_removed !== 'true') throw removedError(row);
         return { ...view(row), operation };

@@ -17,6 +17,7 @@ import {
   type DeleteTreeResult,
 } from '../../workflows/definitions';
 import type { OperationView } from '../schemas';
+import { singleFlight } from './single-flight';
 
 export interface WorkflowServiceDeps {
   client: Client;
@@ -31,8 +32,6 @@ function sanitizeActivityFailure(message: string | null | undefined, type: strin
 }
 
 export function createWorkflowService({ client, taskQueue }: WorkflowServiceDeps) {
-  const restartsInFlight = new Map<string, Promise<{ workflowId: string; runId: string }>>();
-
   async function signalRestart(workspaceId: string, rebuildConfig: boolean): Promise<{ workflowId: string; runId: string }> {
     const workflowId = workflowIds.restart(workspaceId);
     const handle = await client.workflow.signalWithStart('restartWorkspace', {
@@ -110,17 +109,12 @@ export function createWorkflowService({ client, taskQueue }: WorkflowServiceDeps
      * Signal-with-start on restart-<id>: starts a restart if none runs, otherwise adds a request to the
      * running one (which then runs exactly one more cycle). Holds across API replicas.
      */
-    async requestRestart(workspaceId: string, rebuildConfig: boolean): Promise<{ workflowId: string; runId: string }> {
-      // Requests for the same workspace that arrive while this process's signal-with-start is still in
-      // flight share it: their secrets were saved before that signal reached the workflow, and a cycle
-      // reads secrets only later (after its stop), so one signal covers them all.
-      const key = `${workspaceId}:${rebuildConfig}`;
-      const inFlight = restartsInFlight.get(key);
-      if (inFlight) return inFlight;
-      const sent = signalRestart(workspaceId, rebuildConfig).finally(() => restartsInFlight.delete(key));
-      restartsInFlight.set(key, sent);
-      return sent;
-    },
+    /**
+     * Requests for the same workspace that arrive while this process's signal-with-start is still in
+     * flight share it: their secrets were saved before that signal reached the workflow, and a cycle
+     * reads secrets only later (after its stop), so one signal covers them all.
+     */
+    requestRestart: singleFlight((workspaceId: string, rebuildConfig: boolean) => `${workspaceId}:${rebuildConfig}`, signalRestart),
 
     /** Tells a running provision that its agent registered. No running provision: nothing to tell. */
     async signalRegistered(workspaceId: string): Promise<void> {
@@ -133,7 +127,7 @@ export function createWorkflowService({ client, taskQueue }: WorkflowServiceDeps
     },
 
     /** The live (or last) provision operation of a workspace, or null if it never had one. */
-    async describeProvision(workspaceId: string): Promise<OperationView | null> {
+    describeProvision: singleFlight((workspaceId: string) => workspaceId, async (workspaceId: string): Promise<OperationView | null> => {
       const handle = client.workflow.getHandle(workflowIds.provision(workspaceId));
       let description: Awaited<ReturnType<typeof handle.describe>>;
       try {
@@ -169,7 +163,7 @@ export function createWorkflowService({ client, taskQueue }: WorkflowServiceDeps
           : null,
         last_failure: lastFailure,
       };
-    },
+    }),
   };
 }
 
