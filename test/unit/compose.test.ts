@@ -1,46 +1,163 @@
-// docker-compose.yml cannot run here (no engine), so it is kept honest: valid for docker-compose,
-// the same entry points as `npm run dev`, and only variables the config actually reads.
+// docker-compose.yml cannot run here (no engine, nothing can be pulled), so it is kept honest instead:
+// valid for docker-compose 1.29, the same programs as the dev stack (scripts/dev.sh), only variables
+// config/index.ts reads, and the wiring the adapters rely on (engine socket, workspace network).
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { CONFIG_KEYS } from '../../config';
+import { SEARCH_ATTRIBUTE_NAMES } from '../../domain/vocabulary';
 
 const ROOT = join(__dirname, '..', '..');
 const COMPOSE = join(ROOT, 'docker-compose.yml');
+const DOCKER_COMPOSE = '/usr/bin/docker-compose';
 
 interface Service {
-  command?: string[];
-  environment?: Record<string, string>;
+  image?: string;
+  build?: { context?: string; dockerfile?: string } | string;
+  command?: string[] | string;
+  entrypoint?: string[] | string;
+  user?: string;
+  environment?: Record<string, string | null>;
+  volumes?: Array<string | { source?: string; target?: string; type?: string }>;
+  ports?: Array<string | { published?: number | string; target?: number | string }>;
+  networks?: Record<string, unknown> | string[];
+}
+interface ComposeDoc {
+  services: Record<string, Service>;
+  networks?: Record<string, { name?: string } | null>;
 }
 
+/** Runs docker-compose with only the variables given (no .env of the developer's, no inherited secrets). */
+function compose(args: string[], vars: Record<string, string>): { status: number; stdout: string; stderr: string } {
+  if (!existsSync(DOCKER_COMPOSE)) {
+    throw new Error(`${DOCKER_COMPOSE} is missing: install Debian's docker-compose (npm run setup does) — this test never skips`);
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'compose-test-'));
+  try {
+    const envFile = join(dir, 'empty.env');
+    writeFileSync(envFile, '');
+    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: dir, ...vars };
+    try {
+      const stdout = execFileSync(DOCKER_COMPOSE, ['--env-file', envFile, '-f', COMPOSE, ...args], { cwd: dir, env, stdio: 'pipe' }).toString();
+      return { status: 0, stdout, stderr: '' };
+    } catch (err) {
+      const e = err as { status?: number; stdout?: Buffer; stderr?: Buffer };
+      return { status: e.status ?? 1, stdout: e.stdout?.toString() ?? '', stderr: e.stderr?.toString() ?? '' };
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The keys of `const schema = z.object({ ... })` in config/index.ts, read from the file's text. */
+function schemaKeysFromText(): string[] {
+  const text = readFileSync(join(ROOT, 'config', 'index.ts'), 'utf8');
+  const start = text.indexOf('z.object({', text.indexOf('const schema'));
+  expect(start).toBeGreaterThan(0);
+  let depth = 0;
+  let end = start + 'z.object('.length;
+  for (; end < text.length; end++) {
+    if (text[end] === '{' || text[end] === '(') depth++;
+    if (text[end] === '}' || text[end] === ')') depth--;
+    if (depth === 0) break;
+  }
+  const body = text.slice(start, end).replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/\/.*$/gm, '');
+  return [...body.matchAll(/^\s*([A-Z][A-Z0-9_]*)\s*:/gm)].map((m) => m[1]);
+}
+
+const SECRETS = { ADMIN_TOKEN: 'test-admin', SECRETS_KEY: 'test-key' };
+
 describe('docker-compose.yml', () => {
-  const doc = parse(readFileSync(COMPOSE, 'utf8'), { merge: true }) as { services: Record<string, Service> };
+  let resolved: ComposeDoc;
+  const raw = parse(readFileSync(COMPOSE, 'utf8'), { merge: true }) as ComposeDoc;
 
-  it('is valid for docker-compose (config -q)', () => {
-    if (!existsSync('/usr/bin/docker-compose')) throw new Error('docker-compose is not installed: run `npm run setup`');
-    execFileSync('/usr/bin/docker-compose', ['-f', COMPOSE, 'config', '-q'], {
-      cwd: ROOT,
-      env: { ...process.env, ADMIN_TOKEN: 'x', SECRETS_KEY: 'y' },
-      stdio: 'pipe',
-    });
+  beforeAll(() => {
+    const out = compose(['config'], SECRETS);
+    if (out.status !== 0) throw new Error(`docker-compose config failed:\n${out.stderr}`);
+    resolved = parse(out.stdout) as ComposeDoc;
   });
 
-  it('names every service the dev stack runs', () => {
-    expect(Object.keys(doc.services)).toEqual(expect.arrayContaining(['postgres', 'temporal', 'temporal-ui', 'api', 'worker']));
+  it('is valid for docker-compose 1.29 (config -q)', () => {
+    const out = compose(['config', '-q'], SECRETS);
+    expect(out.stderr).toBe('');
+    expect(out.status).toBe(0);
   });
 
-  it('runs the same entry points as the dev stack', () => {
+  it('refuses to start without the secrets instead of defaulting them', () => {
+    expect(compose(['config', '-q'], { SECRETS_KEY: 'k' })).toMatchObject({ status: 1, stderr: expect.stringContaining('ADMIN_TOKEN') });
+    expect(compose(['config', '-q'], { ADMIN_TOKEN: 't' })).toMatchObject({ status: 1, stderr: expect.stringContaining('SECRETS_KEY') });
+  });
+
+  it('names every service of the dev stack', () => {
+    expect(Object.keys(resolved.services)).toEqual(expect.arrayContaining(['postgres', 'temporal', 'temporal-ui', 'api', 'worker']));
+    expect(resolved.services.postgres.image).toBe('postgres:15');
+    expect(resolved.services.temporal.image).toMatch(/^temporalio\/auto-setup:/);
+    expect(resolved.services.temporal.environment?.DB).toMatch(/^postgres/);
+    expect(resolved.services['temporal-ui'].image).toMatch(/^temporalio\/ui:/);
+    expect(resolved.services['temporal-ui'].ports).toContainEqual(expect.objectContaining({ published: 8233, target: 8080 }));
+  });
+
+  it('api and worker run the same entry points as the dev stack, built from the Dockerfile', () => {
     const dev = readFileSync(join(ROOT, 'scripts', 'dev.sh'), 'utf8');
-    expect(doc.services.api.command).toEqual(['npx', 'tsx', 'api/main.ts']);
-    expect(doc.services.worker.command).toEqual(['npx', 'tsx', 'worker/main.ts']);
-    expect(dev).toContain('npx tsx api/main.ts');
-    expect(dev).toContain('npx tsx worker/main.ts');
+    for (const [service, entry] of [['api', 'api/main.ts'], ['worker', 'worker/main.ts']] as const) {
+      expect(resolved.services[service].command).toEqual(['npx', 'tsx', entry]);
+      expect(dev).toContain(`npx tsx ${entry}`);
+      expect(existsSync(join(ROOT, entry))).toBe(true);
+      expect(resolved.services[service].build).toMatchObject({ context: expect.any(String) });
+    }
+    const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
+    expect(dockerfile).toMatch(/^FROM node:20\b/m);
+    expect(dockerfile).toMatch(/^RUN npm ci\b/m);
   });
 
-  it('sets only variables the config reads', () => {
-    for (const name of ['api', 'worker']) {
-      for (const key of Object.keys(doc.services[name].environment ?? {})) expect(CONFIG_KEYS).toContain(key);
+  it('api and worker set only variables config/index.ts reads', () => {
+    const keys = schemaKeysFromText();
+    expect([...keys].sort()).toEqual([...CONFIG_KEYS].sort()); // the text parser reads the real schema
+    for (const service of ['api', 'worker']) {
+      const env = Object.keys(resolved.services[service].environment ?? {});
+      expect(env.length).toBeGreaterThan(5);
+      expect(env.filter((k) => !keys.includes(k))).toEqual([]);
+      // and the raw file agrees with what compose resolved
+      expect(Object.keys(raw.services[service].environment ?? {}).sort()).toEqual([...env].sort());
+    }
+  });
+
+  it('points api and worker at the compose services', () => {
+    for (const service of ['api', 'worker']) {
+      const env = resolved.services[service].environment ?? {};
+      expect(new URL(String(env.DATABASE_URL)).hostname).toBe('postgres');
+      expect(String(env.TEMPORAL_ADDRESS).split(':')[0]).toBe('temporal');
+      expect(new URL(String(env.PLATFORM_URL)).hostname).toBe('api');
+    }
+  });
+
+  it('the worker reaches the engine: socket mounted at DOCKER_SOCKET, running as root', () => {
+    const worker = resolved.services.worker;
+    const socket = String(worker.environment?.DOCKER_SOCKET);
+    const mounts = (worker.volumes ?? []).map((v) => (typeof v === 'string' ? v.split(':')[1] : v.target));
+    expect(mounts).toContain(socket);
+    expect(worker.user).toBe('root');
+  });
+
+  it('the workspace network exists under DOCKER_NETWORK and the api is on it', () => {
+    const network = String(resolved.services.api.environment?.DOCKER_NETWORK);
+    expect(resolved.services.worker.environment?.DOCKER_NETWORK).toBe(network);
+    const [key, def] = Object.entries(resolved.networks ?? {}).find(([, d]) => d?.name === network) ?? [];
+    expect(def?.name).toBe(network);
+    const apiNets = resolved.services.api.networks ?? {};
+    expect(Array.isArray(apiNets) ? apiNets : Object.keys(apiNets)).toContain(key);
+  });
+
+  it('declares every custom search attribute the workflows use, as Keyword', () => {
+    const init = Object.values(resolved.services).find((s) => /temporal operator search-attribute create/.test(JSON.stringify(s.command ?? '')));
+    expect(init?.image).toMatch(/^temporalio\/admin-tools:/);
+    const script = JSON.stringify(init?.command);
+    expect(script).toContain('--type Keyword');
+    for (const name of SEARCH_ATTRIBUTE_NAMES) expect(script).toContain(name);
+    for (const service of ['api', 'worker']) {
+      expect(JSON.stringify(resolved.services[service])).toContain('service_completed_successfully');
     }
   });
 
