@@ -231,3 +231,72 @@ describe('F7: resurrection race', () => {
     summary.faultsSurvived += [...statuses.values()].reduce((a, b) => a + b, 0);
   });
 });
+
+describe('F2: Temporal server restarted mid-provision', () => {
+  let p: Platform;
+  let pid = 0;
+  let args: string[] = [];
+  let address = '';
+  const stateFile = () => process.env[STATE_ENV] as string;
+
+  /** Starts a persistent dev server (SQLite file) and records its pid so teardown stops it too. */
+  async function startTemporal(): Promise<void> {
+    const { temporalBinary } = JSON.parse(readFileSync(stateFile(), 'utf8')) as TestServers;
+    pid = startDetached(temporalBinary, args, join(RUN_DIR, `f2-temporal-${process.pid}.log`));
+    const state = JSON.parse(readFileSync(stateFile(), 'utf8')) as TestServers;
+    state.pids.f2temporal = pid;
+    writeFileSync(stateFile(), JSON.stringify(state, null, 2));
+    const { Connection } = await import('@temporalio/client');
+    await waitFor('persistent Temporal up', async () => {
+      const c = await Connection.connect({ address, connectTimeout: 500 });
+      await c.workflowService.getSystemInfo({});
+      await c.close();
+      return true;
+    });
+  }
+
+  beforeAll(async () => {
+    const { freePort } = await import('../harness/processes');
+    const { SEARCH_ATTRIBUTE_NAMES } = await import('../../domain/vocabulary');
+    const [port, http, metrics] = await Promise.all([freePort(), freePort(), freePort()]);
+    address = `127.0.0.1:${port}`;
+    args = [
+      'server', 'start-dev', '--headless', '--ip', '127.0.0.1', '--port', String(port), '--http-port', String(http), '--metrics-port', String(metrics),
+      '--db-filename', join(RUN_DIR, `f2-temporal-${process.pid}.db`), '--namespace', 'default', '--log-level', 'error',
+      ...SEARCH_ATTRIBUTE_NAMES.flatMap((n) => ['--search-attribute', `${n}=Keyword`]),
+    ];
+    await startTemporal();
+    p = await startPlatform({ temporalAddress: address });
+  });
+  afterAll(async () => {
+    await p?.close();
+    if (pid) await killProcess(pid);
+    const { rmSync } = await import('node:fs');
+    rmSync(join(RUN_DIR, `f2-temporal-${process.pid}.db`), { force: true });
+  });
+
+  it('the provision completes after the server is back; one container', async () => {
+    const res = await p.api<{ workspace: { id: string }; workflow_id: string }>('POST', '/workspaces', {
+      name: 'F2 Provision',
+      compute: 'docker',
+      provision_timeout_seconds: 300,
+      secrets: { AGENT_BEHAVIOUR: 'silent' },
+    });
+    const id = res.body.workspace.id;
+    await waitFor('awaiting registration', async () => {
+      const ws = await p.api<{ operation: { phase: string } | null }>('GET', `/workspaces/${id}`);
+      return ws.body.operation?.phase === 'awaiting_registration';
+    });
+    await killProcess(pid);
+    await startTemporal();
+    const { readTokenFile } = await import('./support/compute');
+    const token = await readTokenFile(p, id);
+    await waitFor('registered after the restart', async () => (await p.api('POST', '/registry/register', { workspace_id: id }, token)).status === 200);
+    const result = await p.temporal.workflow.getHandle(res.body.workflow_id).result();
+    expect(result.status).toBe('online');
+    expect(await p.docker.listContainers({ all: true, filters: { name: [containerName(id)] } })).toHaveLength(1);
+    summary.cases++;
+    summary.faultsSurvived++;
+    await p.api('DELETE', `/workspaces/${id}?confirm=true`);
+  });
+});

@@ -37,6 +37,8 @@ export interface PlatformOptions {
   env?: Record<string, string>;
   /** false: no in-process worker (a test runs its own, e.g. as a child process). */
   worker?: boolean;
+  /** Another Temporal server than the run's (F2 restarts its own, persistent one). */
+  temporalAddress?: string;
   /** Fault injection for the worker's compute ports; the wrapped ports are still the real clients. */
   wrapCompute?: (ports: ComputePorts) => ComputePorts;
 }
@@ -76,7 +78,8 @@ function quietTemporalRuntime(): void {
 
 export async function startPlatform(opts: PlatformOptions = {}): Promise<Platform> {
   quietTemporalRuntime();
-  const servers = testServers();
+  const run = testServers();
+  const servers = opts.temporalAddress ? { ...run, temporalAddress: opts.temporalAddress } : run;
   const taskQueue = `test-${randomUUID().slice(0, 8)}`;
   const env = { ...testEnv(servers, taskQueue), ...opts.env };
   // The AWS SDK reads credentials from the environment.
