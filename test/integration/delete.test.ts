@@ -1,31 +1,16 @@
 // Delete cascade and orphan sweeper against real Docker (Podman), EC2 (moto) and Postgres.
-import type { ComputePorts, DockerComputePort } from '../../activities/compute-ports';
-import { ComputeError } from '../../domain/errors';
 import { configVolumeName, containerName, MANAGED_LABEL } from '../../domain/vocabulary';
 import { TEST_RUN_LABEL } from '../harness/servers';
 import { deleteStateQuery, type DeleteTreeResult } from '../../workflows/definitions';
 import { containerExists, createOnline, instancesOf, readTokenFile, volumeExists } from './support/compute';
 import { replayAndMaybeRecord } from './support/histories';
 import { startPlatform, waitFor, type Platform } from './support/platform';
+import { withStopFaults } from './support/stop-faults';
 
 const failingStops = new Set<string>();
-function withStopFaults(ports: ComputePorts): ComputePorts {
-  const docker = ports.docker as DockerComputePort;
-  return {
-    ...ports,
-    docker: {
-      ...docker,
-      async stopContainer(id, opts) {
-        if (failingStops.has(id)) throw new ComputeError('transient', 'injected: engine refuses to stop');
-        return docker.stopContainer(id, opts);
-      },
-    },
-  };
-}
-
 let p: Platform;
 beforeAll(async () => {
-  p = await startPlatform({ wrapCompute: withStopFaults });
+  p = await startPlatform({ wrapCompute: withStopFaults((id) => failingStops.has(id)) });
 });
 afterAll(async () => {
   await p?.close();

@@ -16,18 +16,7 @@ afterAll(() => {
   console.log(`fault suite: ${summary.cases} cases run, ${summary.faultsSurvived} faults survived, ${summary.leaks} leaks found`);
 });
 
-async function importAndWait(p: Platform, template: unknown): Promise<{ importId: string; status: string; created_count: number }> {
-  const res = await p.api<{ import_id: string }>('POST', '/org/import', { template });
-  if (res.status !== 202) throw new Error(`import answered ${res.status}`);
-  return waitFor(
-    'import finished',
-    async () => {
-      const v = await p.api<{ status: string; created_count: number }>('GET', `/org/imports/${res.body.import_id}`);
-      return v.status === 200 && v.body.status !== 'running' ? { importId: res.body.import_id, ...v.body } : null;
-    },
-    180_000,
-  );
-}
+type ImportOutcome = { importId: string; status: string; created_count: number };
 
 describe('F3: Postgres connections killed during activities', () => {
   let p: Platform;
@@ -55,7 +44,7 @@ describe('F3: Postgres connections killed during activities', () => {
       name: 'F3 Org',
       workspaces: [{ name: 'F3 Root', runtime: 'external', children: Array.from({ length: 5 }, (_, i) => ({ name: `F3 Team ${i}`, runtime: 'external', children: Array.from({ length: 19 }, (_, j) => ({ name: `F3 M ${i}-${j}`, runtime: 'external' })) })) }],
     };
-    let result: Awaited<ReturnType<typeof importAndWait>>;
+    let result: ImportOutcome;
     try {
       const started = await waitFor('import accepted despite the kills', async () => {
         const res = await p.api<{ import_id: string }>('POST', '/org/import', { template });

@@ -1,37 +1,26 @@
 // Restart workflow: fast 202s, coalescing (N concurrent → at most 2 cycles), stop-with-retry schedule
 // and LEAK-SUSPECT, external no-op, rebuild_config, 404/410.
-import type { ComputePorts, DockerComputePort } from '../../activities/compute-ports';
 import { containerName } from '../../domain/vocabulary';
 import type { RestartResult } from '../../workflows/definitions';
 import { replayAndMaybeRecord } from './support/histories';
 import { createOnline, removeWorkspaceContainer } from './support/compute';
 import { startPlatform, waitFor, type Platform } from './support/platform';
+import { withStopFaults } from './support/stop-faults';
 
 let p: Platform;
 let failStops = 0; // how many upcoming stop attempts the injected fault makes fail
 let stopCalls = 0;
-
-function withStopFaults(ports: ComputePorts): ComputePorts {
-  const docker = ports.docker as DockerComputePort;
-  return {
-    ...ports,
-    docker: {
-      ...docker,
-      async stopContainer(id, opts) {
-        stopCalls++;
-        if (failStops > 0) {
-          failStops--;
-          const { ComputeError } = await import('../../domain/errors');
-          throw new ComputeError('transient', 'injected stop failure');
-        }
-        return docker.stopContainer(id, opts);
-      },
-    },
-  };
+/** Consumes one injected stop failure, if any are left. */
+function nextStopFails(): boolean {
+  if (failStops === 0) return false;
+  failStops--;
+  return true;
 }
 
 beforeAll(async () => {
-  p = await startPlatform({ wrapCompute: withStopFaults });
+  p = await startPlatform({
+    wrapCompute: withStopFaults(nextStopFails, () => stopCalls++),
+  });
 });
 afterAll(async () => {
   await p?.close();
