@@ -1,29 +1,49 @@
 #!/bin/sh
 # Agent stand-in for workspace containers (busybox sh). It behaves like the real agent towards the
-# platform: reads the token the platform wrote into /configs BEFORE start, registers, then heartbeats;
-# on a failed heartbeat it re-registers once and retries. AGENT_BEHAVIOUR selects test behaviours:
+# platform: reads the token the platform wrote into /configs BEFORE start, registers (retrying every
+# 2 s), then heartbeats every HEARTBEAT_INTERVAL seconds; on a failed heartbeat it re-registers once and
+# retries the heartbeat once. AGENT_BEHAVIOUR selects test behaviours:
 #   normal (default) | silent (never registers) | crash (exits 1) | stubborn (ignores SIGTERM)
+# Env: PLATFORM_URL, WORKSPACE_ID, HEARTBEAT_INTERVAL (s, default 10), AGENT_BEHAVIOUR.
+# Tests match these log lines exactly; change them together with test/integration/*.
 TOKEN_FILE=/configs/.auth_token
 BEHAVIOUR="${AGENT_BEHAVIOUR:-normal}"
 INTERVAL="${HEARTBEAT_INTERVAL:-10}"
 
+# Trap: this shell is PID 1 in the container, and the kernel drops signals that PID 1 has no handler
+# for, so without a TERM handler `docker stop` always waits for its timeout and then SIGKILLs.
+# Trap: sh runs a trap only once the foreground command ends, so long sleeps are `sleep N & wait $!`
+# (wait returns as soon as a trapped signal arrives).
+if [ "$BEHAVIOUR" != stubborn ]; then
+  trap 'echo "agent: stopping"; exit 0' TERM INT
+fi
+nap() { sleep "$1" & wait $!; }
+
 if [ ! -f "$TOKEN_FILE" ]; then
-  echo "agent: token file missing at start"
+  # Exit 3 proves the platform did not write the token before start.
+  echo "agent: token file missing at start ($TOKEN_FILE)" >&2
   exit 3
 fi
 echo "agent: token file present"
 TOKEN="$(cat "$TOKEN_FILE")"
 BODY="{\"workspace_id\":\"${WORKSPACE_ID}\"}"
 
+# POST $PLATFORM_URL$1 with the bearer token; prints why it failed (e.g. "... 401 Unauthorized").
+# Trap: Debian's busybox-static 1.35 wget segfaults on -T (timeout), so a hung request is bounded by
+# busybox `timeout` instead.
 post() {
-  wget -q -O /tmp/answer --header "Authorization: Bearer ${TOKEN}" --header "Content-Type: application/json" \
-    --post-data "$BODY" "${PLATFORM_URL}$1" 2>/tmp/error
+  if timeout 15 wget -q -O /tmp/answer --header "Authorization: Bearer ${TOKEN}" \
+    --header "Content-Type: application/json" --post-data "$BODY" "${PLATFORM_URL}$1" 2>/tmp/error; then
+    return 0
+  fi
+  echo "agent: POST $1 failed: $(tr '\n' ' ' </tmp/error)"
+  return 1
 }
 
 case "$BEHAVIOUR" in
   silent)
     echo "agent: silent, never registering"
-    while true; do sleep 3600; done ;;
+    while true; do nap 3600; done ;;
   crash)
     echo "agent: crashing on purpose"
     exit 1 ;;
@@ -31,20 +51,26 @@ case "$BEHAVIOUR" in
     trap '' TERM
     echo "agent: ignoring SIGTERM"
     while true; do sleep 1; done ;;
+  normal) ;;
+  *)
+    echo "agent: unknown AGENT_BEHAVIOUR '$BEHAVIOUR', behaving normally" ;;
 esac
 
 until post /registry/register; do
-  echo "agent: register failed, retrying"
-  sleep 2
+  echo "agent: register failed, retrying in 2 s"
+  nap 2
 done
 echo "agent: registered"
 
-trap 'echo "agent: stopping"; exit 0' TERM INT
 while true; do
-  sleep "$INTERVAL" &
-  wait $!
-  if ! post /registry/heartbeat; then
-    echo "agent: heartbeat failed, re-registering once"
-    post /registry/register && post /registry/heartbeat || echo "agent: heartbeat retry failed"
+  nap "$INTERVAL"
+  if post /registry/heartbeat; then
+    continue
+  fi
+  echo "agent: heartbeat failed, re-registering once"
+  if post /registry/register && post /registry/heartbeat; then
+    echo "agent: re-registered"
+  else
+    echo "agent: heartbeat retry failed"
   fi
 done
