@@ -92,13 +92,13 @@ export function createImportActivities({ store, box, config }: ImportActivityDep
     const computes = fresh.map((l) => computeFor(l.ws, config));
     const inserted = await db.query<{ id: string; parent_id: string | null; name: string }>(
       `INSERT INTO workspaces (name, role, tier, runtime, compute, parent_id, delivery_mode, model, max_concurrent_tasks,
-                               required_env, org_import_id, status)
+                               required_env, provision_timeout_seconds, org_import_id, status)
        SELECT t.name, t.role, t.tier, t.runtime, t.compute, t.parent_id,
               CASE WHEN t.runtime = 'external' THEN 'poll' ELSE 'push' END, t.model, t.max_tasks,
-              ARRAY(SELECT jsonb_array_elements_text(t.required_env)), $10::uuid,
+              ARRAY(SELECT jsonb_array_elements_text(t.required_env)), t.timeout, $11::uuid,
               CASE WHEN t.compute = 'none' THEN 'awaiting_agent' ELSE 'provisioning' END
-         FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::uuid[], $7::text[], $8::int[], $9::jsonb[])
-              AS t(name, role, tier, runtime, compute, parent_id, model, max_tasks, required_env)
+         FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::uuid[], $7::text[], $8::int[], $9::jsonb[], $10::int[])
+              AS t(name, role, tier, runtime, compute, parent_id, model, max_tasks, required_env, timeout)
        RETURNING id, parent_id, name`,
       [
         fresh.map((l) => l.ws.name),
@@ -110,6 +110,7 @@ export function createImportActivities({ store, box, config }: ImportActivityDep
         fresh.map((l) => l.ws.model ?? null),
         fresh.map((l) => l.ws.max_concurrent_tasks ?? 1),
         fresh.map((l) => JSON.stringify(requiredNames(l.ws))),
+        fresh.map((l) => l.ws.runtime_config?.provision_timeout_seconds ?? null),
         importId,
       ],
     );

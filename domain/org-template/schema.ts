@@ -68,6 +68,8 @@ const settingsShape = {
     .refine((r) => Object.keys(r).length <= 256, { message: 'has too many entries' })
     .nullish(),
   compute: z.enum(TEMPLATE_COMPUTE_KINDS).nullish(),
+  /** SPEC §2: the template's provision timeout sits between PROVISION_TIMEOUT_SECONDS and the runtime default. */
+  runtime_config: z.object({ provision_timeout_seconds: z.number().int().min(1).max(604800).nullish() }).nullish(),
 };
 
 /** `defaults`: every workspace field except the ones that identify or place a workspace in the tree. */
@@ -117,6 +119,7 @@ export interface WorkspaceSettings {
   prompts?: string[];
   env?: Record<string, string>;
   compute?: (typeof TEMPLATE_COMPUTE_KINDS)[number];
+  runtime_config?: { provision_timeout_seconds?: number | null };
 }
 
 export interface TemplateWorkspace extends WorkspaceSettings {

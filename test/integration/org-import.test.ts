@@ -39,6 +39,7 @@ workspaces:
   'teams/eng.yaml': `name: Eng Lead
 runtime: claude-code
 compute: docker
+runtime_config: { provision_timeout_seconds: 900 }
 env: { SHARED: from-workspace }
 children:
   - !include backend.yaml
@@ -127,7 +128,8 @@ describe('org import', () => {
     const [eng] = await workspaceByName('Eng Lead');
     const [backend] = await workspaceByName('Backend Dev');
     expect(ceo).toMatchObject({ status: 'awaiting_agent', compute: 'none', parent_id: null });
-    expect(eng).toMatchObject({ status: 'online', compute: 'docker', parent_id: ceo.id });
+    expect(eng).toMatchObject({ status: 'online', compute: 'docker', parent_id: ceo.id, provision_timeout_seconds: 900 });
+    expect((await p.api<{ provision_timeout_seconds: number }>('GET', `/workspaces/${eng.id}`)).body.provision_timeout_seconds).toBe(900);
     expect(backend).toMatchObject({ status: 'online', compute: 'docker', parent_id: eng.id });
     expect(await workspaceByName('Research Lead')).toEqual([]); // spawning: false, no side effects
     expect(await containerExists(p, eng.id)).toBe(true);
