@@ -39,6 +39,14 @@ const schema = z.object({
   EC2_INSTANCE_TYPE: z.string().default('t3.micro'),
   PROVISION_TIMEOUT_SECONDS: optionalInt(1, 7 * 24 * 3600),
   TEMPLATES_ROOT: z.string().default('./org-templates'),
+  /** Hosts `!external` repositories may live on (comma-separated, exact host match). */
+  TEMPLATE_GIT_HOSTS: z.string().default('github.com'),
+  /** Bearer token for cloning `!external` repositories (sent as a header, never in the URL). */
+  TEMPLATE_GIT_TOKEN: z.string().default(''),
+  /** Mirrors: `base=prefix,...`, fetched as git's url.<base>.insteadOf=<prefix>. */
+  TEMPLATE_GIT_REWRITE: z.string().default(''),
+  /** Content-addressed cache of fetched `!external` subtrees. */
+  TEMPLATE_CACHE_DIR: z.string().default('./.data/template-cache'),
   LOG_LEVEL: z.string().default('info'),
   /** The worker creates the orphan-sweeper Schedule (every 60 s, one pass at boot) unless this is false. */
   SWEEPER_ENABLED: z.enum(['true', 'false']).default('true'),

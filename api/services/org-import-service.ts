@@ -7,6 +7,7 @@ import { isAbsolute, join, resolve, sep } from 'node:path';
 import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy, TypedSearchAttributes } from '@temporalio/common';
 import type { Client } from '@temporalio/client';
 import type { Config } from '../../config';
+import { createGitExternalResolver, parseRewrites } from '../../activities/template-git';
 import type { WorkspaceStore } from '../../activities/workspace-store';
 import { DomainError } from '../../domain/errors';
 import {
@@ -37,6 +38,14 @@ export function templateError(err: TemplateError): DomainError {
 
 export function createOrgImportService({ config, store, client }: OrgImportServiceDeps) {
   const templatesRoot = resolve(config.TEMPLATES_ROOT);
+  const externals = {
+    allowedExternalHosts: config.TEMPLATE_GIT_HOSTS.split(',').map((h) => h.trim()).filter(Boolean),
+    resolveExternal: createGitExternalResolver({
+      cacheDir: resolve(config.TEMPLATE_CACHE_DIR),
+      token: config.TEMPLATE_GIT_TOKEN || undefined,
+      rewrites: parseRewrites(config.TEMPLATE_GIT_REWRITE),
+    }),
+  };
 
   /** Confines `dir` to the templates root: pattern first, then the real path (symlinks). */
   function resolveDir(dir: string): string {
@@ -56,8 +65,10 @@ export function createOrgImportService({ config, store, client }: OrgImportServi
       throw new DomainError('INVALID_REQUEST', 400, 'give exactly one of dir or template');
     }
     try {
-      if (body.dir !== undefined) return await parseOrgTemplate({ source: diskFileSource(resolveDir(body.dir)), env: process.env as Record<string, string> });
-      return await parseOrgTemplate({ inline: body.template, env: {} });
+      if (body.dir !== undefined) {
+        return await parseOrgTemplate({ source: diskFileSource(resolveDir(body.dir)), env: process.env as Record<string, string>, ...externals });
+      }
+      return await parseOrgTemplate({ inline: body.template, env: {}, ...externals });
     } catch (err) {
       if (err instanceof TemplateError) {
         if (err.code === 'file_not_found' && err.file === 'org.yaml') throw new DomainError('NOT_FOUND', 404, 'template org.yaml not found');
@@ -140,7 +151,7 @@ export function createOrgImportService({ config, store, client }: OrgImportServi
       for (const entry of readdirSync(templatesRoot, { withFileTypes: true })) {
         if (!entry.isDirectory() || !DIR_PATTERN.test(entry.name)) continue;
         try {
-          const t = await parseOrgTemplate({ source: diskFileSource(join(templatesRoot, entry.name)), env: process.env as Record<string, string> });
+          const t = await parseOrgTemplate({ source: diskFileSource(join(templatesRoot, entry.name)), env: process.env as Record<string, string>, ...externals });
           out.push({ dir: entry.name, name: t.name, workspaces: countWorkspaces(t) });
         } catch (err) {
           out.push({ dir: entry.name, name: '', workspaces: 0, error: err instanceof TemplateError ? err.code : 'unreadable' });

@@ -1,0 +1,115 @@
+// `!external` subtrees fetched with real git from local repositories (never the network): an
+// allowlisted https URL is rewritten to a file:// repository with git's insteadOf, exactly as a mirror
+// would be configured. Covers fetch, cache hit, partial cache entries, token redaction and rejections.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { startPlatform, waitFor, type Platform } from './support/platform';
+
+let p: Platform;
+let base: string;
+const TOKEN = 'ghp_supersecrettoken123';
+
+function write(root: string, files: Record<string, string>) {
+  for (const [rel, text] of Object.entries(files)) {
+    mkdirSync(dirname(join(root, rel)), { recursive: true });
+    writeFileSync(join(root, rel), text);
+  }
+}
+
+function git(cwd: string, ...args: string[]) {
+  execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.test', ...args], { cwd, stdio: 'pipe' });
+}
+
+beforeAll(async () => {
+  base = mkdtempSync(join(tmpdir(), 'org-external-'));
+  const repo = join(base, 'repos', 'acme', 'agents.git');
+  mkdirSync(repo, { recursive: true });
+  git(repo, 'init', '-q', '-b', 'main');
+  write(repo, {
+    'teams/research.yaml': 'name: Ext Research Lead\nruntime: external\nchildren:\n  - !include members.yaml\n',
+    'teams/members.yaml': 'name: Ext Researcher\nruntime: external\n',
+  });
+  git(repo, 'add', '.');
+  git(repo, 'commit', '-q', '-m', 'team');
+  git(repo, 'tag', 'v1');
+  write(join(base, 'templates'), {
+    'ext/org.yaml': [
+      'name: External Org',
+      'workspaces:',
+      '  - name: Ext Root',
+      '    runtime: external',
+      '    children:',
+      '      - !external { repo: "https://git.example.test/acme/agents.git", ref: v1, path: teams/research.yaml }',
+      '',
+    ].join('\n'),
+    'badref/org.yaml': 'name: B\nworkspaces:\n  - !external { repo: "https://git.example.test/acme/agents.git", ref: "../x", path: a.yaml }\n',
+    'badhost/org.yaml': 'name: B\nworkspaces:\n  - !external { repo: "https://evil.example.com/acme/agents.git", ref: v1, path: a.yaml }\n',
+    'missing/org.yaml': 'name: B\nworkspaces:\n  - !external { repo: "https://git.example.test/acme/agents.git", ref: no-such-tag, path: a.yaml }\n',
+  });
+  p = await startPlatform({
+    env: {
+      TEMPLATES_ROOT: join(base, 'templates'),
+      TEMPLATE_CACHE_DIR: join(base, 'cache'),
+      TEMPLATE_GIT_HOSTS: 'git.example.test',
+      TEMPLATE_GIT_TOKEN: TOKEN,
+      TEMPLATE_GIT_REWRITE: `file://${join(base, 'repos')}/=https://git.example.test/`,
+    },
+  });
+});
+afterAll(async () => {
+  await p?.close();
+  rmSync(base, { recursive: true, force: true });
+});
+
+async function importDir(dir: string) {
+  const res = await p.api<{ import_id: string; code?: string; template_error?: string }>('POST', '/org/import', { dir });
+  if (res.status !== 202) return { status: res.status, body: res.body };
+  const view = await waitFor('import finished', async () => {
+    const v = await p.api<{ status: string; created_count: number; skipped_count: number }>('GET', `/org/imports/${res.body.import_id}`);
+    return v.body.status !== 'running' ? v.body : null;
+  });
+  return { status: 202, body: view };
+}
+
+describe('!external subtrees', () => {
+  it('are fetched with git into the content-addressed cache; includes stay inside the subtree', async () => {
+    const res = await importDir('ext');
+    expect(res.status).toBe(202);
+    expect(res.body).toMatchObject({ status: 'completed', created_count: 3 });
+    const { rows } = await p.clients.pool.query(`SELECT w.name, parent.name AS parent FROM workspaces w LEFT JOIN workspaces parent ON parent.id = w.parent_id WHERE w.name LIKE 'Ext %' AND w.status <> 'removed' ORDER BY w.name`);
+    expect(rows).toEqual([
+      { name: 'Ext Research Lead', parent: 'Ext Root' },
+      { name: 'Ext Researcher', parent: 'Ext Research Lead' },
+      { name: 'Ext Root', parent: null },
+    ]);
+    const entries = readdirSync(join(base, 'cache'));
+    expect(entries).toHaveLength(1);
+    expect(entries[0]).toMatch(/^[0-9a-f]{64}$/);
+    expect(existsSync(join(base, 'cache', entries[0], '.complete'))).toBe(true);
+  });
+
+  it('a complete cache entry is used without fetching; a partial one is fetched again', async () => {
+    const [entry] = readdirSync(join(base, 'cache'));
+    // Hit: the repository can be gone, the cache answers.
+    rmSync(join(base, 'repos'), { recursive: true, force: true });
+    const listed = await p.api<{ templates: Array<{ dir: string; workspaces: number }> }>('GET', '/org/templates');
+    expect(listed.body.templates.find((t) => t.dir === 'ext')?.workspaces).toBe(3);
+    // Partial: no marker → removed and fetched again, which now fails (the repository is gone).
+    rmSync(join(base, 'cache', entry, '.complete'));
+    const res = await importDir('ext');
+    expect(res.status).toBe(400);
+    expect(res.body).toMatchObject({ code: 'INVALID_TEMPLATE', template_error: 'external_failed' });
+    expect(existsSync(join(base, 'cache', entry))).toBe(false);
+  });
+
+  it('rejects bad refs and hosts outside the allowlist; fetch errors never leak the token', async () => {
+    expect((await importDir('badref')).body).toMatchObject({ template_error: 'external_invalid' });
+    expect((await importDir('badhost')).body).toMatchObject({ template_error: 'external_host_not_allowed' });
+    const missing = await importDir('missing');
+    expect(missing.status).toBe(400);
+    expect(missing.body).toMatchObject({ template_error: 'external_failed' });
+    expect(JSON.stringify(missing.body)).not.toContain(TOKEN);
+  });
+});
