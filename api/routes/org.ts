@@ -27,7 +27,7 @@ export const orgRoutes =
   (deps: ApiDeps): FastifyPluginAsyncZod =>
   async (app) => {
     app.addHook('preHandler', deps.adminGuard);
-    const service = createOrgImportService({ config: deps.config, store: deps.store, client: deps.temporal });
+    const service = createOrgImportService({ config: deps.config, store: deps.store, client: deps.temporal, log: app.log });
 
     app.get(
       '/org/templates',

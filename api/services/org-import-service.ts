@@ -29,6 +29,8 @@ export interface OrgImportServiceDeps {
   config: Config;
   store: WorkspaceStore;
   client: Client;
+  /** Gets the parser's redacted internal detail of a rejected template (never sent to the caller). */
+  log?: { warn(obj: object, msg?: string): void };
 }
 
 export function templateError(err: TemplateError): DomainError {
@@ -36,7 +38,7 @@ export function templateError(err: TemplateError): DomainError {
   return new DomainError('INVALID_TEMPLATE', 400, err.message, { template_error: err.code, file: err.file, path: err.path });
 }
 
-export function createOrgImportService({ config, store, client }: OrgImportServiceDeps) {
+export function createOrgImportService({ config, store, client, log }: OrgImportServiceDeps) {
   const templatesRoot = resolve(config.TEMPLATES_ROOT);
   const externals = {
     allowedExternalHosts: config.TEMPLATE_GIT_HOSTS.split(',').map((h) => h.trim()).filter(Boolean),
@@ -71,6 +73,7 @@ export function createOrgImportService({ config, store, client }: OrgImportServi
       return await parseOrgTemplate({ inline: body.template, env: {}, ...externals });
     } catch (err) {
       if (err instanceof TemplateError) {
+        log?.warn({ template_error: err.code, file: err.file, path: err.path, detail: err.internalDetail }, 'template rejected');
         if (err.code === 'file_not_found' && err.file === 'org.yaml') throw new DomainError('NOT_FOUND', 404, 'template org.yaml not found');
         throw templateError(err);
       }
