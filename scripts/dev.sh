@@ -119,6 +119,8 @@ stop_all() {
   wait 2>/dev/null || true
   rm -f "$PIDS_FILE" "$DOCKER_SOCKET"
 }
+# Trap: a non-interactive bash started in the background (`bash scripts/dev.sh &` from another script)
+# inherits SIGINT as ignored and cannot trap it; stop such a run with SIGTERM.
 trap stop_all EXIT
 trap 'stop_all; exit 130' INT
 trap 'stop_all; exit 143' TERM

@@ -5,4 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 npx tsc --noEmit -p tsconfig.json
+# Trap: jest's --selectProjects takes a list, so a test path right after it is read as a project name
+# and every suite runs. Put paths first or after `--`:
+#   npm test -- --selectProjects integration -- test/integration/harness.test.ts
 npx jest --ci --runInBand "$@"

@@ -2,6 +2,7 @@
 // relies on: Temporal (namespace + our search attributes), Podman's Docker Engine API (image, volume,
 // a file written BEFORE start, labels, host networking, stop, remove), moto's EC2 API, and the run's
 // migrated Postgres database. Everything made here carries the run label and is removed again.
+// Alone: npx jest --runInBand --selectProjects integration -- test/integration/harness.test.ts
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
