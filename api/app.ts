@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Client } from '@temporalio/client';
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { LoggerOptions } from 'pino';
 import type { Config } from '../config';
@@ -11,7 +11,7 @@ import type { ComputePorts } from '../activities/compute-ports';
 import type { SecretBox } from '../activities/crypto';
 import type { WorkspaceStore } from '../activities/workspace-store';
 import { adminGuard } from './auth';
-import { installErrorHandling } from './errors';
+import { installErrorHandling, installStrictJsonParser } from './errors';
 import { adminRoutes } from './routes/admin';
 import { healthRoutes } from './routes/health';
 import { orgRoutes } from './routes/org';
@@ -47,12 +47,18 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     genReqId: () => randomUUID(),
     // Keep attacker-sized inputs bounded before zod ever sees them.
     routerOptions: { maxParamLength: 200 },
+    // Fastify's own answers for a malformed URL or an over-long parameter quote the path: replace them.
+    frameworkErrors: (error, _request, reply) => {
+      const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 400;
+      void (reply as FastifyReply).status(status).send({ error: 'malformed request URL', code: 'BAD_URL' });
+    },
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   installErrorHandling(app);
   // JSON only: any other content type is a 415, not a string for zod to puzzle over.
   app.removeContentTypeParser('text/plain');
+  installStrictJsonParser(app);
 
   await app.register(swagger, {
     openapi: {

@@ -4,6 +4,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { DomainError } from '../domain/errors';
+import { SCHEMA_FIELD_NAMES } from './schemas';
 
 export interface ErrorBody {
   error: string;
@@ -14,6 +15,7 @@ export interface ErrorBody {
 
 /** Fastify's own 4xx codes, mapped to fixed messages (their texts can quote the request). */
 const FASTIFY_4XX: Record<string, { status: number; error: string; code: string }> = {
+  INVALID_UTF8: { status: 400, error: 'request body is not valid UTF-8', code: 'INVALID_BODY' },
   FST_ERR_CTP_BODY_TOO_LARGE: { status: 413, error: 'request body too large (limit 1 MiB)', code: 'BODY_TOO_LARGE' },
   FST_ERR_CTP_INVALID_MEDIA_TYPE: { status: 415, error: 'unsupported content type; send application/json', code: 'UNSUPPORTED_MEDIA_TYPE' },
   FST_ERR_CTP_EMPTY_JSON_BODY: { status: 400, error: 'request body is empty', code: 'INVALID_BODY' },
@@ -21,13 +23,41 @@ const FASTIFY_4XX: Record<string, { status: number; error: string; code: string 
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: { status: 400, error: 'invalid content length', code: 'INVALID_BODY' },
 };
 
+/**
+ * A field path names only what the API's schemas define: indexes and schema keys are kept, anything
+ * else (a caller-chosen record key such as a secret name) becomes `*`, so no input is echoed.
+ */
 function sanitizedPath(context: string | undefined, instancePath: string): string {
   const path = instancePath
     .split('/')
     .filter(Boolean)
-    .map((seg) => (/^[A-Za-z0-9_]{1,64}$/.test(seg) ? seg : '?'))
+    .map((seg) => (/^\d{1,6}$/.test(seg) || SCHEMA_FIELD_NAMES.has(seg) ? seg : '*'))
     .join('.');
   return [context ?? 'request', path].filter(Boolean).join('.');
+}
+
+/**
+ * JSON bodies must be valid UTF-8: Node's default decoding silently turns bad bytes into U+FFFD, which
+ * would let malformed names through. The parse itself is Fastify's (prototype-poisoning protection).
+ */
+export function installStrictJsonParser(app: FastifyInstance): void {
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  // ignoreBOM keeps a BOM in the text so the JSON parser treats it exactly as Fastify's default path does.
+  const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    const charset = /charset=([^;\s]+)/i.exec(String(request.headers['content-type'] ?? ''))?.[1]?.toLowerCase();
+    if (charset && charset !== 'utf-8' && charset !== 'utf8') {
+      return done(Object.assign(new Error('unsupported charset'), { statusCode: 415, code: 'FST_ERR_CTP_INVALID_MEDIA_TYPE' }), undefined);
+    }
+    let text: string;
+    try {
+      text = utf8.decode(body as Buffer);
+    } catch {
+      return done(Object.assign(new Error('invalid utf-8'), { statusCode: 400, code: 'INVALID_UTF8' }), undefined);
+    }
+    parseJson(request, text, done);
+  });
 }
 
 export function installErrorHandling(app: FastifyInstance): void {

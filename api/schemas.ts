@@ -2,7 +2,7 @@
 // Numbers that SPEC says are clamped are clamped (not rejected); everything else is validated strictly
 // with bounded sizes.
 import { z } from 'zod';
-import { DELIVERY_MODES, UPDATE_TIERS, WORKSPACE_STATUSES, COMPUTE_KINDS, RUNTIMES } from '../domain/vocabulary';
+import { DELIVERY_MODES, UPDATE_TIERS, WORKSPACE_STATUSES, COMPUTE_KINDS, RUNTIMES, UNSAFE_NAME_CHARS } from '../domain/vocabulary';
 
 const clampInt = (min: number, max: number) =>
   z
@@ -12,13 +12,13 @@ const clampInt = (min: number, max: number) =>
 
 export const ENV_NAME = /^[A-Z][A-Z0-9_]{0,127}$/;
 const envName = z.string().regex(ENV_NAME, 'must match ^[A-Z][A-Z0-9_]{0,127}$');
-// No control characters: names end up in git identities, container env and logs.
+// Names end up in git identities, container env, logs and UIs: the template parser's rule applies.
 const displayName = z
   .string()
   .trim()
   .min(1, 'must not be empty')
   .max(200, 'must be at most 200 characters')
-  .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), 'must not contain control characters');
+  .refine((s) => !UNSAFE_NAME_CHARS.test(s), 'must not contain control, separator or bidi-override characters');
 
 export const MAX_BUDGET_CENTS = 100_000_000_000;
 
@@ -120,3 +120,16 @@ export const operationView = z.object({
   last_failure: z.string().nullable(),
 });
 export type OperationView = z.infer<typeof operationView>;
+
+export const orgImportBody = z.object({
+  dir: z.string().min(1).max(300).optional().describe('template directory, relative to TEMPLATES_ROOT'),
+  template: z.record(z.string(), z.unknown()).optional().describe('inline template (org.yaml as JSON); includes are rejected'),
+  mode: z.enum(['merge', 'reconcile', '']).optional().describe('merge (default; "" means merge) or reconcile'),
+});
+
+/** Keys the request schemas define: the only names a validation error's field path may show. */
+export const SCHEMA_FIELD_NAMES: ReadonlySet<string> = new Set(
+  [createWorkspaceBody, idParams, secretParams, globalSecretParams, secretBody, getWorkspaceQuery, listWorkspacesQuery, registerBody, heartbeatBody, deleteQuery, orgImportBody].flatMap(
+    (schema) => Object.keys(schema.shape),
+  ).concat(['rebuild_config', 'model']),
+);

@@ -87,3 +87,10 @@ export const workflowIds = {
 /** Per-workspace outcome of an org import (org_import_items.outcome). */
 export const IMPORT_ITEM_OUTCOMES = ['created', 'existing', 'not_spawned', 'online', 'awaiting_agent', 'failed'] as const;
 export type ImportItemOutcome = (typeof IMPORT_ITEM_OUTCOMES)[number];
+
+/**
+ * Characters no workspace name may contain: C0/C1 controls, line/paragraph separators and bidi
+ * overrides/isolates (names reach git identities, container env, logs and UIs). The API and the
+ * template parser both use this one rule.
+ */
+export const UNSAFE_NAME_CHARS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;

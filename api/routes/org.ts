@@ -3,17 +3,11 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ApiDeps } from '../app';
-import { errorResponse, idParams } from '../schemas';
+import { errorResponse, idParams, orgImportBody } from '../schemas';
 import { createOrgImportService } from '../services/org-import-service';
 
 const SSE_POLL_MS = 500;
 const SSE_MAX_MS = 60 * 60 * 1000;
-
-const importBody = z.object({
-  dir: z.string().min(1).max(300).optional().describe('template directory, relative to TEMPLATES_ROOT'),
-  template: z.record(z.string(), z.unknown()).optional().describe('inline template (org.yaml as JSON); includes are rejected'),
-  mode: z.enum(['merge', 'reconcile', '']).optional().describe('merge (default; "" means merge) or reconcile'),
-});
 
 const started = z.object({
   import_id: z.string(),
@@ -40,7 +34,7 @@ export const orgRoutes =
       {
         schema: {
           tags: ['org'],
-          body: importBody,
+          body: orgImportBody,
           response: { 202: started, 400: errorResponse.extend({ template_error: z.string().optional(), file: z.string().optional(), path: z.string().optional() }), 404: errorResponse, 412: errorResponse.extend({ missing_env: z.array(z.string()) }) },
         },
       },

@@ -33,6 +33,15 @@ export interface OrgImportServiceDeps {
   log?: { warn(obj: object, msg?: string): void };
 }
 
+/** False for a missing file, a directory, a FIFO, a symlink loop (ELOOP) or anything unreadable. */
+function isRegularFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
 export function templateError(err: TemplateError): DomainError {
   // TemplateError messages and paths never carry raw input (the parser guarantees it).
   return new DomainError('INVALID_TEMPLATE', 400, err.message, { template_error: err.code, file: err.file, path: err.path });
@@ -56,6 +65,8 @@ export function createOrgImportService({ config, store, client, log }: OrgImport
     }
     const full = join(templatesRoot, dir);
     if (!existsSync(full) || !statSync(full).isDirectory()) throw new DomainError('NOT_FOUND', 404, 'template directory not found');
+    // Only a missing org.yaml is a 404; any other missing file (an !include target) is a template error.
+    if (!isRegularFile(join(full, 'org.yaml'))) throw new DomainError('NOT_FOUND', 404, 'template org.yaml not found');
     const real = realpathSync(full);
     const rootReal = existsSync(templatesRoot) ? realpathSync(templatesRoot) : templatesRoot;
     if (real !== rootReal && !real.startsWith(rootReal + sep)) throw new DomainError('INVALID_DIR', 400, 'dir must stay under the templates root');
@@ -74,7 +85,6 @@ export function createOrgImportService({ config, store, client, log }: OrgImport
     } catch (err) {
       if (err instanceof TemplateError) {
         log?.warn({ template_error: err.code, file: err.file, path: err.path, detail: err.internalDetail }, 'template rejected');
-        if (err.code === 'file_not_found' && err.file === 'org.yaml') throw new DomainError('NOT_FOUND', 404, 'template org.yaml not found');
         throw templateError(err);
       }
       throw err;

@@ -30,6 +30,8 @@ export function memoryFileSource(files: Record<string, string>): TemplateFileSou
 }
 
 /** A source confined to `rootDir`: lexical `..` escapes and symlinks pointing outside are rejected. */
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
+
 export function diskFileSource(rootDir: string): TemplateFileSource {
   let rootReal: Promise<string> | undefined;
   const root = () => (rootReal ??= fs.realpath(nodePath.resolve(rootDir)));
@@ -77,7 +79,12 @@ export function diskFileSource(rootDir: string): TemplateFileSource {
           if (bytesRead === buffer.length) break;
         }
         if (bytesRead > LIMITS.maxFileBytes) throw new TemplateError('file_too_large', 'file is too large', relPath, '');
-        return buffer.subarray(0, bytesRead).toString('utf8');
+        // Strict: Buffer#toString would turn bad bytes into U+FFFD and let a malformed name through.
+        try {
+          return STRICT_UTF8.decode(buffer.subarray(0, bytesRead));
+        } catch {
+          throw new TemplateError('yaml_invalid', 'file is not valid UTF-8', relPath, '');
+        }
       } finally {
         await handle.close();
       }

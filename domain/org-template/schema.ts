@@ -2,12 +2,10 @@
 // is walked by validate.ts so depth, count, file attribution and sibling names are checked as it goes.
 // Optional fields accept `null` as "not set" (YAML's `model:` with nothing after it).
 import { z } from 'zod';
-import type { ComputeKind, Runtime } from '../vocabulary';
+import { UNSAFE_NAME_CHARS, type ComputeKind, type Runtime } from '../vocabulary';
 import type { TemplateWarning } from './errors';
 
 export const ENV_NAME_PATTERN = /^[A-Z][A-Z0-9_]{0,127}$/;
-// C0/C1 controls, line/paragraph separators and bidi overrides (which make a name display as another).
-const UNSAFE_NAME_CHARS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
 const CRON_FIELD = '[0-9A-Za-z*/,?#LW-]+';
 const CRON_PATTERN = new RegExp(`^(?:@(?:yearly|annually|monthly|weekly|daily|hourly)|${CRON_FIELD}(?:[ \\t]+${CRON_FIELD}){4,5})$`);
 const MAX_TEXT = 64 * 1024;

@@ -9,8 +9,7 @@
 // every template requires an env var no test sets, so anything the API wrongly accepts answers 404/412,
 // not 202.
 //
-// Inputs that expose known defects are kept out of the main corpus and run in `it.failing` groups at the
-// end: each fails today and turns red (asking to be promoted into the corpus) once the defect is fixed.
+// Inputs that exposed defects (now fixed) run as their own groups at the end, as regression cases.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -992,7 +991,7 @@ function oversizedCases(c: Corpus): void {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Known defects: inputs that do not get the answer F6 asks for today (each group is an it.failing)
+// Regression groups: inputs that exposed defects when F6 was written (all fixed)
 
 function knownDefectCases(): Record<string, Case[]> {
   const c = new Corpus('ZZBUG');
@@ -1141,24 +1140,23 @@ describe('F6: bad input', () => {
   });
 });
 
-// Each group below fails today; `it.failing` keeps the suite green while the defect stands and turns red
-// once it is fixed (then move the inputs into the corpus above).
-describe('F6: known defects (expected to fail until fixed)', () => {
+// Each group below failed when F6 was written; they must keep passing
+describe('F6: inputs that exposed defects (fixed; kept as regression cases)', () => {
   const groups = knownDefectCases();
   for (const [name, cases] of Object.entries(groups)) {
-    it.failing(name, async () => {
+    it(name, async () => {
       const { failures } = await runCorpus(p.url, cases, [root], 5);
       if (failures.length) console.log(`F6 known defect "${name}": ${failures.length}/${cases.length}\n${failures.slice(0, 8).join('\n')}`);
       expect(failures).toEqual([]);
     });
   }
-  it.failing('invalid UTF-8 in an otherwise valid org.yaml is decoded with U+FFFD and accepted', async () => {
+  it('invalid UTF-8 in an otherwise valid org.yaml is decoded with U+FFFD and accepted', async () => {
     const cases = knownDefectDiskCases(root);
     const { failures } = await runCorpus(p.url, cases, [root], 5);
     if (failures.length) console.log(`F6 known defect "yaml invalid utf-8": ${failures.length}/${cases.length}\n${failures.slice(0, 8).join('\n')}`);
     expect(failures).toEqual([]);
   });
-  it.failing('a missing or unreadable !include target answers 404 "template org.yaml not found" instead of a 400 template error', async () => {
+  it('a missing or unreadable !include target answers 404 "template org.yaml not found" instead of a 400 template error', async () => {
     const cases = includeDefects.cases;
     const { failures } = await runCorpus(p.url, cases, [root], 5);
     if (failures.length) console.log(`F6 known defect "missing include": ${failures.length}/${cases.length}\n${failures.slice(0, 8).join('\n')}`);
