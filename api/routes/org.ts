@@ -35,7 +35,7 @@ export const orgRoutes =
         schema: {
           tags: ['org'],
           body: orgImportBody,
-          response: { 202: started, 400: errorResponse.extend({ template_error: z.string().optional(), file: z.string().optional(), path: z.string().optional() }), 404: errorResponse, 412: errorResponse.extend({ missing_env: z.array(z.string()) }) },
+          response: { 202: started, 400: errorResponse.extend({ template_error: z.string().optional(), file: z.string().optional(), path: z.string().optional() }), 404: errorResponse, 412: errorResponse.extend({ missing_env: z.array(z.string()), import_id: z.string().describe('id carried by the org.import.started/completed events of this refused import') }) },
         },
       },
       async (request, reply) => {

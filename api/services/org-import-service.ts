@@ -122,7 +122,7 @@ export function createOrgImportService({ config, store, client, log }: OrgImport
           orgImportId: importId,
           payload: { mode, created: 0, skipped: 0, reconcile_removed: 0, duration_ms: 0, error: 'missing required env' },
         });
-        throw new DomainError('MISSING_ENV', 412, 'required environment variables are not set as global secrets', { missing_env: missing });
+        throw new DomainError('MISSING_ENV', 412, 'required environment variables are not set as global secrets', { missing_env: missing, import_id: importId });
       }
       return { ...(await start(template, mode, null)), warnings: template.warnings };
     },

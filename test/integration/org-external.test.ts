@@ -67,7 +67,7 @@ async function importDir(dir: string) {
   const res = await p.api<{ import_id: string; code?: string; template_error?: string }>('POST', '/org/import', { dir });
   if (res.status !== 202) return { status: res.status, body: res.body };
   const view = await waitFor('import finished', async () => {
-    const v = await p.api<{ status: string; created_count: number; skipped_count: number }>('GET', `/org/imports/${res.body.import_id}`);
+    const v = await p.api<{ id: string; status: string; created_count: number; skipped_count: number }>('GET', `/org/imports/${res.body.import_id}`);
     return v.body.status !== 'running' ? v.body : null;
   });
   return { status: 202, body: view };
@@ -78,7 +78,11 @@ describe('!external subtrees', () => {
     const res = await importDir('ext');
     expect(res.status).toBe(202);
     expect(res.body).toMatchObject({ status: 'completed', created_count: 3 });
-    const { rows } = await p.clients.pool.query(`SELECT w.name, parent.name AS parent FROM workspaces w LEFT JOIN workspaces parent ON parent.id = w.parent_id WHERE w.name LIKE 'Ext %' AND w.status <> 'removed' ORDER BY w.name`);
+    const { rows } = await p.clients.pool.query(
+      `SELECT w.name, parent.name AS parent FROM workspaces w LEFT JOIN workspaces parent ON parent.id = w.parent_id
+        WHERE w.org_import_id = $1 ORDER BY w.name`,
+      [(res.body as { id: string }).id],
+    );
     expect(rows).toEqual([
       { name: 'Ext Research Lead', parent: 'Ext Root' },
       { name: 'Ext Researcher', parent: 'Ext Research Lead' },

@@ -103,15 +103,17 @@ async function workspaceByName(name: string) {
 describe('org import', () => {
   it('preflight: missing required env answers 412 with the names, creates nothing, records the event pair', async () => {
     const before = await p.clients.pool.query('SELECT count(*)::int AS n FROM workspaces');
-    const res = await p.api<{ missing_env: string[] }>('POST', '/org/import', { dir: 'acme' });
+    const res = await p.api<{ missing_env: string[]; import_id: string }>('POST', '/org/import', { dir: 'acme' });
     expect(res.status).toBe(412);
     expect(res.body.missing_env).toEqual(['IMPORT_TEST_ALT|IMPORT_TEST_KEY']);
     const after = await p.clients.pool.query('SELECT count(*)::int AS n FROM workspaces');
     expect(after.rows[0].n).toBe(before.rows[0].n);
-    const { rows } = await p.clients.pool.query(
-      `SELECT event_type, payload FROM structure_events WHERE event_type LIKE 'org.import.%' AND payload->>'error' = 'missing required env'`,
-    );
-    expect(rows.map((r) => r.event_type)).toEqual(['org.import.completed']);
+    // The template parsed, so the pair is recorded (with the error); nothing else is.
+    const events = await eventsOf(res.body.import_id);
+    expect(events.map((e) => e.event_type)).toEqual(['org.import.started', 'org.import.completed']);
+    expect(events[1].payload).toMatchObject({ error: 'missing required env', created: 0 });
+    const imports = await p.clients.pool.query('SELECT count(*)::int AS n FROM org_imports WHERE id = $1', [res.body.import_id]);
+    expect(imports.rows[0].n).toBe(0);
   });
 
   it('imports a 3-level tree with includes: Docker and external workspaces, layouts, schedules, env layering', async () => {
