@@ -259,35 +259,42 @@ export function createDockerCompute(deps: DockerComputeDeps): DockerCompute {
       let networkEnsured = false;
       let lastError: ComputeError | null = null;
       for (let round = 0; round < MAX_START_ROUNDS; round++) {
-        let info = await inspect(name);
-        const owner = info?.Config.Labels?.[PROVISION_RUN_LABEL];
-        const unusable = info !== null && (info.State.Dead || info.State.Status === 'removing' || info.State.Status === 'dead');
-        if (info && (owner !== req.provisionRunId || unusable)) {
-          // Left by another provision run (its token is revoked anyway) or half-removed: replace it.
-          // Removed by id, so a container a concurrent caller has just created under the name survives.
-          log.warn({ workspaceId: req.workspaceId, container: name, previousRun: owner ?? null, state: info.State.Status }, 'replacing container');
-          await forceRemove(info.Id);
+        // Create first, look only when the name is taken: the first attempt (nearly every provision)
+        // makes no inspect call at all, one engine round trip less under a burst of provisions.
+        await ensureVolume(req.workspaceId);
+        const outcome = await create(req);
+        if (outcome === 'network_missing') {
+          if (networkEnsured) throw new ComputeError('transient', `docker create: network ${network} is missing`);
+          networkEnsured = true;
+          await ensureNetwork();
           continue;
         }
-        if (!info) {
-          await ensureVolume(req.workspaceId);
-          const outcome = await create(req);
-          if (outcome === 'name_taken') continue;
-          if (outcome === 'network_missing') {
-            if (networkEnsured) throw new ComputeError('transient', `docker create: network ${network} is missing`);
-            networkEnsured = true;
-            await ensureNetwork();
+        let target: { id: string; status: string; running: boolean };
+        if (outcome === 'name_taken') {
+          const info = await inspect(name);
+          if (!info) continue; // removed meanwhile: create again
+          const owner = info.Config.Labels?.[PROVISION_RUN_LABEL];
+          const unusable = info.State.Dead || info.State.Status === 'removing' || info.State.Status === 'dead';
+          if (owner !== req.provisionRunId || unusable) {
+            // Left by another provision run (its token is revoked anyway) or half-removed: replace it.
+            // Removed by id, so a container a concurrent caller has just created under the name survives.
+            log.warn({ workspaceId: req.workspaceId, container: name, previousRun: owner ?? null, state: info.State.Status }, 'replacing container');
+            await forceRemove(info.Id);
             continue;
           }
+          target = { id: info.Id, status: info.State.Status, running: info.State.Running };
+        } else {
           created = true;
-          info = await inspect(outcome.id);
-          if (!info) continue; // removed under us (a concurrent replace); start over
+          // No inspect of what we just created either: a concurrent attempt that started or replaced
+          // it meanwhile is handled by the archive and start answers below (already started, or no
+          // such container → start over).
+          target = { id: outcome.id, status: 'created', running: false };
         }
 
-        const container = docker.getContainer(info.Id);
+        const container = docker.getContainer(target.id);
         // Files go in only while the container has never run: the agent reads its token at its first
         // line. A started container of this run already has them (same run, same token).
-        if (info.State.Status === 'created' && Object.keys(req.files).length > 0) {
+        if (target.status === 'created' && Object.keys(req.files).length > 0) {
           try {
             await container.putArchive(tarFiles(req.files), { path: '/configs' });
           } catch (err) {
@@ -299,7 +306,7 @@ export function createDockerCompute(deps: DockerComputeDeps): DockerCompute {
             continue;
           }
         }
-        if (!info.State.Running) {
+        if (!target.running) {
           try {
             await container.start();
           } catch (err) {
@@ -312,8 +319,8 @@ export function createDockerCompute(deps: DockerComputeDeps): DockerCompute {
             }
           }
         }
-        log.info({ workspaceId: req.workspaceId, container: name, containerId: info.Id, created }, created ? 'container created and started' : 'container reused');
-        return { containerId: info.Id, containerName: name, created };
+        log.info({ workspaceId: req.workspaceId, container: name, containerId: target.id, created }, created ? 'container created and started' : 'container reused');
+        return { containerId: target.id, containerName: name, created };
       }
       throw lastError ?? new ComputeError('transient', `docker start: ${name} kept changing under concurrent callers`);
     },
