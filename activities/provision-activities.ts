@@ -127,38 +127,56 @@ export function createProvisionActivities(deps: ProvisionActivityDeps) {
     return port as NonNullable<ComputePorts[K]>;
   }
 
-  return {
-    async prepareProvision(input: { workspaceId: string; model?: string | null; runId: string }): Promise<PreparedProvision> {
-      const ws = await requireLiveWorkspace(input.workspaceId);
-      const env = await buildEnv(ws, input.model, input.runId);
-      return {
-        workspaceId: ws.id,
-        name: ws.name,
+  async function prepare(input: { workspaceId: string; model?: string | null; runId: string }): Promise<PreparedProvision> {
+    const ws = await requireLiveWorkspace(input.workspaceId);
+    const env = await buildEnv(ws, input.model, input.runId);
+    return {
+      workspaceId: ws.id,
+      name: ws.name,
+      runtime: ws.runtime,
+      compute: ws.compute,
+      timeoutSeconds: resolveProvisionTimeout({
+        envOverrideSeconds: config.PROVISION_TIMEOUT_SECONDS,
+        templateSeconds: ws.provision_timeout_seconds,
         runtime: ws.runtime,
-        compute: ws.compute,
-        timeoutSeconds: resolveProvisionTimeout({
-          envOverrideSeconds: config.PROVISION_TIMEOUT_SECONDS,
-          templateSeconds: ws.provision_timeout_seconds,
-          runtime: ws.runtime,
-        }),
-        envNames: Object.keys(env).sort(),
-      };
-    },
+      }),
+      envNames: Object.keys(env).sort(),
+    };
+  }
 
-    /** Revokes old tokens, issues a new one; returns it sealed (never in clear in history). */
-    async mintCredentials(input: { workspaceId: string }): Promise<{ sealedToken: string }> {
-      await requireLiveWorkspace(input.workspaceId);
-      const { token } = await store.mintCredentials(input.workspaceId);
-      return { sealedToken: box.seal(token) };
-    },
+  /** Revokes old tokens, issues a new one; returns it sealed (never in clear in history). */
+  async function mint(input: { workspaceId: string }): Promise<{ sealedToken: string }> {
+    await requireLiveWorkspace(input.workspaceId);
+    const { token } = await store.mintCredentials(input.workspaceId);
+    return { sealedToken: box.seal(token) };
+  }
 
-    async markProvisioning(input: { workspaceId: string; runId: string }): Promise<void> {
-      await store.setStatus(input.workspaceId, 'provisioning', { lastSampleError: null, provisionStarted: true });
-      await store.recordEvent(EVENTS.workspaceProvisioning, { workspaceId: input.workspaceId, dedupeKey: `${input.runId}:provisioning` });
-    },
+  async function markProvisioning(input: { workspaceId: string; runId: string }): Promise<void> {
+    await store.setStatus(input.workspaceId, 'provisioning', { lastSampleError: null, provisionStarted: true });
+    await store.recordEvent(EVENTS.workspaceProvisioning, { workspaceId: input.workspaceId, dedupeKey: `${input.runId}:provisioning` });
+  }
 
-    async markAwaitingAgent(input: { workspaceId: string; runId: string }): Promise<void> {
-      await store.setStatus(input.workspaceId, 'awaiting_agent', { lastSampleError: null });
+  async function markAwaitingAgent(input: { workspaceId: string; runId: string }): Promise<void> {
+    await store.setStatus(input.workspaceId, 'awaiting_agent', { lastSampleError: null });
+  }
+
+  return {
+    prepareProvision: prepare,
+    mintCredentials: mint,
+    markProvisioning,
+    markAwaitingAgent,
+
+    /**
+     * prepareProvision, mintCredentials and markProvisioning (or markAwaitingAgent for an external
+     * agent) as one step: one activity instead of three on the provision path. A retry re-runs all
+     * three: a token minted by a failed attempt was never handed out and is revoked by the next mint.
+     */
+    async beginProvision(input: { workspaceId: string; model?: string | null; runId: string }): Promise<PreparedProvision & { sealedToken: string }> {
+      const prepared = await prepare(input);
+      const { sealedToken } = await mint(input);
+      if (prepared.compute === 'none') await markAwaitingAgent(input);
+      else await markProvisioning(input);
+      return { ...prepared, sealedToken };
     },
 
     async startCompute(input: { workspaceId: string; runId: string; sealedToken: string; model?: string | null }): Promise<ComputeRef> {

@@ -7,16 +7,18 @@ import {
   CancellationScope,
   condition,
   isCancellation,
+  patched,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { ProvisionActivities } from '../activities/provision-activities';
+import type { PreparedProvision, ProvisionActivities } from '../activities/provision-activities';
 import { FAILURE_TYPES } from '../domain/errors';
 import { PUBLIC_MESSAGES, publicMessageForFailure, timeoutMessage } from '../domain/public-errors';
 import { ProvisionPhaseKey, WorkspaceRuntimeKey } from '../domain/search-attributes';
-import { computeActivityOptions, dbActivityOptions } from './activity-options';
+import { computeActivityOptions, dbActivityOptions, dbLocalActivityOptions } from './activity-options';
 import {
   agentRegisteredSignal,
   provisionStateQuery,
@@ -26,14 +28,23 @@ import {
   type ProvisionState,
 } from './definitions';
 
-const db = proxyActivities<ProvisionActivities>(dbActivityOptions);
+const dbRemote = proxyActivities<ProvisionActivities>(dbActivityOptions);
+const dbLocal = proxyLocalActivities<ProvisionActivities>(dbLocalActivityOptions);
 const compute = proxyActivities<ProvisionActivities>(computeActivityOptions);
 
 /** Thrown when the agent does not register in time; the workflow fails with this type. */
 export const PROVISION_TIMEOUT_TYPE = 'ProvisionTimeout';
 
+/**
+ * New runs make their Postgres calls as local activities and fuse the first three into one
+ * (beginProvision); runs started before keep replaying the three normal activities.
+ */
+export const LOCAL_DB_ACTIVITIES_PATCH = 'provision-local-db-activities';
+
 export async function provisionWorkspace(input: ProvisionInput): Promise<ProvisionResult> {
   const { runId } = workflowInfo();
+  const fast = patched(LOCAL_DB_ACTIVITIES_PATCH);
+  const db = fast ? dbLocal : dbRemote;
   const state: ProvisionState = { phase: 'queued', workspaceId: input.workspaceId, timeoutSeconds: null, lastError: null };
   let registered = false;
   setHandler(provisionStateQuery, () => state);
@@ -47,24 +58,32 @@ export async function provisionWorkspace(input: ProvisionInput): Promise<Provisi
 
   enter('preparing');
   // prepareProvision marks the workspace failed itself on its business failures (decrypt, preflight).
-  const prepared = await db.prepareProvision({ workspaceId: input.workspaceId, model: input.model, runId }).catch((err: unknown) => {
+  const failPrepare = (err: unknown): never => {
     enter('failed');
     state.lastError = publicMessageFromError(err);
     throw ApplicationFailure.nonRetryable(state.lastError, failureType(err) ?? 'ProvisionFailed');
-  });
+  };
+  // New runs: one local activity prepares, mints and marks provisioning (or awaiting_agent).
+  const begun = fast ? await db.beginProvision({ workspaceId: input.workspaceId, model: input.model, runId }).catch(failPrepare) : null;
+  const prepared: PreparedProvision = begun ?? (await db.prepareProvision({ workspaceId: input.workspaceId, model: input.model, runId }).catch(failPrepare));
   state.timeoutSeconds = prepared.timeoutSeconds;
   upsertSearchAttributes([{ key: WorkspaceRuntimeKey, value: prepared.runtime }]);
 
-  enter('minting_credentials');
-  const { sealedToken } = await db.mintCredentials({ workspaceId: input.workspaceId });
+  let sealedToken: string;
+  if (begun) {
+    sealedToken = begun.sealedToken;
+  } else {
+    enter('minting_credentials');
+    ({ sealedToken } = await db.mintCredentials({ workspaceId: input.workspaceId }));
+  }
 
   if (prepared.compute === 'none') {
-    await db.markAwaitingAgent({ workspaceId: input.workspaceId, runId });
+    if (!begun) await db.markAwaitingAgent({ workspaceId: input.workspaceId, runId });
     enter('awaiting_agent');
     return { workspaceId: input.workspaceId, status: 'awaiting_agent', sealedToken };
   }
 
-  await db.markProvisioning({ workspaceId: input.workspaceId, runId });
+  if (!begun) await db.markProvisioning({ workspaceId: input.workspaceId, runId });
   let timedOut = false;
   try {
     enter('starting_compute');

@@ -138,8 +138,13 @@ describe('provision on Docker', () => {
     expect(failed.last_sample_error).toBe(PUBLIC_MESSAGES.decryptFailed);
     expect(JSON.stringify(failed)).not.toMatch(/AAAA|BBBB|CCCC|aes|gcm/i);
     const history = await handle.fetchHistory();
-    const attempts = history.events!.filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt);
-    expect(attempts).toEqual([1]); // non-retryable: one attempt of prepareProvision, nothing after it
+    // Postgres steps run as local activities: each attempt is a marker, not an activity task.
+    const localAttempts = history
+      .events!.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity')
+      .map((e) => JSON.parse(Buffer.from(e.markerRecordedEventAttributes!.details!.data!.payloads![0].data!).toString('utf8')) as { activity_type: string; attempt: number })
+      .map((m) => `${m.activity_type}#${m.attempt}`);
+    expect(localAttempts).toEqual(['beginProvision#1']); // non-retryable: one attempt, nothing after it
+    expect(history.events!.some((e) => e.activityTaskStartedEventAttributes)).toBe(false);
     expect(await containerExists(id)).toBe(false);
   });
 
