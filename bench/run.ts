@@ -7,10 +7,12 @@ import { createHash, randomUUID } from 'node:crypto';
 import { mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { Client, Connection } from '@temporalio/client';
 import autocannon from 'autocannon';
 import Docker from 'dockerode';
 import { Pool } from 'pg';
 import { hashToken, newAuthToken } from '../activities/crypto';
+import { workflowIds } from '../domain/vocabulary';
 import { tarFiles } from '../activities/tar';
 import globalSetup from '../test/harness/global-setup';
 import globalTeardown from '../test/harness/global-teardown';
@@ -221,7 +223,52 @@ async function b2Provision(servers: TestServers): Promise<string[]> {
   const b50 = percentile(baseline, 50);
   rows.push({ id: 'B2', what: `provision ${n} Docker workspaces to online: p50`, value: Math.round(p50), unit: 'ms', baseline: Math.round(b50), ratio: p50 / b50, target: '≤ 1.5x', ok: p50 / b50 <= 1.5 });
   rows.push({ id: 'B2', what: `provision ${n} Docker workspaces to online: p95`, value: Math.round(percentile(latencies, 95)), unit: 'ms', baseline: Math.round(percentile(baseline, 95)), ratio: percentile(latencies, 95) / percentile(baseline, 95) });
+  await provisionBreakdown(servers, created, started);
   return created;
+}
+
+/**
+ * Where B2's time goes, read off each provision's workflow history (event times are the server's,
+ * `started` is this process's clock; both are this machine's): p50 of each stage.
+ */
+async function provisionBreakdown(servers: TestServers, ids: string[], started: Map<string, number>): Promise<void> {
+  const connection = await Connection.connect({ address: servers.temporalAddress });
+  const client = new Client({ connection, namespace: servers.temporalNamespace });
+  const epochOffset = Date.now() - performance.now();
+  const stages: Record<string, number[]> = {
+    'API to workflow start': [],
+    'first workflow task queued': [],
+    'prepare + mint + mark (local activities) to startCompute scheduled': [],
+    'startCompute queued (scheduled to started)': [],
+    'startCompute running': [],
+    'agent boot + register (to signal)': [],
+  };
+  try {
+    for (const id of ids) {
+      const history = await client.workflow.getHandle(workflowIds.provision(id)).fetchHistory();
+      type HistoryEvent = NonNullable<typeof history.events>[number];
+      const ms = (e: HistoryEvent | undefined) => (e?.eventTime?.seconds ? Number(e.eventTime.seconds) * 1000 + Math.floor((e.eventTime.nanos ?? 0) / 1e6) : NaN);
+      const events = history.events ?? [];
+      const begun = events[0];
+      const scheduled = events.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'startCompute');
+      const scheduledId = scheduled?.eventId?.toString();
+      const activityStarted = events.find((e) => e.activityTaskStartedEventAttributes?.scheduledEventId?.toString() === scheduledId);
+      const completed = events.find((e) => e.activityTaskCompletedEventAttributes?.scheduledEventId?.toString() === scheduledId);
+      const firstTask = events.find((e) => e.workflowTaskStartedEventAttributes);
+      const signal = events.find((e) => e.workflowExecutionSignaledEventAttributes);
+      stages['API to workflow start'].push(ms(begun) - epochOffset - (started.get(id) as number));
+      stages['first workflow task queued'].push(ms(firstTask) - ms(begun));
+      stages['prepare + mint + mark (local activities) to startCompute scheduled'].push(ms(scheduled) - ms(firstTask));
+      stages['startCompute queued (scheduled to started)'].push(ms(activityStarted) - ms(scheduled));
+      stages['startCompute running'].push(ms(completed) - ms(activityStarted));
+      stages['agent boot + register (to signal)'].push(ms(signal) - ms(completed));
+    }
+  } finally {
+    await connection.close();
+  }
+  for (const [stage, xs] of Object.entries(stages)) {
+    rows.push({ id: 'B2', what: `stage p50: ${stage}`, value: Math.round(percentile(xs.filter(Number.isFinite), 50)), unit: 'ms' });
+  }
 }
 
 async function b3Latency(workspaceId: string): Promise<void> {
