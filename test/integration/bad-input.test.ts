@@ -17,6 +17,7 @@ import { dirname, join } from 'node:path';
 import { createWorkspaceBody, heartbeatBody, listWorkspacesQuery, registerBody, secretBody, secretParams, globalSecretParams, deleteQuery } from '../../api/schemas';
 import { diskFileSource, parseOrgTemplate, TemplateError } from '../../domain/org-template';
 import { ADMIN_TOKEN, startPlatform, type Platform } from './support/platform';
+import { seededRandom } from '../support/seeded-random';
 
 jest.setTimeout(110_000);
 
@@ -25,17 +26,7 @@ jest.setTimeout(110_000);
 
 const SEED = 0xf6f6_2026;
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const rng = mulberry32(SEED);
+const rng = seededRandom(SEED);
 const randInt = (n: number): number => Math.floor(rng() * n);
 const pick = <T>(xs: readonly T[]): T => xs[randInt(xs.length)];
 

@@ -10,21 +10,10 @@ import {
   missingEnv,
   parseOrgTemplate,
 } from '../../domain/org-template';
+import { seededRandom, type Rng } from '../support/seeded-random';
 
 const MARKER = 'ZQXMARK';
 
-/** mulberry32: small, seedable, so a failing case can be replayed from its index. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-type Rng = () => number;
 const pick = <T>(r: Rng, items: readonly T[]): T => items[Math.floor(r() * items.length)];
 
 const FIELD_NAMES = ['name', 'role', 'tier', 'runtime', 'model', 'files_dir', 'workspace_dir', 'plugins', 'required_env', 'recommended_env', 'any_of', 'spawning', 'max_concurrent_tasks', 'canvas', 'x', 'y', 'schedules', 'cron', 'prompt', 'enabled', 'prompts', 'env', 'compute', 'children', 'workspaces', 'defaults', '!include', '!external', '__proto__', 'constructor', MARKER];
@@ -179,7 +168,7 @@ describe('org template fuzzing', () => {
   });
 
   it('500 random mutations of an inline template yield an OrgTemplate or a TemplateError', async () => {
-    const r = random(0x5eed);
+    const r = seededRandom(0x5eed);
     const failures: string[] = [];
     const outcomes = new Set<string>();
     for (let i = 0; i < 500; i++) {
@@ -203,7 +192,7 @@ describe('org template fuzzing', () => {
   });
 
   it('500 random mutations of YAML template files yield an OrgTemplate or a TemplateError', async () => {
-    const r = random(0xbeef);
+    const r = seededRandom(0xbeef);
     const failures: string[] = [];
     const outcomes = new Set<string>();
     for (let i = 0; i < 500; i++) {
