@@ -6,7 +6,7 @@
 import type { Config } from '../config';
 import { resolveProvisionTimeout } from '../domain/provision-timeout';
 import { timeoutMessage } from '../domain/public-errors';
-import { EVENTS } from '../domain/vocabulary';
+import { CONTAINER_NAME_PREFIX, containerName, EVENTS } from '../domain/vocabulary';
 import type { ComputePorts } from './compute-ports';
 import type { MinimalLogger } from './docker-compute';
 import type { WorkspaceStore } from './workspace-store';
@@ -38,11 +38,14 @@ export interface OrphanSweeperDeps {
   log: MinimalLogger;
 }
 
+/** Label values are anyone's text: only a uuid-shaped one may reach a uuid column. */
+const looksLikeUuid = (id: string): boolean => /^[0-9a-f-]{36}$/i.test(id);
+
 export function createOrphanSweeper({ store, compute, config, log }: OrphanSweeperDeps) {
   const pool = store.pool;
 
   async function liveness(ids: string[]): Promise<Map<string, string>> {
-    const valid = ids.filter((id) => /^[0-9a-f-]{36}$/i.test(id));
+    const valid = ids.filter(looksLikeUuid);
     if (valid.length === 0) return new Map();
     const { rows } = await pool.query<{ id: string; status: string }>('SELECT id, status FROM workspaces WHERE id = ANY($1::uuid[])', [valid]);
     return new Map(rows.map((r) => [r.id, r.status]));
@@ -53,14 +56,17 @@ export function createOrphanSweeper({ store, compute, config, log }: OrphanSweep
     return statuses.get(workspaceId) === 'removed' ? 'workspace removed' : null;
   };
 
-  async function record(f: SweepFinding, dryRun: boolean): Promise<void> {
+  /** Every finding goes into the report and the log; an acting sweep also writes it to activity_logs. */
+  async function record(report: SweepReport, f: SweepFinding): Promise<void> {
+    report.findings.push(f);
     log.info({ sweeper: true, ...f }, 'orphan sweeper');
-    if (!dryRun) {
-      await store.recordActivity({ workspaceId: f.workspaceId && /^[0-9a-f-]{36}$/i.test(f.workspaceId) ? f.workspaceId : null, action: `sweeper.${f.kind}`, level: 'warn', message: `${f.reason}: ${f.action}`, details: { id: f.id } });
+    if (!report.dryRun) {
+      await store.recordActivity({ workspaceId: f.workspaceId && looksLikeUuid(f.workspaceId) ? f.workspaceId : null, action: `sweeper.${f.kind}`, level: 'warn', message: `${f.reason}: ${f.action}`, details: { id: f.id } });
     }
   }
 
-  async function dockerPasses(report: SweepReport, dryRun: boolean): Promise<void> {
+  async function dockerPasses(report: SweepReport): Promise<void> {
+    const { dryRun } = report;
     const docker = compute.docker;
     if (!docker) return;
     let containers: Awaited<ReturnType<typeof docker.listManagedContainers>>;
@@ -74,7 +80,7 @@ export function createOrphanSweeper({ store, compute, config, log }: OrphanSweep
     const stoppedFor = new Set<string>();
     for (const c of containers) {
       const reason = orphanReason(c.workspaceId, statuses);
-      if (!reason || !c.name.startsWith('ws-')) continue;
+      if (!reason || !c.name.startsWith(CONTAINER_NAME_PREFIX)) continue;
       const finding: SweepFinding = { kind: 'container', id: c.name, workspaceId: c.workspaceId, reason, action: 'would_remove' };
       if (!dryRun) {
         try {
@@ -88,8 +94,7 @@ export function createOrphanSweeper({ store, compute, config, log }: OrphanSweep
           finding.action = 'stop_failed'; // the volume stays until a later pass stops the container
         }
       }
-      report.findings.push(finding);
-      await record(finding, dryRun);
+      await record(report, finding);
     }
 
     let volumes: Awaited<ReturnType<typeof docker.listManagedVolumes>> = [];
@@ -113,8 +118,7 @@ export function createOrphanSweeper({ store, compute, config, log }: OrphanSweep
           finding.action = 'remove_failed'; // logged; the pass continues
         }
       }
-      report.findings.push(finding);
-      await record(finding, dryRun);
+      await record(report, finding);
     }
 
     // Stale tokens: only here, where the engine answered, so "no container" is known, not assumed.
@@ -128,15 +132,15 @@ export function createOrphanSweeper({ store, compute, config, log }: OrphanSweep
       [TOKEN_GRACE_SECONDS],
     );
     for (const { id } of rows) {
-      if (running.has(`ws-${id.slice(0, 12)}`)) continue;
+      if (running.has(containerName(id))) continue;
       const finding: SweepFinding = { kind: 'token', id, workspaceId: id, reason: 'live token, no running container, idle past grace', action: dryRun ? 'would_revoke' : 'revoked' };
       if (!dryRun) await store.revokeTokens([id]);
-      report.findings.push(finding);
-      await record(finding, dryRun);
+      await record(report, finding);
     }
   }
 
-  async function ec2Pass(report: SweepReport, dryRun: boolean): Promise<void> {
+  async function ec2Pass(report: SweepReport): Promise<void> {
+    const { dryRun } = report;
     const ec2 = compute.ec2;
     if (!ec2) return;
     let instances: Awaited<ReturnType<typeof ec2.listManagedInstances>>;
@@ -160,13 +164,13 @@ export function createOrphanSweeper({ store, compute, config, log }: OrphanSweep
           finding.action = 'terminate_failed';
         }
       }
-      report.findings.push(finding);
-      await record(finding, dryRun);
+      await record(report, finding);
     }
   }
 
   /** Safety net: fails rows stuck in provisioning past the deadline the workflow itself enforces. */
-  async function stuckProvisionPass(report: SweepReport, dryRun: boolean): Promise<void> {
+  async function stuckProvisionPass(report: SweepReport): Promise<void> {
+    const { dryRun } = report;
     const { rows } = await pool.query<{ id: string; runtime: string; provision_timeout_seconds: number | null; age: number }>(
       `SELECT id, runtime, provision_timeout_seconds, EXTRACT(EPOCH FROM now() - provision_started_at)::float8 AS age
          FROM workspaces WHERE status = 'provisioning' AND provision_started_at IS NOT NULL`,
@@ -178,13 +182,13 @@ export function createOrphanSweeper({ store, compute, config, log }: OrphanSweep
       if (!dryRun && (await store.setStatus(row.id, 'failed', { lastSampleError: timeoutMessage(timeout) }))) {
         await store.recordEvent(EVENTS.workspaceProvisionFailed, { workspaceId: row.id, payload: { error: timeoutMessage(timeout), timeout_secs: timeout } });
       }
-      report.findings.push(finding);
-      await record(finding, dryRun);
+      await record(report, finding);
     }
   }
 
   /** Health: an online workspace whose heartbeats stopped goes offline (3 missed intervals, at least 90 s). */
-  async function heartbeatPass(report: SweepReport, dryRun: boolean): Promise<void> {
+  async function heartbeatPass(report: SweepReport): Promise<void> {
+    const { dryRun } = report;
     const staleAfter = Math.max(90, 3 * config.HEARTBEAT_INTERVAL_SECONDS);
     const { rows } = await pool.query<{ id: string }>(
       dryRun
@@ -195,18 +199,17 @@ export function createOrphanSweeper({ store, compute, config, log }: OrphanSweep
     );
     for (const { id } of rows) {
       const finding: SweepFinding = { kind: 'heartbeat', id, workspaceId: id, reason: `no heartbeat for ${staleAfter}s`, action: dryRun ? 'would_offline' : 'offline' };
-      report.findings.push(finding);
-      await record(finding, dryRun);
+      await record(report, finding);
     }
   }
 
   return {
     async sweep(opts: { dryRun: boolean }): Promise<SweepReport> {
       const report: SweepReport = { dryRun: opts.dryRun, findings: [], skipped: [] };
-      await dockerPasses(report, opts.dryRun);
-      await ec2Pass(report, opts.dryRun);
-      await stuckProvisionPass(report, opts.dryRun);
-      await heartbeatPass(report, opts.dryRun);
+      await dockerPasses(report);
+      await ec2Pass(report);
+      await stuckProvisionPass(report);
+      await heartbeatPass(report);
       return report;
     },
   };

@@ -68,11 +68,12 @@ export const SEARCH_ATTRIBUTE_NAMES = Object.values(SEARCH_ATTRIBUTES);
 export const MANAGED_LABEL = 'molecule.platform.managed';
 export const WORKSPACE_ID_LABEL = 'molecule.workspace.id';
 export const PROVISION_RUN_LABEL = 'molecule.provision.run';
+export const CONTAINER_NAME_PREFIX = 'ws-';
 export function containerName(workspaceId: string): string {
-  return `ws-${workspaceId.slice(0, 12)}`;
+  return `${CONTAINER_NAME_PREFIX}${workspaceId.slice(0, 12)}`;
 }
 export function configVolumeName(workspaceId: string): string {
-  return `ws-${workspaceId.slice(0, 12)}-configs`;
+  return `${containerName(workspaceId)}-configs`;
 }
 
 /** Deterministic workflow ids: one provision/restart/delete per workspace at a time. */
