@@ -145,9 +145,8 @@ export function createProvisionActivities(deps: ProvisionActivityDeps) {
   }
 
   /** Revokes old tokens, issues a new one; returns it sealed (never in clear in history). */
-  async function mint(input: { workspaceId: string }): Promise<{ sealedToken: string }> {
-    await requireLiveWorkspace(input.workspaceId);
-    const { token } = await store.mintCredentials(input.workspaceId);
+  async function mintSealed(workspaceId: string): Promise<{ sealedToken: string }> {
+    const { token } = await store.mintCredentials(workspaceId);
     return { sealedToken: box.seal(token) };
   }
 
@@ -161,8 +160,15 @@ export function createProvisionActivities(deps: ProvisionActivityDeps) {
   }
 
   return {
+    // prepareProvision, mintCredentials, markProvisioning and markAwaitingAgent are what provisions
+    // started before the local-activities patch still schedule; new runs call beginProvision.
     prepareProvision: prepare,
-    mintCredentials: mint,
+
+    async mintCredentials(input: { workspaceId: string }): Promise<{ sealedToken: string }> {
+      await requireLiveWorkspace(input.workspaceId);
+      return mintSealed(input.workspaceId);
+    },
+
     markProvisioning,
     markAwaitingAgent,
 
@@ -172,8 +178,8 @@ export function createProvisionActivities(deps: ProvisionActivityDeps) {
      * three: a token minted by a failed attempt was never handed out and is revoked by the next mint.
      */
     async beginProvision(input: { workspaceId: string; model?: string | null; runId: string }): Promise<PreparedProvision & { sealedToken: string }> {
-      const prepared = await prepare(input);
-      const { sealedToken } = await mint(input);
+      const prepared = await prepare(input); // checks the workspace is live
+      const { sealedToken } = await mintSealed(input.workspaceId);
       if (prepared.compute === 'none') await markAwaitingAgent(input);
       else await markProvisioning(input);
       return { ...prepared, sealedToken };

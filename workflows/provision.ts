@@ -63,9 +63,10 @@ export async function provisionWorkspace(input: ProvisionInput): Promise<Provisi
     state.lastError = publicMessageFromError(err);
     throw ApplicationFailure.nonRetryable(state.lastError, failureType(err) ?? 'ProvisionFailed');
   };
+  const prepareInput = { workspaceId: input.workspaceId, model: input.model, runId };
   // New runs: one local activity prepares, mints and marks provisioning (or awaiting_agent).
-  const begun = fast ? await db.beginProvision({ workspaceId: input.workspaceId, model: input.model, runId }).catch(failPrepare) : null;
-  const prepared: PreparedProvision = begun ?? (await db.prepareProvision({ workspaceId: input.workspaceId, model: input.model, runId }).catch(failPrepare));
+  const begun = fast ? await db.beginProvision(prepareInput).catch(failPrepare) : null;
+  const prepared: PreparedProvision = begun ?? (await db.prepareProvision(prepareInput).catch(failPrepare));
   state.timeoutSeconds = prepared.timeoutSeconds;
   upsertSearchAttributes([{ key: WorkspaceRuntimeKey, value: prepared.runtime }]);
 
