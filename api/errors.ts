@@ -90,3 +90,20 @@ export function installErrorHandling(app: FastifyInstance): void {
 
 export const notFound = (what: string) => new DomainError('NOT_FOUND', 404, `${what} not found`);
 export const unauthorized = () => new DomainError('UNAUTHORIZED', 401, 'missing or invalid bearer token');
+
+/**
+ * 410 for a removed workspace. Admin routes pass the row, so the answer says when and how to read it
+ * anyway; agents get the bare answer.
+ */
+export function workspaceRemoved(row?: { id: string; removed_at: Date | null }): DomainError {
+  return new DomainError(
+    'WORKSPACE_REMOVED',
+    410,
+    'workspace removed',
+    row && {
+      id: row.id,
+      removed_at: row.removed_at ? row.removed_at.toISOString() : null,
+      hint: 'this workspace was deleted; pass ?include_removed=true to read it',
+    },
+  );
+}

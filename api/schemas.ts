@@ -2,6 +2,7 @@
 // Numbers that SPEC says are clamped are clamped (not rejected); everything else is validated strictly
 // with bounded sizes.
 import { z } from 'zod';
+import { MAX_PROVISION_TIMEOUT_SECONDS } from '../domain/provision-timeout';
 import { DELIVERY_MODES, UPDATE_TIERS, WORKSPACE_STATUSES, COMPUTE_KINDS, RUNTIMES, UNSAFE_NAME_CHARS } from '../domain/vocabulary';
 
 const clampInt = (min: number, max: number) =>
@@ -34,7 +35,7 @@ export const createWorkspaceBody = z.object({
   update_tier: z.enum(UPDATE_TIERS).default('production'),
   budget_limit: clampInt(0, MAX_BUDGET_CENTS).nullable().optional().describe('integer cents; clamped to [0, 1e11]'),
   max_concurrent_tasks: clampInt(1, 100).default(1).describe('clamped to [1, 100]'),
-  provision_timeout_seconds: z.number().int().min(1).max(604800).optional(),
+  provision_timeout_seconds: z.number().int().min(1).max(MAX_PROVISION_TIMEOUT_SECONDS).optional(),
   required_env: z.array(envName).max(100).default([]),
   secrets: z
     .record(envName, z.string().max(64 * 1024))
@@ -42,7 +43,6 @@ export const createWorkspaceBody = z.object({
     .optional()
     .describe('workspace secrets, stored encrypted before provisioning starts; never returned'),
 });
-export type CreateWorkspaceBody = z.infer<typeof createWorkspaceBody>;
 
 export const provisionBody = z.object({ model: z.string().max(200).optional() }).default({});
 
@@ -129,7 +129,19 @@ export const orgImportBody = z.object({
 
 /** Keys the request schemas define: the only names a validation error's field path may show. */
 export const SCHEMA_FIELD_NAMES: ReadonlySet<string> = new Set(
-  [createWorkspaceBody, idParams, secretParams, globalSecretParams, secretBody, getWorkspaceQuery, listWorkspacesQuery, registerBody, heartbeatBody, deleteQuery, orgImportBody].flatMap(
-    (schema) => Object.keys(schema.shape),
-  ).concat(['rebuild_config', 'model']),
+  [
+    createWorkspaceBody,
+    provisionBody.unwrap(),
+    restartBody.unwrap(),
+    idParams,
+    secretParams,
+    globalSecretParams,
+    secretBody,
+    getWorkspaceQuery,
+    listWorkspacesQuery,
+    registerBody,
+    heartbeatBody,
+    deleteQuery,
+    orgImportBody,
+  ].flatMap((schema) => Object.keys(schema.shape)),
 );

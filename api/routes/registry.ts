@@ -2,13 +2,11 @@
 // A removed workspace never comes back to life here: the store's writes exclude `removed` rows.
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { DomainError } from '../../domain/errors';
 import type { ApiDeps } from '../app';
 import { bearerToken } from '../auth';
-import { unauthorized } from '../errors';
+import { unauthorized, workspaceRemoved as removed } from '../errors';
 import { errorResponse, heartbeatBody, registerBody } from '../schemas';
 
-const removed = () => new DomainError('WORKSPACE_REMOVED', 410, 'workspace removed');
 const agentAnswer = z.object({ status: z.string(), platform_inbound_secret: z.string().nullable() });
 
 export const registryRoutes =

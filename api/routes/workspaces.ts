@@ -5,7 +5,7 @@ import type { WorkspaceRow } from '../../activities/workspace-store';
 import { DomainError } from '../../domain/errors';
 import { normalizeRuntime, type ComputeKind } from '../../domain/vocabulary';
 import type { ApiDeps } from '../app';
-import { notFound } from '../errors';
+import { notFound, workspaceRemoved } from '../errors';
 import {
   createWorkspaceBody,
   deleteQuery,
@@ -44,13 +44,6 @@ const provisionAccepted = z.object({
 const conflictBody = errorResponse.extend({ workflow_id: z.string().optional(), run_id: z.string().optional() });
 const removedBody = z.object({ error: z.string(), code: z.string(), id: z.string(), removed_at: z.string().nullable(), hint: z.string() });
 
-export function removedError(row: WorkspaceRow): DomainError {
-  return new DomainError('WORKSPACE_REMOVED', 410, 'workspace removed', {
-    id: row.id,
-    removed_at: row.removed_at ? row.removed_at.toISOString() : null,
-    hint: 'this workspace was deleted; pass ?include_removed=true to read it',
-  });
-}
 
 export const workspaceRoutes =
   (deps: ApiDeps): FastifyPluginAsyncZod =>
@@ -63,7 +56,7 @@ export const workspaceRoutes =
     async function loadLive(id: string): Promise<WorkspaceRow> {
       const row = await readRow(id);
       if (!row) throw notFound('workspace');
-      if (row.status === 'removed') throw removedError(row);
+      if (row.status === 'removed') throw workspaceRemoved(row);
       return row;
     }
 
@@ -167,7 +160,7 @@ export const workspaceRoutes =
         // Row and live operation in parallel: this is the hot read path.
         const [row, operation] = await Promise.all([readRow(request.params.id), deps.workflows.describeProvision(request.params.id)]);
         if (!row) throw notFound('workspace');
-        if (row.status === 'removed' && request.query.include_removed !== 'true') throw removedError(row);
+        if (row.status === 'removed' && request.query.include_removed !== 'true') throw workspaceRemoved(row);
         return { ...view(row), operation };
       },
     );

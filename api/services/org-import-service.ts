@@ -175,4 +175,3 @@ export function createOrgImportService({ config, store, client, log }: OrgImport
   };
 }
 
-export type OrgImportService = ReturnType<typeof createOrgImportService>;

@@ -108,8 +108,7 @@ export function createWorkflowService({ client, taskQueue }: WorkflowServiceDeps
     /**
      * Signal-with-start on restart-<id>: starts a restart if none runs, otherwise adds a request to the
      * running one (which then runs exactly one more cycle). Holds across API replicas.
-     */
-    /**
+     *
      * Requests for the same workspace that arrive while this process's signal-with-start is still in
      * flight share it: their secrets were saved before that signal reached the workflow, and a cycle
      * reads secrets only later (after its stop), so one signal covers them all.
