@@ -1,6 +1,7 @@
 // Every environment variable the processes read, with its default, in one place. The README's table is
 // kept in step with this file.
 import { z } from 'zod';
+import { MAX_PROVISION_TIMEOUT_SECONDS } from '../domain/provision-timeout';
 
 const optionalInt = (min: number, max: number) =>
   z
@@ -37,7 +38,7 @@ const schema = z.object({
   AWS_REGION: z.string().default('us-east-1'),
   EC2_AMI_ID: z.string().default(''),
   EC2_INSTANCE_TYPE: z.string().default('t3.micro'),
-  PROVISION_TIMEOUT_SECONDS: optionalInt(1, 7 * 24 * 3600),
+  PROVISION_TIMEOUT_SECONDS: optionalInt(1, MAX_PROVISION_TIMEOUT_SECONDS),
   TEMPLATES_ROOT: z.string().default('./org-templates'),
   /** Hosts `!external` repositories may live on (comma-separated, exact host match). */
   TEMPLATE_GIT_HOSTS: z.string().default('github.com'),

@@ -5,7 +5,8 @@
 
 export const DEFAULT_PROVISION_TIMEOUT_SECONDS = 10 * 60;
 export const HERMES_PROVISION_TIMEOUT_SECONDS = 30 * 60;
-const MAX_PROVISION_TIMEOUT_SECONDS = 7 * 24 * 3600;
+/** The longest timeout anyone may set (template, API, environment): a week. */
+export const MAX_PROVISION_TIMEOUT_SECONDS = 7 * 24 * 3600;
 
 export interface ProvisionTimeoutInput {
   /** PROVISION_TIMEOUT_SECONDS from the platform's environment. */

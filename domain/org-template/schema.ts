@@ -2,6 +2,7 @@
 // is walked by validate.ts so depth, count, file attribution and sibling names are checked as it goes.
 // Optional fields accept `null` as "not set" (YAML's `model:` with nothing after it).
 import { z } from 'zod';
+import { MAX_PROVISION_TIMEOUT_SECONDS } from '../provision-timeout';
 import { UNSAFE_NAME_CHARS, type ComputeKind, type Runtime } from '../vocabulary';
 import type { TemplateWarning } from './errors';
 
@@ -67,7 +68,7 @@ const settingsShape = {
     .nullish(),
   compute: z.enum(TEMPLATE_COMPUTE_KINDS).nullish(),
   /** SPEC §2: the template's provision timeout sits between PROVISION_TIMEOUT_SECONDS and the runtime default. */
-  runtime_config: z.object({ provision_timeout_seconds: z.number().int().min(1).max(604800).nullish() }).nullish(),
+  runtime_config: z.object({ provision_timeout_seconds: z.number().int().min(1).max(MAX_PROVISION_TIMEOUT_SECONDS).nullish() }).nullish(),
 };
 
 /** `defaults`: every workspace field except the ones that identify or place a workspace in the tree. */
@@ -138,4 +139,3 @@ export interface OrgTemplate {
   warnings: TemplateWarning[];
 }
 
-export const SETTINGS_KEYS = Object.keys(settingsShape) as (keyof typeof settingsShape)[];

@@ -33,9 +33,6 @@ export function parseTemplateYaml(text: string, at: YamlLocation): unknown {
   const fail = (code: 'yaml_invalid' | 'yaml_alias_limit', message: string): never => {
     throw new TemplateError(code, message, at.file, formatPath(at.path));
   };
-  if (Buffer.byteLength(text, 'utf8') > LIMITS.maxFileBytes) {
-    throw new TemplateError('file_too_large', 'file is too large', at.file, formatPath(at.path));
-  }
   let doc: Document.Parsed;
   try {
     doc = parseDocument(text, {

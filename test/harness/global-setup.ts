@@ -169,10 +169,6 @@ export default async function globalSetup(): Promise<void> {
     ]).finally(() => ec2.destroy());
     save();
 
-    await new Docker({ socketPath: dockerSocket }).getImage(AGENT_IMAGE).inspect().catch(() => {
-      throw new Error(`the agent image ${AGENT_IMAGE} is missing from Podman. Run \`npm run setup\`.`);
-    });
-
     const admin = new Client({ connectionString: serverUrl('postgres') });
     await admin.connect().catch((err: Error) => {
       throw new Error(`Postgres is not reachable at ${serverUrl('postgres')}: ${err.message} (set DATABASE_URL, or start the machine's Postgres)`);
