@@ -152,16 +152,17 @@ export function createWorkspaceStore(pool: Pool, box: SecretBox) {
       );
     },
 
-    /** Decrypts global then workspace secrets. Throws DecryptError (no details) on any bad value. */
+    /** Decrypts global and workspace secrets (one query). Throws DecryptError (no details) on any bad value. */
     async loadSecrets(workspaceId: string): Promise<{ global: Record<string, string>; workspace: Record<string, string> }> {
-      const g = await pool.query<{ name: string; value_enc: string }>('SELECT name, value_enc FROM global_secrets');
-      const w = await pool.query<{ name: string; value_enc: string }>(
-        'SELECT name, value_enc FROM workspace_secrets WHERE workspace_id = $1',
+      const { rows } = await pool.query<{ scope: 'global' | 'workspace'; name: string; value_enc: string }>(
+        `SELECT 'global' AS scope, name, value_enc FROM global_secrets
+         UNION ALL
+         SELECT 'workspace', name, value_enc FROM workspace_secrets WHERE workspace_id = $1`,
         [workspaceId],
       );
-      const open = (rows: Array<{ name: string; value_enc: string }>) =>
-        Object.fromEntries(rows.map((r) => [r.name, box.open(r.value_enc)]));
-      return { global: open(g.rows), workspace: open(w.rows) };
+      const secrets = { global: {} as Record<string, string>, workspace: {} as Record<string, string> };
+      for (const r of rows) secrets[r.scope][r.name] = box.open(r.value_enc);
+      return secrets;
     },
 
     /** Names of global secrets with a non-empty value (the org import preflight's notion of "set"). */
@@ -194,19 +195,13 @@ export function createWorkspaceStore(pool: Pool, box: SecretBox) {
     async mintCredentials(workspaceId: string): Promise<{ token: string; inboundSecret: string }> {
       const token = newAuthToken();
       const inboundSecret = newInboundSecret();
-      await inTransaction(async (db) => {
-        const ws = await db.query(`SELECT status FROM workspaces WHERE id = $1 FOR UPDATE`, [workspaceId]);
-        if (ws.rowCount === 0) throw new Error('workspace not found');
-        await db.query(
-          'UPDATE workspace_auth_tokens SET revoked_at = now() WHERE workspace_id = $1 AND revoked_at IS NULL',
-          [workspaceId],
-        );
-        await db.query('INSERT INTO workspace_auth_tokens (workspace_id, token_hash) VALUES ($1, $2)', [workspaceId, hashToken(token)]);
-        await db.query('UPDATE workspaces SET platform_inbound_secret = $2, updated_at = now() WHERE id = $1', [
-          workspaceId,
-          box.seal(inboundSecret),
-        ]);
-      });
+      // One round trip; the function (migration 003) locks the row, revokes, inserts, stores the secret.
+      const { rows } = await pool.query<{ minted: boolean }>('SELECT mint_workspace_credentials($1, $2, $3) AS minted', [
+        workspaceId,
+        hashToken(token),
+        box.seal(inboundSecret),
+      ]);
+      if (!rows[0]?.minted) throw new Error('workspace not found');
       return { token, inboundSecret };
     },
 
@@ -266,18 +261,16 @@ export function createWorkspaceStore(pool: Pool, box: SecretBox) {
       opts: { workspaceId?: string | null; orgImportId?: string | null; payload?: Record<string, unknown>; dedupeKey?: string },
     ): Promise<void> {
       const payload = JSON.stringify(opts.payload ?? {});
-      const res = await pool.query(
-        `INSERT INTO structure_events (event_type, workspace_id, org_import_id, payload, dedupe_key)
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (dedupe_key) DO NOTHING`,
-        [type, opts.workspaceId ?? null, opts.orgImportId ?? null, payload, opts.dedupeKey ?? null],
+      // Insert and broadcast in one statement: the notify runs only when the row is new (a retried
+      // activity's duplicate is not broadcast twice). Payload bounded by construction (ids, counts).
+      const notice = JSON.stringify({ type, workspaceId: opts.workspaceId ?? null, orgImportId: opts.orgImportId ?? null });
+      await pool.query(
+        `WITH inserted AS (
+           INSERT INTO structure_events (event_type, workspace_id, org_import_id, payload, dedupe_key)
+           VALUES ($1, $2, $3, $4, $5) ON CONFLICT (dedupe_key) DO NOTHING RETURNING 1)
+         SELECT pg_notify('molecule_events', $6) FROM inserted`,
+        [type, opts.workspaceId ?? null, opts.orgImportId ?? null, payload, opts.dedupeKey ?? null, notice],
       );
-      if (res.rowCount === 1) {
-        // Broadcast; payload is bounded by construction (ids, counts, sanitized messages).
-        await pool.query('SELECT pg_notify($1, $2)', [
-          'molecule_events',
-          JSON.stringify({ type, workspaceId: opts.workspaceId ?? null, orgImportId: opts.orgImportId ?? null }),
-        ]);
-      }
     },
 
     async recordActivity(entry: {

@@ -145,6 +145,20 @@ describe('health', () => {
 });
 
 describe('external runtime and registry', () => {
+  it('concurrent mints leave exactly one live token, the last inbound secret, and a missing workspace is an error', async () => {
+    const res = await p.api<{ workspace: { id: string } }>('POST', '/workspaces', { name: 'Mint Race', runtime: 'external' });
+    const id = res.body.workspace.id;
+    const minted = await Promise.all(Array.from({ length: 12 }, () => p.clients.store.mintCredentials(id)));
+    const { rows } = await p.clients.pool.query<{ token_hash: string }>('SELECT token_hash FROM workspace_auth_tokens WHERE workspace_id = $1 AND revoked_at IS NULL', [id]);
+    expect(rows).toHaveLength(1);
+    const winner = minted.find((m) => hashToken(m.token) === rows[0].token_hash);
+    expect(winner).toBeDefined();
+    // The live token and the stored inbound secret come from the same (last committed) mint.
+    const beat = await p.api<{ platform_inbound_secret: string }>('POST', '/registry/register', { workspace_id: id }, winner!.token);
+    expect(beat.body.platform_inbound_secret).toBe(winner!.inboundSecret);
+    await expect(p.clients.store.mintCredentials('00000000-0000-4000-8000-00000000abcd')).rejects.toThrow('workspace not found');
+  });
+
   it('returns the token once, stores only its hash, and registers with it', async () => {
     const res = await p.api<{
       workspace: { id: string; status: string; delivery_mode: string; compute: string };
