@@ -54,16 +54,31 @@ export function createProvisionActivities(deps: ProvisionActivityDeps) {
     return ws;
   }
 
-  /** Loads secrets and assembles env. Business failures mark the workspace failed and do not retry. */
-  async function buildEnv(ws: WorkspaceRow, requestModel: string | null | undefined, dedupe: string) {
-    let secrets: Awaited<ReturnType<WorkspaceStore['loadSecrets']>>;
-    try {
-      secrets = await store.loadSecrets(ws.id);
-    } catch (err) {
-      if (!(err instanceof DecryptError)) throw err;
+  type Secrets = Awaited<ReturnType<WorkspaceStore['loadSecrets']>>;
+  type SecretsRead = { ok: true; secrets: Secrets } | { ok: false; err: unknown };
+
+  /**
+   * The live workspace row and its secrets, read in parallel (two pool connections): both are on the
+   * provision's critical path, where each sequential round trip waits for a CPU under a burst.
+   */
+  async function liveWorkspaceWithSecrets(workspaceId: string): Promise<{ ws: WorkspaceRow; secrets: SecretsRead }> {
+    // Settled into a value at once, so a failed read is never an unhandled rejection when the row check throws first.
+    const secrets = store.loadSecrets(workspaceId).then(
+      (value): SecretsRead => ({ ok: true, secrets: value }),
+      (err: unknown): SecretsRead => ({ ok: false, err }),
+    );
+    const ws = await requireLiveWorkspace(workspaceId);
+    return { ws, secrets: await secrets };
+  }
+
+  /** Assembles env from the secrets read. Business failures mark the workspace failed and do not retry. */
+  async function buildEnv(ws: WorkspaceRow, read: SecretsRead, requestModel: string | null | undefined, dedupe: string) {
+    if (!read.ok) {
+      if (!(read.err instanceof DecryptError)) throw read.err;
       await failWorkspace(ws.id, PUBLIC_MESSAGES.decryptFailed, dedupe, {});
       throw ApplicationFailure.nonRetryable('secrets could not be decrypted', FAILURE_TYPES.decryptFailed);
     }
+    const secrets = read.secrets;
     const assembled = assembleEnv({
       workspace: { id: ws.id, name: ws.name, parentId: ws.parent_id, model: ws.model },
       globalSecrets: secrets.global,
@@ -128,8 +143,8 @@ export function createProvisionActivities(deps: ProvisionActivityDeps) {
   }
 
   async function prepare(input: { workspaceId: string; model?: string | null; runId: string }): Promise<PreparedProvision> {
-    const ws = await requireLiveWorkspace(input.workspaceId);
-    const env = await buildEnv(ws, input.model, input.runId);
+    const { ws, secrets } = await liveWorkspaceWithSecrets(input.workspaceId);
+    const env = await buildEnv(ws, secrets, input.model, input.runId);
     return {
       workspaceId: ws.id,
       name: ws.name,
@@ -186,13 +201,13 @@ export function createProvisionActivities(deps: ProvisionActivityDeps) {
     },
 
     async startCompute(input: { workspaceId: string; runId: string; sealedToken: string; model?: string | null }): Promise<ComputeRef> {
-      const ws = await requireLiveWorkspace(input.workspaceId);
-      const env = await buildEnv(ws, input.model, input.runId);
+      const { ws, secrets } = await liveWorkspaceWithSecrets(input.workspaceId);
+      const env = await buildEnv(ws, secrets, input.model, input.runId);
       const token = box.open(input.sealedToken);
       try {
         if (ws.compute === 'docker') {
           const docker = requirePort('docker');
-          await docker.ensureNetwork();
+          // No ensureNetwork() first: startContainer creates the network only when the engine says it is missing.
           const started = await docker.startContainer({
             workspaceId: ws.id,
             image: imageForRuntime(config, ws.runtime),

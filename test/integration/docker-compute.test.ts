@@ -304,4 +304,24 @@ describe('ping / ensureNetwork', () => {
       await docker.getNetwork(name).remove().catch(() => undefined);
     }
   });
+
+  it('startContainer on a named network the engine does not have yet creates it and starts (no ensureNetwork first)', async () => {
+    const name = `molecule-test-net2-${servers.runId}`;
+    const withNet = createDockerCompute({ docker, network: name, extraLabels: runLabel, log: silent });
+    const id = newWorkspace();
+    try {
+      await expect(docker.getNetwork(name).inspect()).rejects.toMatchObject({ statusCode: 404 });
+      const started = await withNet.startContainer(startReq(id, 'run-net', 'token-net'));
+      expect(started.created).toBe(true);
+      const info = await docker.getContainer(started.containerId).inspect();
+      // Podman 4.3 reports NetworkMode "bridge" for a user-defined network; the attachment shows the name.
+      expect(Object.keys(info.NetworkSettings.Networks ?? {})).toContain(name);
+      expect(info.State.Running || info.State.Status === 'exited').toBe(true);
+      const net = (await docker.getNetwork(name).inspect()) as { Labels?: Record<string, string> };
+      expect(net.Labels).toMatchObject({ [MANAGED_LABEL]: 'true', [TEST_RUN_LABEL]: servers.runId });
+    } finally {
+      await withNet.removeContainer(id, { removeVolume: true }).catch(() => undefined);
+      await docker.getNetwork(name).remove().catch(() => undefined);
+    }
+  });
 });
