@@ -10,7 +10,7 @@ import { assembleEnv } from '../domain/provision-env';
 import { resolveProvisionTimeout } from '../domain/provision-timeout';
 import { missingEnvMessage, PUBLIC_MESSAGES } from '../domain/public-errors';
 import { EVENTS, type ComputeKind, type Runtime } from '../domain/vocabulary';
-import type { ComputePorts } from './compute-ports';
+import { portRequirer, type ComputePorts } from './compute-ports';
 import { DecryptError, type SecretBox } from './crypto';
 import type { WorkspaceRow, WorkspaceStore } from './workspace-store';
 
@@ -121,11 +121,7 @@ export function createProvisionActivities(deps: ProvisionActivityDeps) {
     throw err; // transient: Temporal retries with the activity's policy
   }
 
-  function requirePort<K extends keyof ComputePorts>(kind: K): NonNullable<ComputePorts[K]> {
-    const port = compute[kind];
-    if (!port) throw ApplicationFailure.nonRetryable(`compute provider ${kind} is not configured`, FAILURE_TYPES.computeUnavailable);
-    return port as NonNullable<ComputePorts[K]>;
-  }
+  const requirePort = portRequirer(compute);
 
   async function prepare(input: { workspaceId: string; model?: string | null; runId: string }): Promise<PreparedProvision> {
     const ws = await requireLiveWorkspace(input.workspaceId);
