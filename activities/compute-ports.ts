@@ -3,6 +3,7 @@
 // ports here keeps the activities testable with any real client the worker or a test hands in.
 import { ApplicationFailure } from '@temporalio/activity';
 import { FAILURE_TYPES } from '../domain/errors';
+import type { WorkspaceStore } from './workspace-store';
 
 export interface DockerComputePort {
   ping(): Promise<void>;
@@ -48,4 +49,21 @@ export function portRequirer(compute: ComputePorts) {
     if (!port) throw ApplicationFailure.nonRetryable(`compute provider ${kind} is not configured`, FAILURE_TYPES.computeUnavailable);
     return port as NonNullable<ComputePorts[K]>;
   };
+}
+
+/**
+ * The container removal behind three activities: removeContainer (restart), removeComputeAfterStop
+ * (delete) and removeCompute (provision compensation). Their names stay, as workflow histories name
+ * them; each decides whether there is a container to remove. The name is forgotten only after the
+ * removal, so a retry after a crash in between still knows what to clean. Idempotent: the adapter
+ * reads a missing container as success.
+ */
+export async function removeWorkspaceContainer(
+  store: Pick<WorkspaceStore, 'setComputeRefs'>,
+  docker: DockerComputePort,
+  workspaceId: string,
+  opts: { removeVolume: boolean },
+): Promise<void> {
+  await docker.removeContainer(workspaceId, opts);
+  await store.setComputeRefs(workspaceId, { containerName: null });
 }

@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { ApplicationFailure } from '@temporalio/activity';
 import { ComputeError, FAILURE_TYPES } from '../domain/errors';
 import { EVENTS } from '../domain/vocabulary';
-import { portRequirer, type ComputePorts } from './compute-ports';
+import { portRequirer, removeWorkspaceContainer, type ComputePorts } from './compute-ports';
 import type { WorkspaceStore } from './workspace-store';
 
 export interface LifecycleActivityDeps {
@@ -46,8 +46,7 @@ export function createLifecycleActivities({ store, compute, log }: LifecycleActi
     async removeContainer(input: { workspaceId: string; removeVolume: boolean }): Promise<void> {
       const ws = await store.getWorkspace(input.workspaceId);
       if (!ws || ws.compute !== 'docker' || !compute.docker) return;
-      await compute.docker.removeContainer(ws.id, { removeVolume: input.removeVolume });
-      await store.setComputeRefs(ws.id, { containerName: null });
+      await removeWorkspaceContainer(store, compute.docker, ws.id, { removeVolume: input.removeVolume });
     },
 
     /** SPEC: restart gives up on the stop and records this so an orphan reconciler can correlate. */
