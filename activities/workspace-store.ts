@@ -64,6 +64,17 @@ export interface AgentIdentity {
 
 type Queryable = Pool | PoolClient;
 
+/**
+ * `tree(id, depth)`: workspace $1 and its descendants, at most 64 levels down (a bound, so a corrupt
+ * parent chain cannot recurse forever). The delete preview's count and the delete itself must agree on
+ * the set, so both take it from here.
+ */
+const SUBTREE_CTE = `WITH RECURSIVE tree AS (
+  SELECT id, 0 AS depth FROM workspaces WHERE id = $1
+  UNION ALL
+  SELECT w.id, t.depth + 1 FROM workspaces w JOIN tree t ON w.parent_id = t.id WHERE t.depth < 64
+)`;
+
 export function createWorkspaceStore(pool: Pool, box: SecretBox) {
   async function inTransaction<T>(fn: (client: PoolClient) => Promise<T>): Promise<T> {
     const client = await pool.connect();
@@ -298,11 +309,7 @@ export function createWorkspaceStore(pool: Pool, box: SecretBox) {
     /** Ids of the workspace and all its descendants (recursive CTE; the root alone when childless). */
     async subtreeIds(rootId: string): Promise<string[]> {
       const { rows } = await pool.query<{ id: string }>(
-        `WITH RECURSIVE tree AS (
-           SELECT id, 0 AS depth FROM workspaces WHERE id = $1
-           UNION ALL
-           SELECT w.id, t.depth + 1 FROM workspaces w JOIN tree t ON w.parent_id = t.id WHERE t.depth < 64
-         ) SELECT id FROM tree ORDER BY depth DESC, id`,
+        `${SUBTREE_CTE} SELECT id FROM tree ORDER BY depth DESC, id`,
         [rootId],
       );
       return rows.map((r) => r.id);
@@ -316,11 +323,7 @@ export function createWorkspaceStore(pool: Pool, box: SecretBox) {
     async markSubtreeRemoved(rootId: string): Promise<Array<{ id: string; compute: ComputeKind; instance_id: string | null }>> {
       return inTransaction(async (db) => {
         const { rows } = await db.query<{ id: string; compute: ComputeKind; instance_id: string | null }>(
-          `WITH RECURSIVE tree AS (
-             SELECT id, 0 AS depth FROM workspaces WHERE id = $1
-             UNION ALL
-             SELECT w.id, t.depth + 1 FROM workspaces w JOIN tree t ON w.parent_id = t.id WHERE t.depth < 64
-           )
+          `${SUBTREE_CTE}
            UPDATE workspaces w SET status = 'removed', removed_at = COALESCE(w.removed_at, now()), updated_at = now()
              FROM tree WHERE w.id = tree.id
            RETURNING w.id, w.compute, w.instance_id`,
