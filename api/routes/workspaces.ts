@@ -3,7 +3,8 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { WorkspaceRow } from '../../activities/workspace-store';
 import { DomainError } from '../../domain/errors';
-import { normalizeRuntime, type ComputeKind } from '../../domain/vocabulary';
+import { normalizeRuntime } from '../../domain/vocabulary';
+import { computeFor, deliveryModeFor } from '../../domain/workspace-defaults';
 import type { ApiDeps } from '../app';
 import { notFound, workspaceRemoved } from '../errors';
 import {
@@ -104,7 +105,7 @@ export const workspaceRoutes =
       async (request, reply) => {
         const body = request.body;
         const runtime = normalizeRuntime(body.runtime);
-        const compute: ComputeKind = runtime === 'external' ? 'none' : (body.compute ?? deps.config.DEFAULT_COMPUTE);
+        const compute = computeFor(runtime, body.compute, deps.config.DEFAULT_COMPUTE);
         if (compute !== 'none' && !deps.config.computeProviders.has(compute)) {
           throw new DomainError('COMPUTE_NOT_CONFIGURED', 400, 'that compute provider is not configured on this platform');
         }
@@ -119,7 +120,7 @@ export const workspaceRoutes =
           runtime,
           compute,
           parentId: body.parent_id ?? null,
-          deliveryMode: body.delivery_mode ?? (runtime === 'external' ? 'poll' : 'push'),
+          deliveryMode: deliveryModeFor(runtime, body.delivery_mode),
           updateTier: body.update_tier,
           model: body.model ?? null,
           budgetLimit: body.budget_limit ?? null,
