@@ -22,6 +22,7 @@ import {
   secretParams,
   workspaceView,
 } from '../schemas';
+import { resultWithin } from '../services/result-within';
 import { singleFlight } from '../services/single-flight';
 import { toWorkspaceView } from '../services/workspace-view';
 
@@ -66,10 +67,7 @@ export const workspaceRoutes =
       const started = await deps.workflows.startProvision(row, { model: model ?? null });
       const base = { workflow_id: started.workflowId, run_id: started.runId };
       if (row.compute !== 'none') return { status: 202 as const, body: { workspace: view(row), ...base } };
-      const result = await Promise.race([
-        deps.workflows.provisionResult(started.workflowId, started.runId),
-        new Promise<null>((resolve) => setTimeout(() => resolve(null), EXTERNAL_TOKEN_WAIT_MS).unref()),
-      ]);
+      const result = await resultWithin(deps.workflows.provisionResult(started.workflowId, started.runId), EXTERNAL_TOKEN_WAIT_MS);
       if (!result?.sealedToken) throw new DomainError('PROVISION_PENDING', 503, 'the token is not ready yet; retry POST /workspaces/:id/provision');
       const token = deps.box.open(result.sealedToken);
       const fresh = (await deps.store.getWorkspace(row.id)) ?? row;

@@ -17,6 +17,7 @@ import {
   type DeleteTreeResult,
 } from '../../workflows/definitions';
 import type { OperationView } from '../schemas';
+import { resultWithin } from './result-within';
 import { singleFlight } from './single-flight';
 
 export interface WorkflowServiceDeps {
@@ -62,13 +63,7 @@ export function createWorkflowService({ client, taskQueue }: WorkflowServiceDeps
         workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
         typedSearchAttributes: new TypedSearchAttributes([{ key: WorkspaceIdKey, value: rootId }]),
       });
-      let timer: NodeJS.Timeout | undefined;
-      const result = await Promise.race([
-        handle.result() as Promise<DeleteTreeResult>,
-        new Promise<null>((resolve) => {
-          timer = setTimeout(() => resolve(null), waitMs);
-        }),
-      ]).finally(() => clearTimeout(timer));
+      const result = await resultWithin(handle.result() as Promise<DeleteTreeResult>, waitMs);
       return { workflowId, runId: handle.firstExecutionRunId, result };
     },
 
