@@ -3,11 +3,12 @@
 // servers, drops the run's database. Every step runs even if an earlier one failed; what failed is
 // reported at the end, never thrown.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import Docker from 'dockerode';
 import { Client } from 'pg';
+import { adminDatabaseUrl } from '../../db/migrate';
 import { killProcess } from './processes';
-import { STATE_ENV, TEST_RUN_LABEL, type TestServers } from './servers';
+import { readStateFile, STATE_ENV, TEST_RUN_LABEL, type TestServers } from './servers';
 
 /** Removes containers and volumes with the label through the `podman` CLI (no API service needed). */
 function podmanCliRemove(label: string): void {
@@ -71,11 +72,9 @@ export async function cleanupRun(state: TestServers): Promise<string[]> {
   }
   for (const [name, pid] of Object.entries(state.pids ?? {})) await step(`stop ${name} (pid ${pid})`, () => killProcess(pid));
   await step('drop database', async () => {
-    const url = new URL(state.databaseUrl);
-    const db = url.pathname.slice(1);
+    const db = new URL(state.databaseUrl).pathname.slice(1);
     if (!/^molecule_test_[0-9a-f]+$/.test(db)) throw new Error(`refusing to drop ${db}: not a test database`);
-    url.pathname = '/postgres';
-    const admin = new Client({ connectionString: url.toString() });
+    const admin = new Client({ connectionString: adminDatabaseUrl(state.databaseUrl) });
     await admin.connect();
     try {
       // WITH (FORCE) terminates the remaining connections (workers, pools a test forgot to close).
@@ -94,7 +93,7 @@ export default async function globalTeardown(): Promise<void> {
   if (!stateFile || !existsSync(stateFile)) return;
   let state: TestServers;
   try {
-    state = JSON.parse(readFileSync(stateFile, 'utf8')) as TestServers;
+    state = readStateFile(stateFile);
   } catch (err) {
     console.error(`test teardown: cannot read ${stateFile}: ${(err as Error).message}`);
     return;
