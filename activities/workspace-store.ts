@@ -3,7 +3,7 @@
 // (a racing register/heartbeat/provision must not resurrect a deleted workspace).
 import type { Pool, PoolClient } from 'pg';
 import type { ComputeKind, DeliveryMode, EventName, Runtime, UpdateTier, WorkspaceStatus } from '../domain/vocabulary';
-import { constantTimeEqual, hashToken, newAuthToken, newInboundSecret, type SecretBox } from './crypto';
+import { hashToken, newAuthToken, newInboundSecret, type SecretBox } from './crypto';
 
 export interface WorkspaceRow {
   id: string;
@@ -232,18 +232,17 @@ export function createWorkspaceStore(pool: Pool, box: SecretBox) {
     /** Finds the workspace a bearer token belongs to; null for unknown or revoked tokens. */
     async authenticateAgent(token: string): Promise<AgentIdentity | null> {
       if (!token || token.length > 200) return null;
-      const hash = hashToken(token);
-      const { rows } = await pool.query<{ workspace_id: string; token_hash: string; status: WorkspaceStatus }>(
+      // Looked up by the token's sha256, never by the token: how far the index compare gets depends on
+      // the hash, which a caller cannot steer towards a stored one, so its timing reveals nothing of use.
+      const { rows } = await pool.query<{ workspace_id: string; status: WorkspaceStatus }>(
         `UPDATE workspace_auth_tokens t SET last_used_at = now()
            FROM workspaces w
           WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND w.id = t.workspace_id
-        RETURNING t.workspace_id, t.token_hash, w.status`,
-        [hash],
+        RETURNING t.workspace_id, w.status`,
+        [hashToken(token)],
       );
       const row = rows[0];
-      // The index lookup already matched; the constant-time compare keeps the final decision free of
-      // early-exit timing on the stored value.
-      if (!row || !constantTimeEqual(row.token_hash, hash)) return null;
+      if (!row) return null;
       return { workspaceId: row.workspace_id, status: row.status };
     },
 
