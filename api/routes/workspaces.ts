@@ -24,6 +24,7 @@ import {
 } from '../schemas';
 import { resultWithin } from '../services/result-within';
 import { singleFlight } from '../services/single-flight';
+import { operationWithFailure } from '../services/workflow-service';
 import { toWorkspaceView } from '../services/workspace-view';
 
 /** How long DELETE waits for the cascade before answering 202 (the reference used a 30 s detached context). */
@@ -160,7 +161,7 @@ export const workspaceRoutes =
         const [row, operation] = await Promise.all([readRow(request.params.id), deps.workflows.describeProvision(request.params.id)]);
         if (!row) throw notFound('workspace');
         if (row.status === 'removed' && request.query.include_removed !== 'true') throw workspaceRemoved(row);
-        return { ...view(row), operation };
+        return { ...view(row), operation: operation && operationWithFailure(operation, row) };
       },
     );
 

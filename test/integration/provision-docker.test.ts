@@ -91,7 +91,8 @@ describe('provision on Docker', () => {
     });
     expect(failed.last_sample_error).toBe('The agent did not register within 4 seconds.');
     const operation = failed.operation as { status: string; last_failure: string };
-    expect(operation.status).toBe('FAILED');
+    expect(Object.keys(operation)).toEqual(['workflow_id', 'run_id', 'type', 'status', 'phase', 'pending_activity', 'last_failure']);
+    expect(operation).toMatchObject({ type: 'provisionWorkspace', status: 'FAILED', phase: 'failed', pending_activity: null });
     expect(operation.last_failure).toBe('The agent did not register within 4 seconds.');
 
     expect(await containerExists(id)).toBe(false);
