@@ -62,6 +62,17 @@ export interface AgentIdentity {
   status: WorkspaceStatus;
 }
 
+/** What register and heartbeat tell the agent: its status and the secret it checks platform calls with. */
+export interface AgentAnswer {
+  status: WorkspaceStatus;
+  inboundSecret: string | null;
+}
+
+interface AgentAnswerRow {
+  status: WorkspaceStatus;
+  platform_inbound_secret: string | null;
+}
+
 type Queryable = Pool | PoolClient;
 
 /**
@@ -98,6 +109,10 @@ export function createWorkspaceStore(pool: Pool, box: SecretBox) {
       // After a failure the connection may be dead: destroy it rather than hand it to the next caller.
       client.release(failure);
     }
+  }
+
+  function agentAnswer(row: AgentAnswerRow): AgentAnswer {
+    return { status: row.status, inboundSecret: row.platform_inbound_secret ? box.open(row.platform_inbound_secret) : null };
   }
 
   async function getWorkspace(id: string, db: Queryable = pool): Promise<WorkspaceRow | null> {
@@ -246,29 +261,27 @@ export function createWorkspaceStore(pool: Pool, box: SecretBox) {
       return { workspaceId: row.workspace_id, status: row.status };
     },
 
-    /** Agent registration: online unless removed. Returns the resulting status, or null if removed. */
-    async markRegistered(workspaceId: string, url: string | null): Promise<WorkspaceStatus | null> {
-      const { rows } = await pool.query<{ status: WorkspaceStatus }>(
+    /** Agent registration: online unless removed (then null). Answers as a heartbeat does, in the same statement. */
+    async markRegistered(workspaceId: string, url: string | null): Promise<AgentAnswer | null> {
+      const { rows } = await pool.query<AgentAnswerRow>(
         `UPDATE workspaces SET status = 'online', url = COALESCE($2, url), last_heartbeat_at = now(),
                 last_sample_error = NULL, updated_at = now()
-          WHERE id = $1 AND status <> 'removed' RETURNING status`,
+          WHERE id = $1 AND status <> 'removed' RETURNING status, platform_inbound_secret`,
         [workspaceId, url],
       );
-      return rows[0]?.status ?? null;
+      return rows[0] ? agentAnswer(rows[0]) : null;
     },
 
     /** Heartbeat: refreshes liveness, returns the inbound secret so an agent that lost it recovers. */
-    async recordHeartbeat(workspaceId: string): Promise<{ status: WorkspaceStatus; inboundSecret: string | null } | null> {
-      const { rows } = await pool.query<{ status: WorkspaceStatus; platform_inbound_secret: string | null }>(
+    async recordHeartbeat(workspaceId: string): Promise<AgentAnswer | null> {
+      const { rows } = await pool.query<AgentAnswerRow>(
         `UPDATE workspaces SET last_heartbeat_at = now(),
                 status = CASE WHEN status IN ('offline','degraded') THEN 'online' ELSE status END,
                 updated_at = now()
           WHERE id = $1 AND status <> 'removed' RETURNING status, platform_inbound_secret`,
         [workspaceId],
       );
-      const row = rows[0];
-      if (!row) return null;
-      return { status: row.status, inboundSecret: row.platform_inbound_secret ? box.open(row.platform_inbound_secret) : null };
+      return rows[0] ? agentAnswer(rows[0]) : null;
     },
 
     async recordEvent(
