@@ -1,6 +1,9 @@
 // What the lifecycle activities need from each compute provider. activities/docker-compute.ts and
 // activities/ec2-compute.ts implement these against dockerode and @aws-sdk/client-ec2; declaring the
 // ports here keeps the activities testable with any real client the worker or a test hands in.
+import { ApplicationFailure } from '@temporalio/activity';
+import { FAILURE_TYPES } from '../domain/errors';
+import type { WorkspaceStore } from './workspace-store';
 
 export interface DockerComputePort {
   ping(): Promise<void>;
@@ -34,4 +37,33 @@ export interface Ec2ComputePort {
 export interface ComputePorts {
   docker?: DockerComputePort;
   ec2?: Ec2ComputePort;
+}
+
+/**
+ * Returns requirePort(kind): the configured port of that kind. A missing provider is a deployment fault
+ * no retry can mend, so it fails the activity for good (the failure type maps to a public message).
+ */
+export function portRequirer(compute: ComputePorts) {
+  return function requirePort<K extends keyof ComputePorts>(kind: K): NonNullable<ComputePorts[K]> {
+    const port = compute[kind];
+    if (!port) throw ApplicationFailure.nonRetryable(`compute provider ${kind} is not configured`, FAILURE_TYPES.computeUnavailable);
+    return port as NonNullable<ComputePorts[K]>;
+  };
+}
+
+/**
+ * The container removal behind three activities: removeContainer (restart), removeComputeAfterStop
+ * (delete) and removeCompute (provision compensation). Their names stay, as workflow histories name
+ * them; each decides whether there is a container to remove. The name is forgotten only after the
+ * removal, so a retry after a crash in between still knows what to clean. Idempotent: the adapter
+ * reads a missing container as success.
+ */
+export async function removeWorkspaceContainer(
+  store: Pick<WorkspaceStore, 'setComputeRefs'>,
+  docker: DockerComputePort,
+  workspaceId: string,
+  opts: { removeVolume: boolean },
+): Promise<void> {
+  await docker.removeContainer(workspaceId, opts);
+  await store.setComputeRefs(workspaceId, { containerName: null });
 }

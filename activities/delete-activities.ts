@@ -4,7 +4,7 @@
 import { Context } from '@temporalio/activity';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { EVENTS, workflowIds } from '../domain/vocabulary';
-import type { ComputePorts } from './compute-ports';
+import { removeWorkspaceContainer, type ComputePorts } from './compute-ports';
 import type { WorkspaceStore } from './workspace-store';
 
 export interface DeleteActivityDeps {
@@ -60,10 +60,7 @@ export function createDeleteActivities({ store, compute, temporal }: DeleteActiv
     async removeComputeAfterStop(input: { workspaceId: string }): Promise<void> {
       const ws = await store.getWorkspace(input.workspaceId);
       if (!ws) return;
-      if (ws.compute === 'docker' && compute.docker) {
-        await compute.docker.removeContainer(ws.id, { removeVolume: true });
-        await store.setComputeRefs(ws.id, { containerName: null });
-      }
+      if (ws.compute === 'docker' && compute.docker) await removeWorkspaceContainer(store, compute.docker, ws.id, { removeVolume: true });
     },
 
     async broadcastRemoved(input: { workspaceIds: string[]; deleteRunId: string }): Promise<void> {

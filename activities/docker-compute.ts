@@ -19,6 +19,7 @@ import type Docker from 'dockerode';
 import { ComputeError } from '../domain/errors';
 import { configVolumeName, containerName, MANAGED_LABEL, PROVISION_RUN_LABEL, WORKSPACE_ID_LABEL } from '../domain/vocabulary';
 import type { DockerComputePort } from './compute-ports';
+import { boundedText, sleep } from './compute-util';
 import { tarFiles } from './tar';
 
 export interface MinimalLogger {
@@ -70,8 +71,6 @@ export const MAX_LOG_BYTES = 16 * 1024;
 const MAX_LOG_LINES = 10_000;
 /** startContainer gives up after this many create/replace rounds lost to concurrent callers. */
 const MAX_START_ROUNDS = 5;
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 interface EngineError {
   statusCode?: number;
@@ -135,14 +134,6 @@ export function demuxLogs(buf: Buffer): Buffer {
     i += 8 + size;
   }
   return i === 0 ? buf : Buffer.concat(out);
-}
-
-/** The newest `max` bytes of a log, decoded; a multi-byte character cut at the start is dropped. */
-function boundedText(buf: Buffer, max: number): string {
-  if (buf.length <= max) return buf.toString('utf8');
-  let start = buf.length - max;
-  while (start < buf.length && (buf[start] & 0xc0) === 0x80) start++; // skip UTF-8 continuation bytes
-  return buf.subarray(start).toString('utf8');
 }
 
 export function createDockerCompute(deps: DockerComputeDeps): DockerCompute {

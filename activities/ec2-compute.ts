@@ -23,6 +23,7 @@ import {
 import { ComputeError } from '../domain/errors';
 import { containerName, MANAGED_LABEL, PROVISION_RUN_LABEL, WORKSPACE_ID_LABEL } from '../domain/vocabulary';
 import type { Ec2ComputePort } from './compute-ports';
+import { boundedText, sleep } from './compute-util';
 import type { MinimalLogger } from './docker-compute';
 
 export const CLIENT_TOKEN_TAG = 'molecule.client-token';
@@ -105,8 +106,6 @@ export function classifyEc2Error(err: unknown): ComputeError {
   if (httpStatus >= 400) return new ComputeError('invalid', `ec2 rejected the request (${label})`, httpStatus);
   return new ComputeError('transient', `ec2: unexpected answer (${label})`, httpStatus);
 }
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 function tagValue(instance: Instance, key: string): string | null {
   return instance.Tags?.find((t) => t.Key === key)?.Value ?? null;
@@ -290,10 +289,7 @@ export function createEc2Compute(deps: Ec2ComputeDeps): Ec2Compute {
       try {
         const out = await call(() => ec2.send(new GetConsoleOutputCommand({ InstanceId: instanceId })));
         if (!out.Output) return '';
-        const buf = Buffer.from(out.Output, 'base64');
-        let start = Math.max(0, buf.length - MAX_CONSOLE_BYTES);
-        while (start < buf.length && (buf[start] & 0xc0) === 0x80) start++; // never split a UTF-8 character
-        return buf.subarray(start).toString('utf8');
+        return boundedText(Buffer.from(out.Output, 'base64'), MAX_CONSOLE_BYTES);
       } catch (err) {
         // Diagnostics only: unavailable output is '' rather than a failure of the caller.
         log.warn({ instanceId, err: (err as Error).message }, 'console output unavailable');

@@ -5,6 +5,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import type { PoolClient } from 'pg';
 import { flattenTemplate, type FlatWorkspace, type OrgTemplate } from '../domain/org-template';
 import { EVENTS, type ComputeKind, type ImportItemOutcome, type OrgImportMode } from '../domain/vocabulary';
+import { computeFor, deliveryModeFor } from '../domain/workspace-defaults';
 import type { Config } from '../config';
 import { hashToken, newAuthToken, newInboundSecret, type SecretBox } from './crypto';
 import type { WorkspaceStore } from './workspace-store';
@@ -40,11 +41,6 @@ export interface ImportCounts {
 
 /** Serializes the name-dedupe check across concurrent imports (same constant everywhere). */
 const IMPORT_SCOPE_LOCK = 7_283_515;
-
-function computeFor(ws: FlatWorkspace, config: Config): ComputeKind {
-  if (ws.runtime === 'external') return 'none';
-  return ws.compute ?? config.DEFAULT_COMPUTE;
-}
 
 function requiredNames(ws: FlatWorkspace): string[] {
   // Strict names only: an any_of group cannot be enforced per container (preflight checked it).
@@ -89,16 +85,15 @@ export function createImportActivities({ store, box, config }: ImportActivityDep
     }
     if (fresh.length === 0) return out;
 
-    const computes = fresh.map((l) => computeFor(l.ws, config));
+    const computes = fresh.map((l) => computeFor(l.ws.runtime, l.ws.compute, config.DEFAULT_COMPUTE));
     const inserted = await db.query<{ id: string; parent_id: string | null; name: string }>(
       `INSERT INTO workspaces (name, role, tier, runtime, compute, parent_id, delivery_mode, model, max_concurrent_tasks,
                                required_env, provision_timeout_seconds, org_import_id, status)
-       SELECT t.name, t.role, t.tier, t.runtime, t.compute, t.parent_id,
-              CASE WHEN t.runtime = 'external' THEN 'poll' ELSE 'push' END, t.model, t.max_tasks,
+       SELECT t.name, t.role, t.tier, t.runtime, t.compute, t.parent_id, t.delivery_mode, t.model, t.max_tasks,
               ARRAY(SELECT jsonb_array_elements_text(t.required_env)), t.timeout, $11::uuid,
               CASE WHEN t.compute = 'none' THEN 'awaiting_agent' ELSE 'provisioning' END
-         FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::uuid[], $7::text[], $8::int[], $9::jsonb[], $10::int[])
-              AS t(name, role, tier, runtime, compute, parent_id, model, max_tasks, required_env, timeout)
+         FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::uuid[], $7::text[], $8::int[], $9::jsonb[], $10::int[], $12::text[])
+              AS t(name, role, tier, runtime, compute, parent_id, model, max_tasks, required_env, timeout, delivery_mode)
        RETURNING id, parent_id, name`,
       [
         fresh.map((l) => l.ws.name),
@@ -112,6 +107,7 @@ export function createImportActivities({ store, box, config }: ImportActivityDep
         fresh.map((l) => JSON.stringify(requiredNames(l.ws))),
         fresh.map((l) => l.ws.runtime_config?.provision_timeout_seconds ?? null),
         importId,
+        fresh.map((l) => deliveryModeFor(l.ws.runtime)),
       ],
     );
     // Sibling names are unique (the parser rejects duplicates), so (parent, name) identifies the row.

@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { ApplicationFailure } from '@temporalio/activity';
 import { ComputeError, FAILURE_TYPES } from '../domain/errors';
 import { EVENTS } from '../domain/vocabulary';
-import type { ComputePorts } from './compute-ports';
+import { portRequirer, removeWorkspaceContainer, type ComputePorts } from './compute-ports';
 import type { WorkspaceStore } from './workspace-store';
 
 export interface LifecycleActivityDeps {
@@ -17,6 +17,7 @@ export interface LifecycleActivityDeps {
 export type StopOutcome = 'stopped' | 'not_found' | 'no_compute';
 
 export function createLifecycleActivities({ store, compute, log }: LifecycleActivityDeps) {
+  const requirePort = portRequirer(compute);
   return {
     /** One stop attempt. "No such container"/"removal in progress" are success (the adapter maps them). */
     async stopComputeOnce(input: { workspaceId: string }): Promise<StopOutcome> {
@@ -24,12 +25,10 @@ export function createLifecycleActivities({ store, compute, log }: LifecycleActi
       if (!ws) throw ApplicationFailure.nonRetryable('workspace not found', FAILURE_TYPES.workspaceNotFound);
       try {
         if (ws.compute === 'docker') {
-          if (!compute.docker) throw ApplicationFailure.nonRetryable('docker not configured', FAILURE_TYPES.computeUnavailable);
-          return await compute.docker.stopContainer(ws.id, { timeoutSeconds: 10 });
+          return await requirePort('docker').stopContainer(ws.id, { timeoutSeconds: 10 });
         }
         if (ws.compute === 'ec2' && ws.instance_id) {
-          if (!compute.ec2) throw ApplicationFailure.nonRetryable('ec2 not configured', FAILURE_TYPES.computeUnavailable);
-          const outcome = await compute.ec2.terminateInstance(ws.instance_id);
+          const outcome = await requirePort('ec2').terminateInstance(ws.instance_id);
           return outcome === 'terminated' ? 'stopped' : 'not_found';
         }
         return 'no_compute';
@@ -47,8 +46,7 @@ export function createLifecycleActivities({ store, compute, log }: LifecycleActi
     async removeContainer(input: { workspaceId: string; removeVolume: boolean }): Promise<void> {
       const ws = await store.getWorkspace(input.workspaceId);
       if (!ws || ws.compute !== 'docker' || !compute.docker) return;
-      await compute.docker.removeContainer(ws.id, { removeVolume: input.removeVolume });
-      await store.setComputeRefs(ws.id, { containerName: null });
+      await removeWorkspaceContainer(store, compute.docker, ws.id, { removeVolume: input.removeVolume });
     },
 
     /** SPEC: restart gives up on the stop and records this so an orphan reconciler can correlate. */

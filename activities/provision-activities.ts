@@ -10,7 +10,7 @@ import { assembleEnv } from '../domain/provision-env';
 import { resolveProvisionTimeout } from '../domain/provision-timeout';
 import { missingEnvMessage, PUBLIC_MESSAGES } from '../domain/public-errors';
 import { EVENTS, type ComputeKind, type Runtime } from '../domain/vocabulary';
-import type { ComputePorts } from './compute-ports';
+import { portRequirer, removeWorkspaceContainer, type ComputePorts } from './compute-ports';
 import { DecryptError, type SecretBox } from './crypto';
 import type { WorkspaceRow, WorkspaceStore } from './workspace-store';
 
@@ -136,11 +136,7 @@ export function createProvisionActivities(deps: ProvisionActivityDeps) {
     throw err; // transient: Temporal retries with the activity's policy
   }
 
-  function requirePort<K extends keyof ComputePorts>(kind: K): NonNullable<ComputePorts[K]> {
-    const port = compute[kind];
-    if (!port) throw ApplicationFailure.nonRetryable(`compute provider ${kind} is not configured`, FAILURE_TYPES.computeUnavailable);
-    return port as NonNullable<ComputePorts[K]>;
-  }
+  const requirePort = portRequirer(compute);
 
   async function prepare(input: { workspaceId: string; model?: string | null; runId: string }): Promise<PreparedProvision> {
     const { ws, secrets } = await liveWorkspaceWithSecrets(input.workspaceId);
@@ -276,8 +272,7 @@ export function createProvisionActivities(deps: ProvisionActivityDeps) {
       const ws = await store.getWorkspace(input.workspaceId);
       if (!ws) return;
       if (ws.compute === 'docker') {
-        await requirePort('docker').removeContainer(ws.id, { removeVolume: true });
-        await store.setComputeRefs(ws.id, { containerName: null });
+        await removeWorkspaceContainer(store, requirePort('docker'), ws.id, { removeVolume: true });
       } else if (ws.compute === 'ec2' && ws.instance_id) {
         await requirePort('ec2').terminateInstance(ws.instance_id);
         await store.setComputeRefs(ws.id, { instanceId: null });

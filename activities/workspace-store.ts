@@ -3,7 +3,7 @@
 // (a racing register/heartbeat/provision must not resurrect a deleted workspace).
 import type { Pool, PoolClient } from 'pg';
 import type { ComputeKind, DeliveryMode, EventName, Runtime, UpdateTier, WorkspaceStatus } from '../domain/vocabulary';
-import { constantTimeEqual, hashToken, newAuthToken, newInboundSecret, type SecretBox } from './crypto';
+import { hashToken, newAuthToken, newInboundSecret, type SecretBox } from './crypto';
 
 export interface WorkspaceRow {
   id: string;
@@ -62,7 +62,29 @@ export interface AgentIdentity {
   status: WorkspaceStatus;
 }
 
+/** What register and heartbeat tell the agent: its status and the secret it checks platform calls with. */
+export interface AgentAnswer {
+  status: WorkspaceStatus;
+  inboundSecret: string | null;
+}
+
+interface AgentAnswerRow {
+  status: WorkspaceStatus;
+  platform_inbound_secret: string | null;
+}
+
 type Queryable = Pool | PoolClient;
+
+/**
+ * `tree(id, depth)`: workspace $1 and its descendants, at most 64 levels down (a bound, so a corrupt
+ * parent chain cannot recurse forever). The delete preview's count and the delete itself must agree on
+ * the set, so both take it from here.
+ */
+const SUBTREE_CTE = `WITH RECURSIVE tree AS (
+  SELECT id, 0 AS depth FROM workspaces WHERE id = $1
+  UNION ALL
+  SELECT w.id, t.depth + 1 FROM workspaces w JOIN tree t ON w.parent_id = t.id WHERE t.depth < 64
+)`;
 
 export function createWorkspaceStore(pool: Pool, box: SecretBox) {
   async function inTransaction<T>(fn: (client: PoolClient) => Promise<T>): Promise<T> {
@@ -87,6 +109,10 @@ export function createWorkspaceStore(pool: Pool, box: SecretBox) {
       // After a failure the connection may be dead: destroy it rather than hand it to the next caller.
       client.release(failure);
     }
+  }
+
+  function agentAnswer(row: AgentAnswerRow): AgentAnswer {
+    return { status: row.status, inboundSecret: row.platform_inbound_secret ? box.open(row.platform_inbound_secret) : null };
   }
 
   async function getWorkspace(id: string, db: Queryable = pool): Promise<WorkspaceRow | null> {
@@ -216,44 +242,41 @@ export function createWorkspaceStore(pool: Pool, box: SecretBox) {
     /** Finds the workspace a bearer token belongs to; null for unknown or revoked tokens. */
     async authenticateAgent(token: string): Promise<AgentIdentity | null> {
       if (!token || token.length > 200) return null;
-      const hash = hashToken(token);
-      const { rows } = await pool.query<{ workspace_id: string; token_hash: string; status: WorkspaceStatus }>(
+      // Looked up by the token's sha256, never by the token: how far the index compare gets depends on
+      // the hash, which a caller cannot steer towards a stored one, so its timing reveals nothing of use.
+      const { rows } = await pool.query<{ workspace_id: string; status: WorkspaceStatus }>(
         `UPDATE workspace_auth_tokens t SET last_used_at = now()
            FROM workspaces w
           WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND w.id = t.workspace_id
-        RETURNING t.workspace_id, t.token_hash, w.status`,
-        [hash],
+        RETURNING t.workspace_id, w.status`,
+        [hashToken(token)],
       );
       const row = rows[0];
-      // The index lookup already matched; the constant-time compare keeps the final decision free of
-      // early-exit timing on the stored value.
-      if (!row || !constantTimeEqual(row.token_hash, hash)) return null;
+      if (!row) return null;
       return { workspaceId: row.workspace_id, status: row.status };
     },
 
-    /** Agent registration: online unless removed. Returns the resulting status, or null if removed. */
-    async markRegistered(workspaceId: string, url: string | null): Promise<WorkspaceStatus | null> {
-      const { rows } = await pool.query<{ status: WorkspaceStatus }>(
+    /** Agent registration: online unless removed (then null). Answers as a heartbeat does, in the same statement. */
+    async markRegistered(workspaceId: string, url: string | null): Promise<AgentAnswer | null> {
+      const { rows } = await pool.query<AgentAnswerRow>(
         `UPDATE workspaces SET status = 'online', url = COALESCE($2, url), last_heartbeat_at = now(),
                 last_sample_error = NULL, updated_at = now()
-          WHERE id = $1 AND status <> 'removed' RETURNING status`,
+          WHERE id = $1 AND status <> 'removed' RETURNING status, platform_inbound_secret`,
         [workspaceId, url],
       );
-      return rows[0]?.status ?? null;
+      return rows[0] ? agentAnswer(rows[0]) : null;
     },
 
     /** Heartbeat: refreshes liveness, returns the inbound secret so an agent that lost it recovers. */
-    async recordHeartbeat(workspaceId: string): Promise<{ status: WorkspaceStatus; inboundSecret: string | null } | null> {
-      const { rows } = await pool.query<{ status: WorkspaceStatus; platform_inbound_secret: string | null }>(
+    async recordHeartbeat(workspaceId: string): Promise<AgentAnswer | null> {
+      const { rows } = await pool.query<AgentAnswerRow>(
         `UPDATE workspaces SET last_heartbeat_at = now(),
                 status = CASE WHEN status IN ('offline','degraded') THEN 'online' ELSE status END,
                 updated_at = now()
           WHERE id = $1 AND status <> 'removed' RETURNING status, platform_inbound_secret`,
         [workspaceId],
       );
-      const row = rows[0];
-      if (!row) return null;
-      return { status: row.status, inboundSecret: row.platform_inbound_secret ? box.open(row.platform_inbound_secret) : null };
+      return rows[0] ? agentAnswer(rows[0]) : null;
     },
 
     async recordEvent(
@@ -291,11 +314,7 @@ export function createWorkspaceStore(pool: Pool, box: SecretBox) {
     /** Ids of the workspace and all its descendants (recursive CTE; the root alone when childless). */
     async subtreeIds(rootId: string): Promise<string[]> {
       const { rows } = await pool.query<{ id: string }>(
-        `WITH RECURSIVE tree AS (
-           SELECT id, 0 AS depth FROM workspaces WHERE id = $1
-           UNION ALL
-           SELECT w.id, t.depth + 1 FROM workspaces w JOIN tree t ON w.parent_id = t.id WHERE t.depth < 64
-         ) SELECT id FROM tree ORDER BY depth DESC, id`,
+        `${SUBTREE_CTE} SELECT id FROM tree ORDER BY depth DESC, id`,
         [rootId],
       );
       return rows.map((r) => r.id);
@@ -309,11 +328,7 @@ export function createWorkspaceStore(pool: Pool, box: SecretBox) {
     async markSubtreeRemoved(rootId: string): Promise<Array<{ id: string; compute: ComputeKind; instance_id: string | null }>> {
       return inTransaction(async (db) => {
         const { rows } = await db.query<{ id: string; compute: ComputeKind; instance_id: string | null }>(
-          `WITH RECURSIVE tree AS (
-             SELECT id, 0 AS depth FROM workspaces WHERE id = $1
-             UNION ALL
-             SELECT w.id, t.depth + 1 FROM workspaces w JOIN tree t ON w.parent_id = t.id WHERE t.depth < 64
-           )
+          `${SUBTREE_CTE}
            UPDATE workspaces w SET status = 'removed', removed_at = COALESCE(w.removed_at, now()), updated_at = now()
              FROM tree WHERE w.id = tree.id
            RETURNING w.id, w.compute, w.instance_id`,

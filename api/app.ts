@@ -12,14 +12,13 @@ import type { SecretBox } from '../activities/crypto';
 import type { WorkspaceStore } from '../activities/workspace-store';
 import { adminGuard } from './auth';
 import { installErrorHandling, installStrictJsonParser } from './errors';
+import { BODY_LIMIT_BYTES } from './limits';
 import { adminRoutes } from './routes/admin';
 import { healthRoutes } from './routes/health';
 import { orgRoutes } from './routes/org';
 import { registryRoutes } from './routes/registry';
 import { workspaceRoutes } from './routes/workspaces';
 import { createWorkflowService, type WorkflowService } from './services/workflow-service';
-
-export const BODY_LIMIT_BYTES = 1024 * 1024;
 
 export interface ApiDeps {
   config: Config;

@@ -4,6 +4,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { DomainError } from '../domain/errors';
+import { BODY_LIMIT_BYTES, describeBytes } from './limits';
 import { SCHEMA_FIELD_NAMES } from './schemas';
 
 export interface ErrorBody {
@@ -16,7 +17,7 @@ export interface ErrorBody {
 /** Fastify's own 4xx codes, mapped to fixed messages (their texts can quote the request). */
 const FASTIFY_4XX: Record<string, { status: number; error: string; code: string }> = {
   INVALID_UTF8: { status: 400, error: 'request body is not valid UTF-8', code: 'INVALID_BODY' },
-  FST_ERR_CTP_BODY_TOO_LARGE: { status: 413, error: 'request body too large (limit 1 MiB)', code: 'BODY_TOO_LARGE' },
+  FST_ERR_CTP_BODY_TOO_LARGE: { status: 413, error: `request body too large (limit ${describeBytes(BODY_LIMIT_BYTES)})`, code: 'BODY_TOO_LARGE' },
   FST_ERR_CTP_INVALID_MEDIA_TYPE: { status: 415, error: 'unsupported content type; send application/json', code: 'UNSUPPORTED_MEDIA_TYPE' },
   FST_ERR_CTP_EMPTY_JSON_BODY: { status: 400, error: 'request body is empty', code: 'INVALID_BODY' },
   FST_ERR_CTP_INVALID_JSON_BODY: { status: 400, error: 'request body is not valid JSON', code: 'INVALID_BODY' },

@@ -57,13 +57,18 @@ export async function migrate(databaseUrl: string, dir: string = MIGRATIONS_DIR)
   return applied;
 }
 
+/** The same server's `postgres` database: where a database is created or dropped from. */
+export function adminDatabaseUrl(databaseUrl: string): string {
+  const url = new URL(databaseUrl);
+  url.pathname = '/postgres';
+  return url.toString();
+}
+
 /** Creates the database named in `databaseUrl` if it does not exist (connects to `postgres` to do so). */
 export async function ensureDatabase(databaseUrl: string): Promise<void> {
-  const url = new URL(databaseUrl);
-  const dbName = decodeURIComponent(url.pathname.replace(/^\//, ''));
+  const dbName = decodeURIComponent(new URL(databaseUrl).pathname.replace(/^\//, ''));
   if (!/^[A-Za-z0-9_]{1,63}$/.test(dbName)) throw new Error('DATABASE_URL must name a database of letters, digits and _');
-  url.pathname = '/postgres';
-  const admin = new Client({ connectionString: url.toString() });
+  const admin = new Client({ connectionString: adminDatabaseUrl(databaseUrl) });
   await admin.connect();
   try {
     const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [dbName]);

@@ -2,21 +2,16 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ApiDeps } from '../app';
+import { resultWithin } from '../services/result-within';
 
 const CHECK_TIMEOUT_MS = 3000;
 
+/** A probe that throws or does not answer in time has failed. */
 async function check(fn: () => Promise<unknown>): Promise<'ok' | 'failed'> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error('timeout')), CHECK_TIMEOUT_MS);
-  });
   try {
-    await Promise.race([fn(), timeout]);
-    return 'ok';
+    return (await resultWithin(fn().then(() => 'ok' as const), CHECK_TIMEOUT_MS)) ?? 'failed';
   } catch {
     return 'failed';
-  } finally {
-    clearTimeout(timer);
   }
 }
 

@@ -59,7 +59,7 @@ export const orgRoutes =
     );
 
     app.get('/org/imports/:id/events', { schema: { tags: ['org'], params: idParams } }, async (request, reply) => {
-      await service.describe(request.params.id); // 404 before the stream opens
+      await service.progress(request.params.id); // 404 before the stream opens
       reply.hijack();
       const res = reply.raw;
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
@@ -70,7 +70,7 @@ export const orgRoutes =
       const deadline = Date.now() + SSE_MAX_MS;
       let last = '';
       while (open && Date.now() < deadline) {
-        const { row, live } = await service.describe(request.params.id).catch(() => ({ row: null, live: null }));
+        const { row, live } = await service.progress(request.params.id).catch(() => ({ row: null, live: null }));
         if (!row) break;
         const payload = JSON.stringify({
           status: row.status,

@@ -25,14 +25,13 @@ export const registryRoutes =
       { schema: { tags: ['registry'], body: registerBody, response: { 200: agentAnswer, 401: errorResponse, 410: errorResponse } } },
       async (request) => {
         await authenticate(bearerToken(request), request.body.workspace_id);
-        const status = await deps.store.markRegistered(request.body.workspace_id, request.body.url ?? null);
-        if (!status) throw removed();
+        const registered = await deps.store.markRegistered(request.body.workspace_id, request.body.url ?? null);
+        if (!registered) throw removed();
         // The row says online before the workflow hears it; if this signal is lost the workflow
         // re-reads the row at its deadline.
         await deps.workflows.signalRegistered(request.body.workspace_id);
-        const beat = await deps.store.recordHeartbeat(request.body.workspace_id);
         request.log.info({ workspaceId: request.body.workspace_id }, 'agent registered');
-        return { status, platform_inbound_secret: beat?.inboundSecret ?? null };
+        return { status: registered.status, platform_inbound_secret: registered.inboundSecret };
       },
     );
 

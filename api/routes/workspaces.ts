@@ -3,7 +3,8 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { WorkspaceRow } from '../../activities/workspace-store';
 import { DomainError } from '../../domain/errors';
-import { normalizeRuntime, type ComputeKind } from '../../domain/vocabulary';
+import { normalizeRuntime } from '../../domain/vocabulary';
+import { computeFor, deliveryModeFor } from '../../domain/workspace-defaults';
 import type { ApiDeps } from '../app';
 import { notFound, workspaceRemoved } from '../errors';
 import {
@@ -21,7 +22,9 @@ import {
   secretParams,
   workspaceView,
 } from '../schemas';
+import { resultWithin } from '../services/result-within';
 import { singleFlight } from '../services/single-flight';
+import { operationWithFailure } from '../services/workflow-service';
 import { toWorkspaceView } from '../services/workspace-view';
 
 /** How long DELETE waits for the cascade before answering 202 (the reference used a 30 s detached context). */
@@ -65,10 +68,7 @@ export const workspaceRoutes =
       const started = await deps.workflows.startProvision(row, { model: model ?? null });
       const base = { workflow_id: started.workflowId, run_id: started.runId };
       if (row.compute !== 'none') return { status: 202 as const, body: { workspace: view(row), ...base } };
-      const result = await Promise.race([
-        deps.workflows.provisionResult(started.workflowId, started.runId),
-        new Promise<null>((resolve) => setTimeout(() => resolve(null), EXTERNAL_TOKEN_WAIT_MS).unref()),
-      ]);
+      const result = await resultWithin(deps.workflows.provisionResult(started.workflowId, started.runId), EXTERNAL_TOKEN_WAIT_MS);
       if (!result?.sealedToken) throw new DomainError('PROVISION_PENDING', 503, 'the token is not ready yet; retry POST /workspaces/:id/provision');
       const token = deps.box.open(result.sealedToken);
       const fresh = (await deps.store.getWorkspace(row.id)) ?? row;
@@ -104,7 +104,7 @@ export const workspaceRoutes =
       async (request, reply) => {
         const body = request.body;
         const runtime = normalizeRuntime(body.runtime);
-        const compute: ComputeKind = runtime === 'external' ? 'none' : (body.compute ?? deps.config.DEFAULT_COMPUTE);
+        const compute = computeFor(runtime, body.compute, deps.config.DEFAULT_COMPUTE);
         if (compute !== 'none' && !deps.config.computeProviders.has(compute)) {
           throw new DomainError('COMPUTE_NOT_CONFIGURED', 400, 'that compute provider is not configured on this platform');
         }
@@ -119,7 +119,7 @@ export const workspaceRoutes =
           runtime,
           compute,
           parentId: body.parent_id ?? null,
-          deliveryMode: body.delivery_mode ?? (runtime === 'external' ? 'poll' : 'push'),
+          deliveryMode: deliveryModeFor(runtime, body.delivery_mode),
           updateTier: body.update_tier,
           model: body.model ?? null,
           budgetLimit: body.budget_limit ?? null,
@@ -161,7 +161,7 @@ export const workspaceRoutes =
         const [row, operation] = await Promise.all([readRow(request.params.id), deps.workflows.describeProvision(request.params.id)]);
         if (!row) throw notFound('workspace');
         if (row.status === 'removed' && request.query.include_removed !== 'true') throw workspaceRemoved(row);
-        return { ...view(row), operation };
+        return { ...view(row), operation: operation && operationWithFailure(operation, row) };
       },
     );
 

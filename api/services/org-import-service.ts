@@ -20,10 +20,21 @@ import {
   type OrgTemplate,
 } from '../../domain/org-template';
 import { OrgImportIdKey } from '../../domain/search-attributes';
-import { EVENTS, workflowIds, type OrgImportMode } from '../../domain/vocabulary';
+import { EVENTS, workflowIds, type OrgImportMode, type OrgImportStatus } from '../../domain/vocabulary';
 import { importProgressQuery, type ImportOrgInput, type ImportProgress } from '../../workflows/definitions';
 
 const DIR_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}(\/[A-Za-z0-9][A-Za-z0-9._-]{0,99}){0,7}$/;
+
+/** The org_imports columns the progress stream reads. */
+interface ImportProgressRow {
+  status: OrgImportStatus;
+  workflow_id: string;
+  created_count: number;
+  skipped_count: number;
+  failed_count: number;
+  reconcile_removed_count: number;
+  error: string | null;
+}
 
 export interface OrgImportServiceDeps {
   config: Config;
@@ -91,6 +102,12 @@ export function createOrgImportService({ config, store, client, log }: OrgImport
     }
   }
 
+  /** The running workflow's own progress; null once it finished or when it does not answer. */
+  async function liveProgress(row: { status: string; workflow_id: string }): Promise<ImportProgress | null> {
+    if (row.status !== 'running') return null;
+    return client.workflow.getHandle(row.workflow_id).query(importProgressQuery).catch(() => null);
+  }
+
   async function start(template: OrgTemplate, mode: OrgImportMode, retryOf: string | null) {
     const importId = randomUUID();
     const workflowId = workflowIds.orgImport(importId);
@@ -148,13 +165,24 @@ export function createOrgImportService({ config, store, client, log }: OrgImport
       );
       const row = rows[0];
       if (!row) throw new DomainError('NOT_FOUND', 404, 'import not found');
-      let live: ImportProgress | null = null;
-      if (row.status === 'running') live = await client.workflow.getHandle(row.workflow_id).query(importProgressQuery).catch(() => null);
+      const live = await liveProgress(row);
       const items = await store.pool.query(
         'SELECT key, depth, workspace_id, outcome, error FROM org_import_items WHERE import_id = $1 ORDER BY depth, key',
         [importId],
       );
       return { row, live, items: items.rows };
+    },
+
+    /** Status, counts and live progress only: what the progress stream sends, polled twice a second. */
+    async progress(importId: string) {
+      const { rows } = await store.pool.query<ImportProgressRow>(
+        `SELECT status, workflow_id, created_count, skipped_count, failed_count, reconcile_removed_count, error
+           FROM org_imports WHERE id = $1`,
+        [importId],
+      );
+      const row = rows[0];
+      if (!row) throw new DomainError('NOT_FOUND', 404, 'import not found');
+      return { row, live: await liveProgress(row) };
     },
 
     /** Template directories under the root with their workspace counts (includes expanded). */

@@ -17,6 +17,7 @@ import {
   type DeleteTreeResult,
 } from '../../workflows/definitions';
 import type { OperationView } from '../schemas';
+import { resultWithin } from './result-within';
 import { singleFlight } from './single-flight';
 
 export interface WorkflowServiceDeps {
@@ -29,6 +30,17 @@ function sanitizeActivityFailure(message: string | null | undefined, type: strin
   if (!message && !type) return null;
   if (type && (Object.values(FAILURE_TYPES) as string[]).includes(type)) return type;
   return 'transient error; retrying';
+}
+
+export type ProvisionOperation = Omit<OperationView, 'last_failure'>;
+
+/**
+ * The operation as GET /workspaces/:id shows it. Every failure a provision marks on the row
+ * (markProvisionFailed, prepare's decrypt/missing-env marking) is the same sanitized sentence it fails
+ * its workflow with, so the row read in parallel supplies last_failure.
+ */
+export function operationWithFailure(operation: ProvisionOperation, row: { last_sample_error: string | null }): OperationView {
+  return { ...operation, last_failure: operation.status === 'FAILED' ? (row.last_sample_error?.slice(0, 500) ?? null) : null };
 }
 
 export function createWorkflowService({ client, taskQueue }: WorkflowServiceDeps) {
@@ -62,13 +74,7 @@ export function createWorkflowService({ client, taskQueue }: WorkflowServiceDeps
         workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
         typedSearchAttributes: new TypedSearchAttributes([{ key: WorkspaceIdKey, value: rootId }]),
       });
-      let timer: NodeJS.Timeout | undefined;
-      const result = await Promise.race([
-        handle.result() as Promise<DeleteTreeResult>,
-        new Promise<null>((resolve) => {
-          timer = setTimeout(() => resolve(null), waitMs);
-        }),
-      ]).finally(() => clearTimeout(timer));
+      const result = await resultWithin(handle.result() as Promise<DeleteTreeResult>, waitMs);
       return { workflowId, runId: handle.firstExecutionRunId, result };
     },
 
@@ -125,8 +131,12 @@ export function createWorkflowService({ client, taskQueue }: WorkflowServiceDeps
       }
     },
 
-    /** The live (or last) provision operation of a workspace, or null if it never had one. */
-    describeProvision: singleFlight((workspaceId: string) => workspaceId, async (workspaceId: string): Promise<OperationView | null> => {
+    /**
+     * The live (or last) provision operation of a workspace, or null if it never had one. Its
+     * `last_failure` is the caller's to fill (see operationWithFailure): asking the workflow would take
+     * one more round-trip on the hot read path for a sentence the workspace row already holds.
+     */
+    describeProvision: singleFlight((workspaceId: string) => workspaceId, async (workspaceId: string): Promise<ProvisionOperation | null> => {
       const handle = client.workflow.getHandle(workflowIds.provision(workspaceId));
       let description: Awaited<ReturnType<typeof handle.describe>>;
       try {
@@ -139,14 +149,6 @@ export function createWorkflowService({ client, taskQueue }: WorkflowServiceDeps
       // no query round-trip through a worker on this hot path.
       const phase = description.typedSearchAttributes.get(ProvisionPhaseKey) ?? null;
       const pending = description.raw.pendingActivities?.[0];
-      let lastFailure: string | null = null;
-      if (description.status.name === 'FAILED') {
-        // Workflow failure messages are the sanitized public sentences the workflow chose.
-        lastFailure = await handle.result().then(
-          () => null,
-          (err: Error & { cause?: Error }) => (err.cause?.message ?? err.message).slice(0, 500),
-        );
-      }
       return {
         workflow_id: description.workflowId,
         run_id: description.runId,
@@ -160,7 +162,6 @@ export function createWorkflowService({ client, taskQueue }: WorkflowServiceDeps
               last_failure: sanitizeActivityFailure(pending.lastFailure?.message, pending.lastFailure?.applicationFailureInfo?.type),
             }
           : null,
-        last_failure: lastFailure,
       };
     }),
   };

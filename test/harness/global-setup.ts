@@ -16,18 +16,17 @@
 // (e.g. look the instance up by tag before launching); moto cannot prove AWS's token semantics.
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { DescribeImagesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { Connection } from '@temporalio/client';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import Docker from 'dockerode';
-import { Client } from 'pg';
-import { migrate } from '../../db/migrate';
+import { adminDatabaseUrl, ensureDatabase, migrate } from '../../db/migrate';
 import { SEARCH_ATTRIBUTE_NAMES } from '../../domain/vocabulary';
 import { cleanupRun } from './global-teardown';
 import { freePort, isAlive, startDetached, waitUntilUp } from './processes';
-import { RUN_DIR, STATE_ENV, stateFileFor, type TestServers } from './servers';
+import { readStateFile, RUN_DIR, STATE_ENV, stateFileFor, writeStateFile, type TestServers } from './servers';
 
 const ROOT = join(__dirname, '..', '..');
 const TEMPORAL = join(ROOT, '.venv', 'bin', 'temporal');
@@ -64,7 +63,7 @@ async function cleanStaleRuns(): Promise<void> {
     const file = join(RUN_DIR, f);
     let stale: TestServers;
     try {
-      stale = JSON.parse(readFileSync(file, 'utf8')) as TestServers;
+      stale = readStateFile(file);
     } catch {
       rmSync(file, { force: true }); // half-written by a run killed mid-write
       continue;
@@ -119,7 +118,7 @@ export default async function globalSetup(): Promise<void> {
     pids,
     ownerPid: process.pid,
   };
-  const save = () => writeFileSync(stateFile, JSON.stringify(state, null, 2));
+  const save = () => writeStateFile(stateFile, state);
   // Test files (and jest's worker processes, spawned after this) find the run through this variable.
   process.env[STATE_ENV] = stateFile;
   save();
@@ -169,15 +168,9 @@ export default async function globalSetup(): Promise<void> {
     ]).finally(() => ec2.destroy());
     save();
 
-    const admin = new Client({ connectionString: serverUrl('postgres') });
-    await admin.connect().catch((err: Error) => {
-      throw new Error(`Postgres is not reachable at ${serverUrl('postgres')}: ${err.message} (set DATABASE_URL, or start the machine's Postgres)`);
+    await ensureDatabase(databaseUrl).catch((err: Error) => {
+      throw new Error(`Postgres at ${adminDatabaseUrl(databaseUrl)} is not reachable or would not create ${databaseName}: ${err.message} (set DATABASE_URL, or start the machine's Postgres)`);
     });
-    try {
-      await admin.query(`CREATE DATABASE ${databaseName}`);
-    } finally {
-      await admin.end();
-    }
     await migrate(databaseUrl);
     await bundled;
     save();

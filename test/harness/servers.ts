@@ -1,6 +1,6 @@
 // Contract between the jest global setup (which starts the real servers) and the tests (which use
-// them). global-setup.ts writes this state to STATE_FILE; tests read it with testServers().
-import { readFileSync } from 'node:fs';
+// them). global-setup.ts writes this state to the run's state file; tests read it with testServers().
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const RUN_DIR = join(__dirname, '..', '..', '.test-run');
@@ -33,16 +33,33 @@ export interface TestServers {
   ownerPid: number;
 }
 
-export function testServers(): TestServers {
+/** Throws when the file is missing or half-written (a run killed mid-write). */
+export function readStateFile(file: string): TestServers {
+  return JSON.parse(readFileSync(file, 'utf8')) as TestServers;
+}
+
+export function writeStateFile(file: string, state: TestServers): void {
+  writeFileSync(file, JSON.stringify(state, null, 2));
+}
+
+/** This run's state file, as global setup named it for the tests. */
+function currentStateFile(): string {
   const file = process.env[STATE_ENV];
   if (!file) throw new Error(`test servers are not running: ${STATE_ENV} is unset (run the suite through jest, whose global setup starts them)`);
-  let raw: string;
-  try {
-    raw = readFileSync(file, 'utf8');
-  } catch {
-    throw new Error(`test servers are not running: ${file} is missing`);
-  }
-  return JSON.parse(raw) as TestServers;
+  if (!existsSync(file)) throw new Error(`test servers are not running: ${file} is missing`);
+  return file;
+}
+
+export function testServers(): TestServers {
+  return readStateFile(currentStateFile());
+}
+
+/** Records a server a test started (or restarted) under `name`, so teardown stops it too. */
+export function recordTestProcess(name: string, pid: number): void {
+  const file = currentStateFile();
+  const state = readStateFile(file);
+  state.pids[name] = pid;
+  writeStateFile(file, state);
 }
 
 export const TEST_RUN_LABEL = 'molecule.test.run';

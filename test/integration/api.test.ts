@@ -62,6 +62,7 @@ describe('validation', () => {
     expect((await p.api('POST', '/workspaces', '{"name": ')).status).toBe(400);
     const big = await p.api('POST', '/workspaces', JSON.stringify({ name: 'x', role: 'a'.repeat(2 * 1024 * 1024) }));
     expect(big.status).toBe(413);
+    expect(big.body).toEqual({ error: 'request body too large (limit 1 MiB)', code: 'BODY_TOO_LARGE' });
     const res = await fetch(`${p.url}/workspaces`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'text/plain' }, body: MARKER });
     expect(res.status).toBe(415);
     expect(await res.text()).not.toContain('INJECTED');

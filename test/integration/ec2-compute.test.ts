@@ -7,12 +7,13 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { type AddressInfo, createServer as createNetServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { DescribeInstanceAttributeCommand, DescribeInstancesCommand, EC2Client, type Instance } from '@aws-sdk/client-ec2';
 import { CLIENT_TOKEN_TAG, createEc2Compute, type Ec2ComputeDeps } from '../../activities/ec2-compute';
 import { ComputeError } from '../../domain/errors';
 import { containerName, MANAGED_LABEL, PROVISION_RUN_LABEL, WORKSPACE_ID_LABEL } from '../../domain/vocabulary';
+import { freePort } from '../harness/processes';
 import { TEST_RUN_LABEL, testServers } from '../harness/servers';
 
 const servers = testServers();
@@ -171,14 +172,6 @@ describe('listManagedInstances', () => {
 });
 
 // ---------------------------------------------------------------------------------------------------
-
-async function freePort(): Promise<number> {
-  const srv = createNetServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
-  const { port } = srv.address() as AddressInfo;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
 
 describe('a moto that stops answering', () => {
   let moto: ChildProcess | null = null;

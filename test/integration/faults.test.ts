@@ -1,12 +1,12 @@
 // Fault suite (F3, F4, F5, F7; F1 is worker-crash.test.ts): real faults injected into real servers.
 // Each case is bounded in time and cleans up. The counts are printed at the end.
-import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { Client } from 'pg';
+import { adminDatabaseUrl } from '../../db/migrate';
 import { containerName } from '../../domain/vocabulary';
 import { killProcess, startDetached } from '../harness/processes';
-import { RUN_DIR, STATE_ENV, type TestServers } from '../harness/servers';
+import { recordTestProcess, RUN_DIR, testServers } from '../harness/servers';
 import { containerExists, instancesOf, tokenFromUserData, volumeExists } from './support/compute';
 import { startFaultyProxy, type FaultyProxy } from './support/faulty-proxy';
 import { startPlatform, waitFor, type Platform } from './support/platform';
@@ -29,7 +29,7 @@ describe('F3: Postgres connections killed during activities', () => {
 
   it('an import survives its connections being terminated: no lost or doubled writes', async () => {
     const dbName = new URL(p.servers.databaseUrl).pathname.slice(1);
-    const admin = new Client({ connectionString: p.servers.databaseUrl.replace(/\/[^/]+$/, '/postgres') });
+    const admin = new Client({ connectionString: adminDatabaseUrl(p.servers.databaseUrl) });
     await admin.connect();
     let kills = 0;
     let stop = false;
@@ -85,15 +85,13 @@ describe('F4: Docker API unavailable for a while', () => {
 
   /** Stops the run's Podman API service, runs `during`, then starts a new one on the same socket. */
   async function withPodmanDown(during: () => Promise<void>, downMs: number): Promise<void> {
-    const stateFile = process.env[STATE_ENV] as string;
-    const state = JSON.parse(readFileSync(stateFile, 'utf8')) as TestServers;
+    const state = testServers();
     await killProcess(state.pids.podman);
     try {
       await during();
       await new Promise((r) => setTimeout(r, downMs));
     } finally {
-      state.pids.podman = startDetached('podman', ['system', 'service', '--time=0', `unix://${state.dockerSocket}`], join(RUN_DIR, `podman-${state.runId}.log`));
-      writeFileSync(stateFile, JSON.stringify(state, null, 2)); // teardown stops the new one
+      recordTestProcess('podman', startDetached('podman', ['system', 'service', '--time=0', `unix://${state.dockerSocket}`], join(RUN_DIR, `podman-${state.runId}.log`)));
       await waitFor('podman back', () => new Docker({ socketPath: state.dockerSocket }).version().then(() => true));
     }
   }
@@ -226,15 +224,11 @@ describe('F2: Temporal server restarted mid-provision', () => {
   let pid = 0;
   let args: string[] = [];
   let address = '';
-  const stateFile = () => process.env[STATE_ENV] as string;
 
   /** Starts a persistent dev server (SQLite file) and records its pid so teardown stops it too. */
   async function startTemporal(): Promise<void> {
-    const { temporalBinary } = JSON.parse(readFileSync(stateFile(), 'utf8')) as TestServers;
-    pid = startDetached(temporalBinary, args, join(RUN_DIR, `f2-temporal-${process.pid}.log`));
-    const state = JSON.parse(readFileSync(stateFile(), 'utf8')) as TestServers;
-    state.pids.f2temporal = pid;
-    writeFileSync(stateFile(), JSON.stringify(state, null, 2));
+    pid = startDetached(testServers().temporalBinary, args, join(RUN_DIR, `f2-temporal-${process.pid}.log`));
+    recordTestProcess('f2temporal', pid);
     const { Connection } = await import('@temporalio/client');
     await waitFor('persistent Temporal up', async () => {
       const c = await Connection.connect({ address, connectTimeout: 500 });

@@ -1,7 +1,7 @@
 // Migrations from an empty database, and the database's enums checked against domain/vocabulary.ts.
 import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
-import { listMigrations, migrate } from '../../db/migrate';
+import { adminDatabaseUrl, listMigrations, migrate } from '../../db/migrate';
 import { COMPUTE_KINDS, DELIVERY_MODES, IMPORT_ITEM_OUTCOMES, ORG_IMPORT_MODES, ORG_IMPORT_STATUSES, RUNTIMES, UPDATE_TIERS, WORKSPACE_STATUSES } from '../../domain/vocabulary';
 import { testServers } from '../harness/servers';
 
@@ -11,8 +11,7 @@ let url: string;
 
 beforeAll(async () => {
   const base = new URL(testServers().databaseUrl);
-  base.pathname = '/postgres';
-  adminUrl = base.toString();
+  adminUrl = adminDatabaseUrl(base.toString());
   base.pathname = `/${dbName}`;
   url = base.toString();
   const admin = new Client({ connectionString: adminUrl });

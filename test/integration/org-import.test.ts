@@ -245,6 +245,13 @@ describe('org import', () => {
     const text = await stream.text();
     expect(text).toContain('event: progress');
     expect(text).toMatch(/event: done\ndata: \{"status":"completed"/);
+    // The event format clients parse: these fields, in this order.
+    const events = [...text.matchAll(/event: (\w+)\ndata: (.*)\n\n/g)].map(([, name, data]) => ({ name, data: JSON.parse(data) as Record<string, unknown> }));
+    for (const e of events.filter((e) => e.name === 'progress')) {
+      expect(Object.keys(e.data)).toEqual(['status', 'progress', 'created', 'skipped', 'failed', 'reconcile_removed']);
+    }
+    expect(events.at(-1)).toEqual({ name: 'done', data: { status: 'completed', error: null } });
+    expect(events.at(-2)?.data).toMatchObject({ status: 'completed', progress: null, created: 1, skipped: 0, failed: 0, reconcile_removed: 0 });
 
     const templates = await p.api<{ templates: Array<{ dir: string; workspaces: number }> }>('GET', '/org/templates');
     expect(templates.body.templates.find((t) => t.dir === 'acme')?.workspaces).toBe(5);

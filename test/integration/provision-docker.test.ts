@@ -85,13 +85,15 @@ describe('provision on Docker', () => {
     const created = await create({ name: 'Silent Agent', provision_timeout_seconds: 4, secrets: { AGENT_BEHAVIOUR: 'silent' } });
     const id = created.workspace.id;
 
-    const failed = await waitFor('workspace failed', async () => {
+    // The row says failed before the workflow closes (it marks the row, then fails): wait for both.
+    const failed = await waitFor('workspace failed and provision closed', async () => {
       const ws = await statusOf(id);
-      return ws.status === 'failed' ? ws : null;
+      return ws.status === 'failed' && (ws.operation as { status: string } | null)?.status === 'FAILED' ? ws : null;
     });
     expect(failed.last_sample_error).toBe('The agent did not register within 4 seconds.');
     const operation = failed.operation as { status: string; last_failure: string };
-    expect(operation.status).toBe('FAILED');
+    expect(Object.keys(operation)).toEqual(['workflow_id', 'run_id', 'type', 'status', 'phase', 'pending_activity', 'last_failure']);
+    expect(operation).toMatchObject({ type: 'provisionWorkspace', status: 'FAILED', phase: 'failed', pending_activity: null });
     expect(operation.last_failure).toBe('The agent did not register within 4 seconds.');
 
     expect(await containerExists(id)).toBe(false);
