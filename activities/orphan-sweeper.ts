@@ -179,8 +179,9 @@ export function createOrphanSweeper({ store, compute, config, log }: OrphanSweep
       const timeout = resolveProvisionTimeout({ envOverrideSeconds: config.PROVISION_TIMEOUT_SECONDS, templateSeconds: row.provision_timeout_seconds, runtime: row.runtime });
       if (row.age < timeout + STUCK_PROVISION_GRACE_SECONDS) continue;
       const finding: SweepFinding = { kind: 'stuck_provision', id: row.id, workspaceId: row.id, reason: `provisioning past its ${timeout}s deadline`, action: dryRun ? 'would_fail' : 'failed' };
-      if (!dryRun && (await store.setStatus(row.id, 'failed', { lastSampleError: timeoutMessage(timeout) }))) {
-        await store.recordEvent(EVENTS.workspaceProvisionFailed, { workspaceId: row.id, payload: { error: timeoutMessage(timeout), timeout_secs: timeout } });
+      if (!dryRun) {
+        const payload = { error: timeoutMessage(timeout), timeout_secs: timeout };
+        await store.setStatus(row.id, 'failed', { lastSampleError: timeoutMessage(timeout) }, { type: EVENTS.workspaceProvisionFailed, payload });
       }
       await record(report, finding);
     }

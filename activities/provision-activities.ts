@@ -110,12 +110,12 @@ export function createProvisionActivities(deps: ProvisionActivityDeps) {
     payload: { timeout_secs?: number },
   ): Promise<void> {
     // A removed workspace stays removed, and no failure is broadcast for it (a delete cancelled us).
-    if (!(await store.setStatus(workspaceId, 'failed', { lastSampleError: publicMessage }))) return;
-    await store.recordEvent(EVENTS.workspaceProvisionFailed, {
-      workspaceId,
+    const failed = await store.setStatus(workspaceId, 'failed', { lastSampleError: publicMessage }, {
+      type: EVENTS.workspaceProvisionFailed,
       payload: { error: publicMessage, ...payload },
       dedupeKey: `${dedupe}:failed`,
     });
+    if (!failed) return;
     await store.recordActivity({
       workspaceId,
       action: 'provision.failed',
@@ -162,8 +162,12 @@ export function createProvisionActivities(deps: ProvisionActivityDeps) {
   }
 
   async function markProvisioning(input: { workspaceId: string; runId: string }): Promise<void> {
-    await store.setStatus(input.workspaceId, 'provisioning', { lastSampleError: null, provisionStarted: true });
-    await store.recordEvent(EVENTS.workspaceProvisioning, { workspaceId: input.workspaceId, dedupeKey: `${input.runId}:provisioning` });
+    await store.setStatus(
+      input.workspaceId,
+      'provisioning',
+      { lastSampleError: null, provisionStarted: true },
+      { type: EVENTS.workspaceProvisioning, dedupeKey: `${input.runId}:provisioning` },
+    );
   }
 
   async function markAwaitingAgent(input: { workspaceId: string; runId: string }): Promise<void> {
@@ -190,9 +194,11 @@ export function createProvisionActivities(deps: ProvisionActivityDeps) {
      */
     async beginProvision(input: { workspaceId: string; model?: string | null; runId: string }): Promise<PreparedProvision & { sealedToken: string }> {
       const prepared = await prepare(input); // checks the workspace is live
-      const { sealedToken } = await mintSealed(input.workspaceId);
-      if (prepared.compute === 'none') await markAwaitingAgent(input);
-      else await markProvisioning(input);
+      // Independent, idempotent writes: side by side, one round trip on the provision's critical path.
+      const [{ sealedToken }] = await Promise.all([
+        mintSealed(input.workspaceId),
+        prepared.compute === 'none' ? markAwaitingAgent(input) : markProvisioning(input),
+      ]);
       return { ...prepared, sealedToken };
     },
 
@@ -240,9 +246,7 @@ export function createProvisionActivities(deps: ProvisionActivityDeps) {
     },
 
     async markOnline(input: { workspaceId: string; runId: string }): Promise<boolean> {
-      const ok = await store.setStatus(input.workspaceId, 'online', { lastSampleError: null });
-      if (ok) await store.recordEvent(EVENTS.workspaceOnline, { workspaceId: input.workspaceId, dedupeKey: `${input.runId}:online` });
-      return ok;
+      return store.setStatus(input.workspaceId, 'online', { lastSampleError: null }, { type: EVENTS.workspaceOnline, dedupeKey: `${input.runId}:online` });
     },
 
     /** Saves the container's last log lines (or EC2 console output) so operators can see why it failed. */

@@ -86,6 +86,11 @@ const SUBTREE_CTE = `WITH RECURSIVE tree AS (
   SELECT w.id, t.depth + 1 FROM workspaces w JOIN tree t ON w.parent_id = t.id WHERE t.depth < 64
 )`;
 
+/** What LISTEN molecule_events receives: bounded by construction (type and ids only). */
+function eventNotice(type: EventName, workspaceId: string | null, orgImportId: string | null): string {
+  return JSON.stringify({ type, workspaceId, orgImportId });
+}
+
 export function createWorkspaceStore(pool: Pool, box: SecretBox) {
   async function inTransaction<T>(fn: (client: PoolClient) => Promise<T>): Promise<T> {
     const client = await pool.connect();
@@ -150,21 +155,34 @@ export function createWorkspaceStore(pool: Pool, box: SecretBox) {
       return rows;
     },
 
-    /** Returns false when the row is missing or removed (removed is terminal). */
+    /**
+     * Returns false when the row is missing or removed (removed is terminal). With `event`, the event
+     * is recorded (and broadcast) in the same statement, only when the status was written: one round
+     * trip for a transition and its event, and no event for a workspace that was not changed.
+     */
     async setStatus(
       id: string,
       status: Exclude<WorkspaceStatus, 'removed'>,
       extra: { lastSampleError?: string | null; provisionStarted?: boolean } = {},
+      event?: { type: EventName; payload?: Record<string, unknown>; dedupeKey?: string },
     ): Promise<boolean> {
-      const res = await pool.query(
-        `UPDATE workspaces SET status = $2,
+      const update = `UPDATE workspaces SET status = $2,
             last_sample_error = CASE WHEN $3::boolean THEN $4 ELSE last_sample_error END,
             provision_started_at = CASE WHEN $5::boolean THEN now() ELSE provision_started_at END,
             updated_at = now()
-          WHERE id = $1 AND status <> 'removed'`,
-        [id, status, extra.lastSampleError !== undefined, extra.lastSampleError ?? null, extra.provisionStarted ?? false],
+          WHERE id = $1 AND status <> 'removed'`;
+      const params = [id, status, extra.lastSampleError !== undefined, extra.lastSampleError ?? null, extra.provisionStarted ?? false];
+      if (!event) return (await pool.query(update, params)).rowCount === 1;
+      const { rows } = await pool.query<{ updated: number }>(
+        `WITH updated AS (${update} RETURNING id),
+         inserted AS (
+           INSERT INTO structure_events (event_type, workspace_id, payload, dedupe_key)
+           SELECT $6::text, id, $7::jsonb, $8::text FROM updated ON CONFLICT (dedupe_key) DO NOTHING RETURNING 1),
+         notified AS (SELECT pg_notify('molecule_events', $9) FROM inserted)
+         SELECT (SELECT count(*) FROM updated)::int AS updated, (SELECT count(*) FROM notified)::int AS notified`,
+        [...params, event.type, JSON.stringify(event.payload ?? {}), event.dedupeKey ?? null, eventNotice(event.type, id, null)],
       );
-      return res.rowCount === 1;
+      return rows[0]?.updated === 1;
     },
 
     async setComputeRefs(id: string, refs: { containerName?: string | null; instanceId?: string | null }): Promise<void> {
@@ -286,7 +304,7 @@ export function createWorkspaceStore(pool: Pool, box: SecretBox) {
       const payload = JSON.stringify(opts.payload ?? {});
       // Insert and broadcast in one statement: the notify runs only when the row is new (a retried
       // activity's duplicate is not broadcast twice). Payload bounded by construction (ids, counts).
-      const notice = JSON.stringify({ type, workspaceId: opts.workspaceId ?? null, orgImportId: opts.orgImportId ?? null });
+      const notice = eventNotice(type, opts.workspaceId ?? null, opts.orgImportId ?? null);
       await pool.query(
         `WITH inserted AS (
            INSERT INTO structure_events (event_type, workspace_id, org_import_id, payload, dedupe_key)

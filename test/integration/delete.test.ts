@@ -236,6 +236,30 @@ describe('orphan sweeper', () => {
     await bystander.remove({ force: true });
   });
 
+  it('fails a provision stuck past its deadline plus grace, with its event, and leaves a fresh one alone', async () => {
+    const base = { role: '', tier: 1, runtime: 'codex' as const, compute: 'docker' as const, parentId: null, deliveryMode: 'push' as const, updateTier: 'production' as const, model: null, budgetLimit: null, maxConcurrentTasks: 1 };
+    const stuck = await p.clients.store.createWorkspace({ ...base, name: 'Stuck Provision', provisionTimeoutSeconds: 60 });
+    const fresh = await p.clients.store.createWorkspace({ ...base, name: 'Fresh Provision', provisionTimeoutSeconds: 60 });
+    await p.clients.pool.query(`UPDATE workspaces SET status = 'provisioning', provision_started_at = now() - interval '10 minutes' WHERE id = $1`, [stuck.id]);
+    await p.clients.pool.query(`UPDATE workspaces SET status = 'provisioning', provision_started_at = now() WHERE id = $1`, [fresh.id]);
+
+    const report = await sweep();
+    expect(report.findings).toEqual(expect.arrayContaining([expect.objectContaining({ kind: 'stuck_provision', id: stuck.id, action: 'failed' })]));
+    expect(report.findings.some((f) => f.id === fresh.id)).toBe(false);
+    const rows = await p.clients.pool.query<{ id: string; status: string; last_sample_error: string | null }>(
+      'SELECT id, status, last_sample_error FROM workspaces WHERE id = ANY($1::uuid[])',
+      [[stuck.id, fresh.id]],
+    );
+    const byId = new Map(rows.rows.map((r) => [r.id, r]));
+    expect(byId.get(stuck.id)).toMatchObject({ status: 'failed', last_sample_error: expect.stringContaining('60') });
+    expect(byId.get(fresh.id)?.status).toBe('provisioning');
+    const events = await p.clients.pool.query<{ workspace_id: string; payload: { timeout_secs: number } }>(
+      `SELECT workspace_id, payload FROM structure_events WHERE event_type = 'WORKSPACE_PROVISION_FAILED' AND workspace_id = ANY($1::uuid[])`,
+      [[stuck.id, fresh.id]],
+    );
+    expect(events.rows).toEqual([{ workspace_id: stuck.id, payload: expect.objectContaining({ timeout_secs: 60 }) }]);
+  });
+
   it('a Docker daemon error skips the container and token passes instead of revoking every token', async () => {
     const { createOrphanSweeper } = await import('../../activities/orphan-sweeper');
     const { createDockerCompute } = await import('../../activities/docker-compute');
