@@ -231,16 +231,34 @@ async function b2Provision(pool: Pool, servers: TestServers): Promise<string[]> 
   await platformProvisions(pool, 1, 'Bench warm-up');
   // Baseline: the same containers created, given their token file and started directly with dockerode,
   // timed until the agent inside has read its token (it cannot register without the platform).
-  const c0 = sampleCpu();
-  const baseline = await Promise.all(Array.from({ length: n }, (_, i) => directContainer(docker, servers, `bench-baseline-${servers.runId}-${i}`)));
-  const c1 = sampleCpu();
-  const { latencies, ids, started } = await platformProvisions(pool, n, 'Bench Docker');
-  const c2 = sampleCpu();
-  cpuNotes.push(`B2 baseline round: ${describeCpu(c0, c1)}`, `B2 platform round: ${describeCpu(c1, c2)}`);
-  const p50 = percentile(latencies, 50);
-  const b50 = percentile(baseline, 50);
-  rows.push({ id: 'B2', what: `provision ${n} Docker workspaces to online: p50`, value: Math.round(p50), unit: 'ms', baseline: Math.round(b50), ratio: p50 / b50, target: '≤ 1.5x', ok: p50 / b50 <= 1.5 });
-  rows.push({ id: 'B2', what: `provision ${n} Docker workspaces to online: p95`, value: Math.round(percentile(latencies, 95)), unit: 'ms', baseline: Math.round(percentile(baseline, 95)), ratio: percentile(latencies, 95) / percentile(baseline, 95) });
+  // Rounds alternate baseline and platform bursts; one pair's ratio swings by ±0.3x on these machines,
+  // so the figure is the median over the rounds, and every round's ratio is printed beside it.
+  const rounds = Math.max(1, Number(process.env.BENCH_B2_ROUNDS ?? 3));
+  const perRound: Array<{ p50: number; b50: number; p95: number; b95: number }> = [];
+  const ids: string[] = [];
+  const started = new Map<string, number>();
+  for (let r = 0; r < rounds; r++) {
+    const c0 = sampleCpu();
+    const baseline = await Promise.all(Array.from({ length: n }, (_, i) => directContainer(docker, servers, `bench-baseline-${servers.runId}-${r}-${i}`)));
+    const c1 = sampleCpu();
+    const platform = await platformProvisions(pool, n, `Bench Docker ${r}`);
+    const c2 = sampleCpu();
+    cpuNotes.push(`B2 round ${r + 1} baseline: ${describeCpu(c0, c1)}`, `B2 round ${r + 1} platform: ${describeCpu(c1, c2)}`);
+    ids.push(...platform.ids);
+    for (const [id, t] of platform.started) started.set(id, t);
+    perRound.push({
+      p50: percentile(platform.latencies, 50),
+      b50: percentile(baseline, 50),
+      p95: percentile(platform.latencies, 95),
+      b95: percentile(baseline, 95),
+    });
+  }
+  const median = (xs: number[]) => percentile(xs, 50);
+  const ratio50 = median(perRound.map((x) => x.p50 / x.b50));
+  const ratio95 = median(perRound.map((x) => x.p95 / x.b95));
+  rows.push({ id: 'B2', what: `provision ${n} Docker workspaces to online: p50 (median of ${rounds} rounds)`, value: Math.round(median(perRound.map((x) => x.p50))), unit: 'ms', baseline: Math.round(median(perRound.map((x) => x.b50))), ratio: ratio50, target: '≤ 1.5x', ok: ratio50 <= 1.5 });
+  rows.push({ id: 'B2', what: `provision ${n} Docker workspaces to online: p95 (median of ${rounds} rounds)`, value: Math.round(median(perRound.map((x) => x.p95))), unit: 'ms', baseline: Math.round(median(perRound.map((x) => x.b95))), ratio: ratio95 });
+  rows.push({ id: 'B2', what: `p50 ratio of each round: ${perRound.map((x) => (x.p50 / x.b50).toFixed(2) + 'x').join(', ')}`, value: rounds, unit: 'rounds' });
   await provisionBreakdown(servers, ids, started);
   // The same work one at a time: what the platform adds to one provision when the cores are not shared.
   const soloBaseline: number[] = [];
