@@ -233,7 +233,7 @@ async function b2Provision(pool: Pool, servers: TestServers): Promise<string[]> 
   // timed until the agent inside has read its token (it cannot register without the platform).
   // Rounds alternate baseline and platform bursts; one pair's ratio swings by ±0.3x on these machines,
   // so the figure is the median over the rounds, and every round's ratio is printed beside it.
-  const rounds = Math.max(1, Number(process.env.BENCH_B2_ROUNDS ?? 3));
+  const rounds = Math.max(1, Number(process.env.BENCH_B2_ROUNDS ?? 5));
   const perRound: Array<{ p50: number; b50: number; p95: number; b95: number }> = [];
   const ids: string[] = [];
   const started = new Map<string, number>();
