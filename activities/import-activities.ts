@@ -5,7 +5,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import type { PoolClient } from 'pg';
 import { flattenTemplate, type FlatWorkspace, type OrgTemplate } from '../domain/org-template';
 import { EVENTS, type ComputeKind, type ImportItemOutcome, type OrgImportMode } from '../domain/vocabulary';
-import { computeFor, deliveryModeFor } from '../domain/workspace-defaults';
+import { computeFor, deliveryModeFor, initialStatusFor } from '../domain/workspace-defaults';
 import type { Config } from '../config';
 import { hashToken, newAuthToken, newInboundSecret, type SecretBox } from './crypto';
 import type { WorkspaceStore } from './workspace-store';
@@ -90,10 +90,9 @@ export function createImportActivities({ store, box, config }: ImportActivityDep
       `INSERT INTO workspaces (name, role, tier, runtime, compute, parent_id, delivery_mode, model, max_concurrent_tasks,
                                required_env, provision_timeout_seconds, org_import_id, status)
        SELECT t.name, t.role, t.tier, t.runtime, t.compute, t.parent_id, t.delivery_mode, t.model, t.max_tasks,
-              ARRAY(SELECT jsonb_array_elements_text(t.required_env)), t.timeout, $11::uuid,
-              CASE WHEN t.compute = 'none' THEN 'awaiting_agent' ELSE 'provisioning' END
-         FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::uuid[], $7::text[], $8::int[], $9::jsonb[], $10::int[], $12::text[])
-              AS t(name, role, tier, runtime, compute, parent_id, model, max_tasks, required_env, timeout, delivery_mode)
+              ARRAY(SELECT jsonb_array_elements_text(t.required_env)), t.timeout, $11::uuid, t.status
+         FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::uuid[], $7::text[], $8::int[], $9::jsonb[], $10::int[], $12::text[], $13::text[])
+              AS t(name, role, tier, runtime, compute, parent_id, model, max_tasks, required_env, timeout, delivery_mode, status)
        RETURNING id, parent_id, name`,
       [
         fresh.map((l) => l.ws.name),
@@ -108,6 +107,7 @@ export function createImportActivities({ store, box, config }: ImportActivityDep
         fresh.map((l) => l.ws.runtime_config?.provision_timeout_seconds ?? null),
         importId,
         fresh.map((l) => deliveryModeFor(l.ws.runtime)),
+        computes.map(initialStatusFor),
       ],
     );
     // Sibling names are unique (the parser rejects duplicates), so (parent, name) identifies the row.

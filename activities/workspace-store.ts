@@ -3,6 +3,7 @@
 // (a racing register/heartbeat/provision must not resurrect a deleted workspace).
 import type { Pool, PoolClient } from 'pg';
 import type { ComputeKind, DeliveryMode, EventName, Runtime, UpdateTier, WorkspaceStatus } from '../domain/vocabulary';
+import { initialStatusFor } from '../domain/workspace-defaults';
 import { hashToken, newAuthToken, newInboundSecret, type SecretBox } from './crypto';
 
 export interface WorkspaceRow {
@@ -138,7 +139,7 @@ export function createWorkspaceStore(pool: Pool, box: SecretBox) {
         [
           input.name, input.role, input.tier, input.runtime, input.compute, input.parentId, input.deliveryMode,
           input.updateTier, input.model, input.budgetLimit, input.maxConcurrentTasks, input.provisionTimeoutSeconds,
-          input.orgImportId ?? null, input.compute === 'none' ? 'awaiting_agent' : 'provisioning',
+          input.orgImportId ?? null, initialStatusFor(input.compute),
           input.requiredEnv ?? [],
         ],
       );

@@ -1,6 +1,6 @@
 // Where a new workspace runs and how work reaches it, from its runtime. Workspaces are created by
 // POST /workspaces and by the org import; both take these rules from here so the two cannot disagree.
-import type { ComputeKind, DeliveryMode, Runtime } from './vocabulary';
+import type { ComputeKind, DeliveryMode, Runtime, WorkspaceStatus } from './vocabulary';
 
 export type PlatformCompute = Exclude<ComputeKind, 'none'>;
 
@@ -13,4 +13,9 @@ export function computeFor(runtime: Runtime, requested: PlatformCompute | null |
 /** External agents poll and platform-run agents are pushed to, unless the caller chose. */
 export function deliveryModeFor(runtime: Runtime, requested?: DeliveryMode | null): DeliveryMode {
   return requested ?? (runtime === 'external' ? 'poll' : 'push');
+}
+
+/** A new workspace waits for its external agent, or is about to be provisioned on platform compute. */
+export function initialStatusFor(compute: ComputeKind): Extract<WorkspaceStatus, 'awaiting_agent' | 'provisioning'> {
+  return compute === 'none' ? 'awaiting_agent' : 'provisioning';
 }

@@ -1,4 +1,4 @@
-import { computeFor, deliveryModeFor } from '../../domain/workspace-defaults';
+import { computeFor, deliveryModeFor, initialStatusFor } from '../../domain/workspace-defaults';
 
 describe('new-workspace defaults shared by POST /workspaces and the org import', () => {
   it('computeFor: external has no compute whatever was asked; others take the request, else the default', () => {
@@ -13,5 +13,11 @@ describe('new-workspace defaults shared by POST /workspaces and the org import',
     expect(deliveryModeFor('claude-code')).toBe('push');
     expect(deliveryModeFor('external', 'push')).toBe('push');
     expect(deliveryModeFor('hermes', 'poll')).toBe('poll');
+  });
+
+  it('initialStatusFor: no compute waits for the external agent, platform compute starts provisioning', () => {
+    expect(initialStatusFor('none')).toBe('awaiting_agent');
+    expect(initialStatusFor('docker')).toBe('provisioning');
+    expect(initialStatusFor('ec2')).toBe('provisioning');
   });
 });
