@@ -16,6 +16,7 @@ import { describeCpu, sampleCpu } from './cpu-usage';
 import { workflowIds } from '../domain/vocabulary';
 import { tarFiles } from '../activities/tar';
 import globalSetup from '../test/harness/global-setup';
+import { waitFor } from '../test/support/wait-for';
 import globalTeardown from '../test/harness/global-teardown';
 import { RUN_DIR, TEST_RUN_LABEL, testServers, type TestServers } from '../test/harness/servers';
 
@@ -82,15 +83,6 @@ async function api<T>(method: string, path: string, body?: unknown): Promise<{ s
   return { status: res.status, body: (text ? JSON.parse(text) : null) as T };
 }
 
-async function until<T>(what: string, fn: () => Promise<T | null | false>, timeoutMs = 300_000, everyMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const v = await fn().catch(() => null);
-    if (v) return v;
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-  throw new Error(`bench: timed out waiting for ${what}`);
-}
 
 const percentile = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
 
@@ -140,10 +132,10 @@ async function b1Import(pool: Pool, apiProc: ChildProcess, workerProc: ChildProc
   const t0 = performance.now();
   const res = await api<{ import_id: string }>('POST', '/org/import', { template });
   if (res.status !== 202) throw new Error(`B1 import answered ${res.status}`);
-  const view = await until('B1 import', async () => {
+  const view = await waitFor('B1 import', async () => {
     const v = await api<{ status: string; created_count: number }>('GET', `/org/imports/${res.body.import_id}`);
     return v.body.status !== 'running' ? v.body : null;
-  });
+  }, 300_000, 100);
   const ms = performance.now() - t0;
   if (view.status !== 'completed' || view.created_count !== 1000) throw new Error(`B1 import ended ${view.status} with ${view.created_count} created`);
   rows.push({ id: 'B1', what: 'import 1,000 external workspaces (depth 4): wall time', value: Math.round(ms), unit: 'ms', baseline: Math.round(baselineMs), ratio: ms / baselineMs, target: '< 10 s, ≤ 4x', ok: ms < 10_000 && ms / baselineMs <= 4 });
@@ -195,7 +187,7 @@ async function directContainer(docker: Docker, servers: TestServers, name: strin
   });
   await c.putArchive(tarFiles({ '.auth_token': 'x' }), { path: '/configs' });
   await c.start();
-  await until('baseline agent', async () => (await c.logs({ stdout: true, stderr: true })).toString().includes('token file present'), 60_000, 50);
+  await waitFor('baseline agent', async () => (await c.logs({ stdout: true, stderr: true })).toString().includes('token file present'), 60_000, 50);
   return performance.now() - t0;
 }
 
@@ -213,7 +205,7 @@ async function platformProvisions(pool: Pool, n: number, label: string): Promise
   // `online` is read where the register endpoint writes it, every 50 ms as the baseline polls its logs:
   // one indexed query, so measuring loads neither the API nor the engine.
   const ids = [...started.keys()];
-  await until('all online', async () => {
+  await waitFor('all online', async () => {
     const { rows } = await pool.query<{ id: string }>(`SELECT id FROM workspaces WHERE id = ANY($1::uuid[]) AND status = 'online'`, [ids]);
     const now = performance.now();
     for (const { id } of rows) if (!onlineAt.has(id)) onlineAt.set(id, now);
@@ -344,8 +336,8 @@ async function main(): Promise<void> {
   const apiProc = startProcess('api', 'api/main.ts', servers);
   const workerProc = startProcess('worker', 'worker/main.ts', servers);
   try {
-    await until('API up', async () => (await fetch(`${API}/readyz`)).ok, 60_000, 200);
-    await until('worker up', async () => readFileSync(join(RUN_DIR, 'bench-worker.log'), 'utf8').includes('worker started') || null, 60_000, 200).catch(() => undefined);
+    await waitFor('API up', async () => (await fetch(`${API}/readyz`)).ok, 60_000, 200);
+    await waitFor('worker up', async () => readFileSync(join(RUN_DIR, 'bench-worker.log'), 'utf8').includes('worker started') || null, 60_000, 200).catch(() => undefined);
     // BENCH_ONLY=B2 (or B2,B3) runs a subset while working on one figure; B4 needs B1, B3 needs B2.
     const only = new Set((process.env.BENCH_ONLY ?? 'B1,B2,B3,B4,B5').toUpperCase().split(','));
     if (only.has('B1') || only.has('B4') || only.has('B5')) {

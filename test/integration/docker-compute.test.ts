@@ -6,6 +6,7 @@ import { createDockerCompute, MAX_LOG_BYTES, type StartContainerRequest } from '
 import { ComputeError } from '../../domain/errors';
 import { configVolumeName, containerName, MANAGED_LABEL, PROVISION_RUN_LABEL, WORKSPACE_ID_LABEL } from '../../domain/vocabulary';
 import { TEST_RUN_LABEL, testServers } from '../harness/servers';
+import { waitFor } from '../support/wait-for';
 
 const servers = testServers();
 const runLabel = { [TEST_RUN_LABEL]: servers.runId };
@@ -24,15 +25,6 @@ function startReq(workspaceId: string, runId: string, token = `tok-${runId}`, be
   return { workspaceId, image: servers.agentImage, env: { AGENT_BEHAVIOUR: behaviour, WORKSPACE_ID: workspaceId }, files: { '.auth_token': token }, provisionRunId: runId };
 }
 
-async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 /** Runs a throw-away container on the workspace's config volume and returns its output. */
 async function readVolume(workspaceId: string, script: string): Promise<string> {
@@ -71,7 +63,7 @@ describe('startContainer', () => {
     expect(started).toMatchObject({ containerName: containerName(id), created: true });
 
     // agent.sh exits 3 when the token file is missing at its first line, so this line proves "before start".
-    await waitFor('agent saw its token', async () => (await compute.tailLogs(id, 20)).includes('agent: token file present'));
+    await waitFor('agent saw its token', async () => (await compute.tailLogs(id, 20)).includes('agent: token file present'), 30_000, 200);
     expect(await compute.isRunning(id)).toBe('running');
     const onVolume = await readVolume(id, 'ls -ln /configs/.auth_token; cat /configs/.auth_token');
     expect(onVolume).toMatch(/^-rw-------\s+1\s+0\s+0\s+14\s/m); // 0600, root-owned, 14 bytes
@@ -112,7 +104,7 @@ describe('startContainer', () => {
     expect(await compute.isRunning(id)).toBe('stopped');
     const resumed = await compute.startContainer(startReq(id, 'run-crash', 'late-token'));
     expect(resumed).toEqual({ containerId: orphan.id, containerName: containerName(id), created: false });
-    await waitFor('agent saw its token', async () => (await compute.tailLogs(id, 20)).includes('agent: token file present'));
+    await waitFor('agent saw its token', async () => (await compute.tailLogs(id, 20)).includes('agent: token file present'), 30_000, 200);
     expect((await readVolume(id, 'cat /configs/.auth_token')).trim()).toBe('late-token');
   });
 
@@ -174,7 +166,7 @@ describe('isRunning / stopContainer', () => {
   it('stops an agent that ignores SIGTERM within the timeout', async () => {
     const id = newWorkspace();
     await compute.startContainer(startReq(id, 'run-a', 'tok', 'stubborn'));
-    await waitFor('stubborn agent up', async () => (await compute.tailLogs(id, 20)).includes('ignoring SIGTERM'));
+    await waitFor('stubborn agent up', async () => (await compute.tailLogs(id, 20)).includes('ignoring SIGTERM'), 30_000, 200);
     const t0 = Date.now();
     expect(await compute.stopContainer(id, { timeoutSeconds: 1 })).toBe('stopped');
     expect(Date.now() - t0).toBeLessThan(15_000);
@@ -206,7 +198,7 @@ describe('tailLogs', () => {
     const logs = await waitFor('agent output', async () => {
       const text = await compute.tailLogs(id, 50);
       return text.includes('agent: silent') ? text : null;
-    });
+    }, 30_000, 200);
     expect(logs).toBe('agent: token file present\nagent: silent, never registering\n');
     expect(await compute.tailLogs(id, 1)).toBe('agent: silent, never registering\n');
     expect(await compute.tailLogs(randomUUID(), 10)).toBe('');
@@ -225,7 +217,7 @@ describe('tailLogs', () => {
     const text = await waitFor('all lines written', async () => {
       const t = await compute.tailLogs(id, 10_000);
       return t.endsWith('done\n') ? t : null;
-    });
+    }, 30_000, 200);
     expect(Buffer.byteLength(text)).toBeLessThanOrEqual(MAX_LOG_BYTES);
     expect(Buffer.byteLength(text)).toBeGreaterThan(MAX_LOG_BYTES - 64);
     expect(text).toContain('line-2999-0123456789\ndone\n');

@@ -15,18 +15,10 @@ import Docker from 'dockerode';
 import { Client } from 'pg';
 import { SEARCH_ATTRIBUTE_NAMES } from '../../domain/vocabulary';
 import { TEST_RUN_LABEL, testServers } from '../harness/servers';
+import { waitFor } from '../support/wait-for';
 
 const servers = testServers();
 
-async function until<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 /** A tar archive holding one file, made by the system tar (independent of the platform's tar writer). */
 function tarOf(name: string, content: string): Buffer {
@@ -83,10 +75,10 @@ describe('test harness servers', () => {
       // The file goes into the volume through the (created, not yet started) container's mount.
       await container.putArchive(tarOf('.auth_token', 'harness-token'), { path: '/configs' });
       await container.start();
-      const logs = await until('the agent to report its token', async () => {
+      const logs = await waitFor('the agent to report its token', async () => {
         const text = (await container.logs({ stdout: true, stderr: true, follow: false })).toString('utf8');
         return text.includes('agent: silent') ? text : null;
-      });
+      }, 20_000, 200);
       expect(logs).toContain('agent: token file present');
 
       const running = await container.inspect();

@@ -14,6 +14,8 @@ import { buildClients, type PlatformClients } from '../../../worker/clients';
 import { createWorker } from '../../../worker/create-worker';
 import { TEST_RUN_LABEL, testServers, type TestServers } from '../../harness/servers';
 
+export { waitFor } from '../../support/wait-for';
+
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
 
 export interface Platform {
@@ -155,18 +157,3 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
   return platform;
 }
 
-/** Polls until `fn` returns a truthy value; fails with `what` after the deadline. Never a bare sleep. */
-export async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs = 60_000, intervalMs = 250): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await fn();
-      if (value) return value;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-}
