@@ -1,0 +1,95 @@
+// The credentials aggregate: agent tokens (stored as sha256 only), the inbound secret, and what an
+// authenticated agent may write (registration, heartbeats).
+import type { Pool } from 'pg';
+import type { WorkspaceStatus } from '../../domain/vocabulary';
+import { hashToken, newAuthToken, newInboundSecret, type SecretBox } from '../crypto';
+
+export interface AgentIdentity {
+  workspaceId: string;
+  status: WorkspaceStatus;
+}
+
+/** What register and heartbeat tell the agent: its status and the secret it checks platform calls with. */
+export interface AgentAnswer {
+  status: WorkspaceStatus;
+  inboundSecret: string | null;
+}
+
+interface AgentAnswerRow {
+  status: WorkspaceStatus;
+  platform_inbound_secret: string | null;
+}
+
+export function createCredentialStore(pool: Pool, box: SecretBox) {
+  function agentAnswer(row: AgentAnswerRow): AgentAnswer {
+    return { status: row.status, inboundSecret: row.platform_inbound_secret ? box.open(row.platform_inbound_secret) : null };
+  }
+
+  return {
+    /**
+     * Revokes every live token, issues a new one (only its hash is stored) and a new
+     * platform_inbound_secret, atomically. Every provision path calls this (the reference drifted when
+     * one path skipped it).
+     */
+    async mintCredentials(workspaceId: string): Promise<{ token: string; inboundSecret: string }> {
+      const token = newAuthToken();
+      const inboundSecret = newInboundSecret();
+      // One round trip; the function (migration 003) locks the row, revokes, inserts, stores the secret.
+      const { rows } = await pool.query<{ minted: boolean }>('SELECT mint_workspace_credentials($1, $2, $3) AS minted', [
+        workspaceId,
+        hashToken(token),
+        box.seal(inboundSecret),
+      ]);
+      if (!rows[0]?.minted) throw new Error('workspace not found');
+      return { token, inboundSecret };
+    },
+
+    async revokeTokens(workspaceIds: string[]): Promise<number> {
+      const res = await pool.query(
+        'UPDATE workspace_auth_tokens SET revoked_at = now() WHERE workspace_id = ANY($1::uuid[]) AND revoked_at IS NULL',
+        [workspaceIds],
+      );
+      return res.rowCount ?? 0;
+    },
+
+    /** Finds the workspace a bearer token belongs to; null for unknown or revoked tokens. */
+    async authenticateAgent(token: string): Promise<AgentIdentity | null> {
+      if (!token || token.length > 200) return null;
+      // Looked up by the token's sha256, never by the token: how far the index compare gets depends on
+      // the hash, which a caller cannot steer towards a stored one, so its timing reveals nothing of use.
+      const { rows } = await pool.query<{ workspace_id: string; status: WorkspaceStatus }>(
+        `UPDATE workspace_auth_tokens t SET last_used_at = now()
+           FROM workspaces w
+          WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND w.id = t.workspace_id
+        RETURNING t.workspace_id, w.status`,
+        [hashToken(token)],
+      );
+      const row = rows[0];
+      if (!row) return null;
+      return { workspaceId: row.workspace_id, status: row.status };
+    },
+
+    /** Agent registration: online unless removed (then null). Answers as a heartbeat does, in the same statement. */
+    async markRegistered(workspaceId: string, url: string | null): Promise<AgentAnswer | null> {
+      const { rows } = await pool.query<AgentAnswerRow>(
+        `UPDATE workspaces SET status = 'online', url = COALESCE($2, url), last_heartbeat_at = now(),
+                last_sample_error = NULL, updated_at = now()
+          WHERE id = $1 AND status <> 'removed' RETURNING status, platform_inbound_secret`,
+        [workspaceId, url],
+      );
+      return rows[0] ? agentAnswer(rows[0]) : null;
+    },
+
+    /** Heartbeat: refreshes liveness, returns the inbound secret so an agent that lost it recovers. */
+    async recordHeartbeat(workspaceId: string): Promise<AgentAnswer | null> {
+      const { rows } = await pool.query<AgentAnswerRow>(
+        `UPDATE workspaces SET last_heartbeat_at = now(),
+                status = CASE WHEN status IN ('offline','degraded') THEN 'online' ELSE status END,
+                updated_at = now()
+          WHERE id = $1 AND status <> 'removed' RETURNING status, platform_inbound_secret`,
+        [workspaceId],
+      );
+      return rows[0] ? agentAnswer(rows[0]) : null;
+    },
+  };
+}

@@ -1,0 +1,177 @@
+// The workspaces aggregate: rows, status transitions (each with its event in the same statement),
+// compute references, and the subtree the delete cascade acts on. Every status write goes through
+// setStatus(), which never moves a row out of `removed` (a racing register/heartbeat/provision must
+// not resurrect a deleted workspace).
+import type { Pool } from 'pg';
+import type { ComputeKind, DeliveryMode, EventName, Runtime, UpdateTier, WorkspaceStatus } from '../../domain/vocabulary';
+import { initialStatusFor } from '../../domain/workspace-defaults';
+import { eventNotice, SUBTREE_CTE, type InTransaction, type Queryable } from './db';
+
+export interface WorkspaceRow {
+  id: string;
+  name: string;
+  role: string;
+  tier: number;
+  runtime: Runtime;
+  compute: ComputeKind;
+  parent_id: string | null;
+  url: string | null;
+  status: WorkspaceStatus;
+  delivery_mode: DeliveryMode;
+  update_tier: UpdateTier;
+  model: string | null;
+  instance_id: string | null;
+  container_name: string | null;
+  last_sample_error: string | null;
+  budget_limit: number | null;
+  monthly_spend: number;
+  max_concurrent_tasks: number;
+  provision_timeout_seconds: number | null;
+  required_env: string[];
+  provision_started_at: Date | null;
+  last_heartbeat_at: Date | null;
+  org_import_id: string | null;
+  removed_at: Date | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+/** Columns safe to show users: platform_inbound_secret is never selected into a WorkspaceRow. */
+const COLUMNS = `id, name, role, tier, runtime, compute, parent_id, url, status, delivery_mode, update_tier, model,
+  instance_id, container_name, last_sample_error, budget_limit::float8 AS budget_limit,
+  monthly_spend::float8 AS monthly_spend, max_concurrent_tasks, provision_timeout_seconds,
+  required_env, provision_started_at, last_heartbeat_at, org_import_id, removed_at, created_at, updated_at`;
+
+export interface NewWorkspace {
+  name: string;
+  role: string;
+  tier: number;
+  runtime: Runtime;
+  compute: ComputeKind;
+  parentId: string | null;
+  deliveryMode: DeliveryMode;
+  updateTier: UpdateTier;
+  model: string | null;
+  budgetLimit: number | null;
+  maxConcurrentTasks: number;
+  provisionTimeoutSeconds: number | null;
+  requiredEnv?: string[];
+  orgImportId?: string | null;
+}
+
+export function createWorkspaceRows(pool: Pool, inTransaction: InTransaction) {
+  async function getWorkspace(id: string, db: Queryable = pool): Promise<WorkspaceRow | null> {
+    const { rows } = await db.query<WorkspaceRow>(`SELECT ${COLUMNS} FROM workspaces WHERE id = $1`, [id]);
+    return rows[0] ?? null;
+  }
+
+  return {
+    getWorkspace,
+
+    async createWorkspace(input: NewWorkspace, db: Queryable = pool): Promise<WorkspaceRow> {
+      const { rows } = await db.query<WorkspaceRow>(
+        `INSERT INTO workspaces (name, role, tier, runtime, compute, parent_id, delivery_mode, update_tier, model,
+           budget_limit, max_concurrent_tasks, provision_timeout_seconds, org_import_id, status, required_env)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15) RETURNING ${COLUMNS}`,
+        [
+          input.name, input.role, input.tier, input.runtime, input.compute, input.parentId, input.deliveryMode,
+          input.updateTier, input.model, input.budgetLimit, input.maxConcurrentTasks, input.provisionTimeoutSeconds,
+          input.orgImportId ?? null, initialStatusFor(input.compute),
+          input.requiredEnv ?? [],
+        ],
+      );
+      return rows[0];
+    },
+
+    async listWorkspaces(opts: { includeRemoved: boolean; limit: number; parentId?: string }): Promise<WorkspaceRow[]> {
+      const { rows } = await pool.query<WorkspaceRow>(
+        `SELECT ${COLUMNS} FROM workspaces
+          WHERE ($1::boolean OR status <> 'removed') AND ($2::uuid IS NULL OR parent_id = $2)
+          ORDER BY created_at, id LIMIT $3`,
+        [opts.includeRemoved, opts.parentId ?? null, opts.limit],
+      );
+      return rows;
+    },
+
+    /**
+     * Returns false when the row is missing or removed (removed is terminal). With `event`, the event
+     * is recorded (and broadcast) in the same statement, only when the status was written: one round
+     * trip for a transition and its event, and no event for a workspace that was not changed.
+     */
+    async setStatus(
+      id: string,
+      status: Exclude<WorkspaceStatus, 'removed'>,
+      extra: { lastSampleError?: string | null; provisionStarted?: boolean } = {},
+      event?: { type: EventName; payload?: Record<string, unknown>; dedupeKey?: string },
+    ): Promise<boolean> {
+      const update = `UPDATE workspaces SET status = $2,
+            last_sample_error = CASE WHEN $3::boolean THEN $4 ELSE last_sample_error END,
+            provision_started_at = CASE WHEN $5::boolean THEN now() ELSE provision_started_at END,
+            updated_at = now()
+          WHERE id = $1 AND status <> 'removed'`;
+      const params = [id, status, extra.lastSampleError !== undefined, extra.lastSampleError ?? null, extra.provisionStarted ?? false];
+      if (!event) return (await pool.query(update, params)).rowCount === 1;
+      const { rows } = await pool.query<{ updated: number }>(
+        `WITH updated AS (${update} RETURNING id),
+         inserted AS (
+           INSERT INTO structure_events (event_type, workspace_id, payload, dedupe_key)
+           SELECT $6::text, id, $7::jsonb, $8::text FROM updated ON CONFLICT (dedupe_key) DO NOTHING RETURNING 1),
+         notified AS (SELECT pg_notify('molecule_events', $9) FROM inserted)
+         SELECT (SELECT count(*) FROM updated)::int AS updated, (SELECT count(*) FROM notified)::int AS notified`,
+        [...params, event.type, JSON.stringify(event.payload ?? {}), event.dedupeKey ?? null, eventNotice(event.type, id, null)],
+      );
+      return rows[0]?.updated === 1;
+    },
+
+    async setComputeRefs(id: string, refs: { containerName?: string | null; instanceId?: string | null }): Promise<void> {
+      await pool.query(
+        `UPDATE workspaces SET
+            container_name = CASE WHEN $2::boolean THEN $3 ELSE container_name END,
+            instance_id = CASE WHEN $4::boolean THEN $5 ELSE instance_id END,
+            updated_at = now()
+          WHERE id = $1`,
+        [id, refs.containerName !== undefined, refs.containerName ?? null, refs.instanceId !== undefined, refs.instanceId ?? null],
+      );
+    },
+
+    /** Ids of the workspace and all its descendants (recursive CTE; the root alone when childless). */
+    async subtreeIds(rootId: string): Promise<string[]> {
+      const { rows } = await pool.query<{ id: string }>(
+        `${SUBTREE_CTE} SELECT id FROM tree ORDER BY depth DESC, id`,
+        [rootId],
+      );
+      return rows.map((r) => r.id);
+    },
+
+    /**
+     * Delete steps that touch only Postgres, in SPEC order and in one transaction: mark the whole
+     * subtree removed (first, so a racing register/heartbeat cannot resurrect it), drop canvas layouts,
+     * revoke tokens, disable schedules. Idempotent: re-running returns the same set.
+     */
+    async markSubtreeRemoved(rootId: string): Promise<Array<{ id: string; compute: ComputeKind; instance_id: string | null }>> {
+      return inTransaction(async (db) => {
+        const { rows } = await db.query<{ id: string; compute: ComputeKind; instance_id: string | null }>(
+          `${SUBTREE_CTE}
+           UPDATE workspaces w SET status = 'removed', removed_at = COALESCE(w.removed_at, now()), updated_at = now()
+             FROM tree WHERE w.id = tree.id
+           RETURNING w.id, w.compute, w.instance_id`,
+          [rootId],
+        );
+        const ids = rows.map((r) => r.id);
+        await db.query('DELETE FROM canvas_layouts WHERE workspace_id = ANY($1::uuid[])', [ids]);
+        await db.query('UPDATE workspace_auth_tokens SET revoked_at = now() WHERE workspace_id = ANY($1::uuid[]) AND revoked_at IS NULL', [ids]);
+        await db.query('UPDATE workspace_schedules SET enabled = false WHERE workspace_id = ANY($1::uuid[]) AND enabled', [ids]);
+        return rows.sort((a, b) => a.id.localeCompare(b.id));
+      });
+    },
+
+    /** Hard-deletes exactly these rows (and their dependents). */
+    async purgeWorkspaces(ids: string[]): Promise<number> {
+      return inTransaction(async (db) => {
+        await db.query('UPDATE workspaces SET parent_id = NULL WHERE parent_id = ANY($1::uuid[]) AND NOT (id = ANY($1::uuid[]))', [ids]);
+        const res = await db.query(`DELETE FROM workspaces WHERE id = ANY($1::uuid[]) AND status = 'removed'`, [ids]);
+        return res.rowCount ?? 0;
+      });
+    },
+  };
+}
