@@ -12,6 +12,7 @@ import { missingEnvMessage, PUBLIC_MESSAGES } from '../domain/public-errors';
 import { EVENTS, type ComputeKind, type Runtime } from '../domain/vocabulary';
 import { portRequirer, removeWorkspaceContainer, type ComputePorts } from './compute-ports';
 import { DecryptError, type SecretBox } from './crypto';
+import type { MinimalLogger } from './docker-compute';
 import type { WorkspaceRow, WorkspaceStore } from './workspace-store';
 
 export interface ProvisionActivityDeps {
@@ -19,6 +20,7 @@ export interface ProvisionActivityDeps {
   box: SecretBox;
   config: Config;
   compute: ComputePorts;
+  log?: MinimalLogger;
 }
 
 export interface PreparedProvision {
@@ -52,7 +54,7 @@ export function ec2ClientToken(workspaceId: string, runId: string): string {
 }
 
 export function createProvisionActivities(deps: ProvisionActivityDeps) {
-  const { store, box, config, compute } = deps;
+  const { store, box, config, compute, log } = deps;
 
   async function requireLiveWorkspace(workspaceId: string): Promise<WorkspaceRow> {
     const ws = await store.getWorkspace(workspaceId);
@@ -241,6 +243,7 @@ export function createProvisionActivities(deps: ProvisionActivityDeps) {
       if (!begun.ok) throw begun.err;
       if (begun.v) {
         // Already took effect for this run: answer as the first execution did, write nothing (not even a failure).
+        log?.info({ workspaceId: ws.id, runId: input.runId }, 'provision already begun by this run: nothing changed');
         const env = secrets.ok ? assemble(ws, secrets.secrets, input.model).env : {};
         const deadlineAtMs = ws.provision_run_id === input.runId ? (ws.provision_deadline_at?.getTime() ?? null) : null;
         return { ...preparedFrom(ws, env), sealedToken: box.seal(box.agentTokenForRun(ws.id, input.runId)), deadlineAtMs };
