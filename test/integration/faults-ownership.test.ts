@@ -4,9 +4,12 @@
 // tasks it runs change nothing. Each case is bounded and cleans up; the counts are printed at the end.
 import { hostname } from 'node:os';
 import { readFileSync } from 'node:fs';
+import { Worker } from '@temporalio/worker';
 import { PROVISION_RUN_LABEL, WORKSPACE_ID_LABEL } from '../../domain/vocabulary';
+import { testServers } from '../harness/servers';
 import { seededRandom } from '../support/seeded-random';
 import { instancesOf, readTokenFile } from './support/compute';
+import { replayAndMaybeRecord } from './support/histories';
 import { startPlatform, waitFor, type Platform } from './support/platform';
 import { startWorkerProcess } from './support/worker-process';
 
@@ -19,6 +22,7 @@ const LIVE_INSTANCE_STATES = ['pending', 'running', 'stopping', 'stopped'];
 
 describe('F8: a provision cancelled at random points of startCompute leaves nothing behind', () => {
   let p: Platform;
+  let cancelsDuringStart = 0;
   beforeAll(async () => {
     p = await startPlatform();
   });
@@ -52,6 +56,14 @@ describe('F8: a provision cancelled at random points of startCompute leaves noth
     const handle = p.temporal.workflow.getHandle(`provision-${id}`);
     await handle.cancel();
     await expect(handle.result()).rejects.toBeTruthy();
+    // A cancel that reached a running startCompute (the waiting cancellation's path): replay it, and
+    // keep the first one as a recorded history.
+    const history = await handle.fetchHistory();
+    if ((history.events ?? []).some((e) => e.activityTaskCancelRequestedEventAttributes)) {
+      cancelsDuringStart++;
+      if (cancelsDuringStart === 1) await replayAndMaybeRecord(p.temporal, handle.workflowId, undefined, 'provision-cancelled-during-start');
+      else await Worker.runReplayHistory({ workflowBundle: { codePath: testServers().workflowBundlePath } }, history, handle.workflowId);
+    }
     const left = await leftovers(id);
     const { rows } = await p.clients.pool.query('SELECT status FROM workspaces WHERE id = $1', [id]);
     expect(rows[0].status).toBe('failed');
@@ -73,6 +85,7 @@ describe('F8: a provision cancelled at random points of startCompute leaves noth
     summary.faultsSurvived += cases.length;
     summary.leaks += leaks.length;
     expect(leaks).toEqual([]);
+    expect(cancelsDuringStart).toBeGreaterThan(0);
   }, 600_000);
 });
 
