@@ -1,7 +1,6 @@
 // Activities of the provision workflow. Each may run more than once: writes are conditional or
 // deduplicated, compute calls are idempotent by deterministic name / ClientToken, and secrets (env
 // values, the auth token) never leave an activity in clear, so they never land in workflow history.
-import { createHash } from 'node:crypto';
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import type { Config } from '../config';
 import { imageForRuntime } from '../config';
@@ -12,6 +11,7 @@ import { missingEnvMessage, PUBLIC_MESSAGES } from '../domain/public-errors';
 import { EVENTS, type ComputeKind, type Runtime } from '../domain/vocabulary';
 import { portRequirer, removeWorkspaceContainer, type ComputePorts } from './compute-ports';
 import { DecryptError, type SecretBox } from './crypto';
+import { ec2ClientToken, ec2UserData } from './ec2-launch-data';
 import type { MinimalLogger } from './docker-compute';
 import type { WorkspaceRow, WorkspaceStore } from './workspace-store';
 
@@ -47,11 +47,6 @@ export interface ComputeRef {
 }
 
 const DIAGNOSTIC_LOG_LINES = 50;
-
-/** ≤64 ASCII chars, stable per workspace and provision run: a retried launch cannot make a second instance. */
-export function ec2ClientToken(workspaceId: string, runId: string): string {
-  return createHash('sha256').update(`${workspaceId}:${runId}`).digest('hex').slice(0, 64);
-}
 
 export function createProvisionActivities(deps: ProvisionActivityDeps) {
   const { store, box, config, compute, log } = deps;
@@ -380,22 +375,3 @@ export function createProvisionActivities(deps: ProvisionActivityDeps) {
 }
 
 export type ProvisionActivities = ReturnType<typeof createProvisionActivities>;
-
-/** cloud-init user data: writes the token where the agent expects it and the env file beside it. */
-export function ec2UserData(env: Record<string, string>, token: string): string {
-  // Base64 keeps arbitrary secret values (quotes, newlines) from ever being parsed by the shell.
-  const b64 = (v: string) => Buffer.from(v, 'utf8').toString('base64');
-  const envFile = Object.entries(env)
-    .filter(([k]) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(k))
-    .map(([k, v]) => `${k}=${b64(v)}`)
-    .join('\n');
-  return [
-    '#!/bin/sh',
-    'set -e',
-    'umask 077',
-    'mkdir -p /configs',
-    `echo ${b64(token)} | base64 -d > /configs/.auth_token`,
-    `echo ${b64(envFile)} | base64 -d > /configs/agent.env.b64`,
-    '',
-  ].join('\n');
-}

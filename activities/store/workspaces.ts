@@ -108,12 +108,11 @@ export function createWorkspaceRows(pool: Pool, inTransaction: InTransaction) {
      * `ownedByRun`: write only if that provision run owns the row (or none does: rows from before
      * migration 004), so a step of an older run never touches a row a newer run took over.
      * `claimRun`: the run takes ownership (the pre-004 provision path's markProvisioning).
-     * `onlyFrom`: write only from these statuses (the sweeper fails only what is still provisioning).
      */
     async setStatus(
       id: string,
       status: Exclude<WorkspaceStatus, 'removed'>,
-      extra: { lastSampleError?: string | null; provisionStarted?: boolean; ownedByRun?: string; claimRun?: string; onlyFrom?: WorkspaceStatus[] } = {},
+      extra: { lastSampleError?: string | null; provisionStarted?: boolean; ownedByRun?: string; claimRun?: string } = {},
       event?: { type: EventName; payload?: Record<string, unknown>; dedupeKey?: string },
     ): Promise<boolean> {
       const update = `UPDATE workspaces SET status = $2,
@@ -124,19 +123,18 @@ export function createWorkspaceRows(pool: Pool, inTransaction: InTransaction) {
                                          ELSE provision_deadline_at END,
             updated_at = now()
           WHERE id = $1 AND status <> 'removed'
-            AND ($6::text IS NULL OR provision_run_id IS NULL OR provision_run_id = $6)
-            AND ($8::text[] IS NULL OR status = ANY($8::text[]))`;
+            AND ($6::text IS NULL OR provision_run_id IS NULL OR provision_run_id = $6)`;
       const params = [
         id, status, extra.lastSampleError !== undefined, extra.lastSampleError ?? null, extra.provisionStarted ?? false,
-        extra.ownedByRun ?? null, extra.claimRun ?? null, extra.onlyFrom ?? null,
+        extra.ownedByRun ?? null, extra.claimRun ?? null,
       ];
       if (!event) return (await pool.query(update, params)).rowCount === 1;
       const { rows } = await pool.query<{ updated: number }>(
         `WITH updated AS (${update} RETURNING id),
          inserted AS (
            INSERT INTO structure_events (event_type, workspace_id, payload, dedupe_key)
-           SELECT $9::text, id, $10::jsonb, $11::text FROM updated ON CONFLICT (dedupe_key) DO NOTHING RETURNING 1),
-         notified AS (SELECT pg_notify('molecule_events', $12) FROM inserted)
+           SELECT $8::text, id, $9::jsonb, $10::text FROM updated ON CONFLICT (dedupe_key) DO NOTHING RETURNING 1),
+         notified AS (SELECT pg_notify('molecule_events', $11) FROM inserted)
          SELECT (SELECT count(*) FROM updated)::int AS updated, (SELECT count(*) FROM notified)::int AS notified`,
         [...params, event.type, JSON.stringify(event.payload ?? {}), event.dedupeKey ?? null, eventNotice(event.type, id, null)],
       );
