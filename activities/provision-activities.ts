@@ -236,7 +236,7 @@ export function createProvisionActivities(deps: ProvisionActivityDeps) {
       const { ws, secrets } = await liveWorkspaceWithSecrets(input.workspaceId);
       const begun = await begunBefore;
       if (!begun.ok) throw begun.err;
-      if (begun.v) {
+      if (begun.v || ws.provision_run_id === input.runId) {
         // Already took effect for this run: answer as the first execution did, write nothing (not even a failure).
         log?.info({ workspaceId: ws.id, runId: input.runId }, 'provision already begun by this run: nothing changed');
         const env = secrets.ok ? assemble(ws, secrets.secrets, input.model).env : {};

@@ -2,10 +2,11 @@
 // changes nothing once it took effect, an older run never touches a row a newer run owns, only the run
 // whose token registered completes, one deadline everywhere, and the sweeper fails only provisions
 // nobody will finish.
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { optionalTsToMs } from '@temporalio/common/lib/time';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import type { ComputePorts } from '../../activities/compute-ports';
+import { createSecretBox } from '../../activities/crypto';
 import { createOrphanSweeper } from '../../activities/orphan-sweeper';
 import { createProvisionActivities, type BegunProvision } from '../../activities/provision-activities';
 import type { NewWorkspace } from '../../activities/workspace-store';
@@ -93,6 +94,18 @@ describe('rule 11: every step idempotent per run, local ones included', () => {
     // A stale markProvisionFailed of the older run does not move the newer run's online row back.
     await env.run(acts.markProvisionFailed, { workspaceId: ws.id, runId: 'run-older', publicMessage: PUBLIC_MESSAGES.cancelled });
     expect((await row(ws.id)).status).toBe('online');
+  });
+});
+
+describe('rule 11 with a changed SECRETS_KEY', () => {
+  it('a re-execution whose token no longer matches (key rotated) is still a no-op for the run that owns the row', async () => {
+    const ws = await p.clients.store.createWorkspace(newRow('Own Rotated Key'));
+    await begin({ workspaceId: ws.id, runId: 'run-k', runStartedAtMs: Date.now() });
+    const before = await tokens(ws.id);
+    const rotated = createProvisionActivities({ store: p.clients.store, box: createSecretBox(randomBytes(32)), config: p.config, compute: p.clients.compute });
+    await env.run(rotated.beginProvision, { workspaceId: ws.id, runId: 'run-k', runStartedAtMs: Date.now() });
+    expect(await tokens(ws.id)).toEqual(before);
+    expect(await row(ws.id)).toMatchObject({ status: 'provisioning', provision_run_id: 'run-k', last_sample_error: null });
   });
 });
 
