@@ -14,11 +14,19 @@ export interface DockerComputePort {
     env: Record<string, string>;
     files: Record<string, string>;
     provisionRunId: string;
+    /** Called between the engine calls (heartbeat; may throw to stop the start there). */
+    onProgress?: () => void;
   }): Promise<{ containerId: string; containerName: string; created: boolean }>;
   isRunning(workspaceId: string): Promise<'running' | 'stopped' | 'not_found'>;
   stopContainer(workspaceId: string, opts?: { timeoutSeconds?: number }): Promise<'stopped' | 'not_found'>;
   removeContainer(workspaceId: string, opts: { removeVolume: boolean }): Promise<void>;
   removeVolume(name: string): Promise<'removed' | 'not_found'>;
+  /**
+   * Removes the workspace's containers that carry this provision run's label (by engine id), and the
+   * config volume when asked and no container of another run remains. Answers what it removed and how
+   * many containers of other runs it left.
+   */
+  removeRunContainers(workspaceId: string, runId: string, opts: { removeVolume: boolean }): Promise<{ removed: number; others: number }>;
   tailLogs(workspaceId: string, lines: number): Promise<string>;
   listManagedContainers(): Promise<Array<{ id: string; name: string; workspaceId: string | null; running: boolean; labels: Record<string, string> }>>;
   listManagedVolumes(): Promise<Array<{ name: string; workspaceId: string | null }>>;
@@ -30,6 +38,8 @@ export interface Ec2ComputePort {
   describeState(instanceId: string): Promise<string>;
   waitRunning(instanceId: string, opts: { timeoutMs: number; pollMs?: number; onPoll?: () => void }): Promise<void>;
   terminateInstance(instanceId: string): Promise<'terminated' | 'not_found'>;
+  /** Live instances tagged with this workspace and provision run (launched but perhaps never saved on the row). */
+  findRunInstances(workspaceId: string, runId: string): Promise<string[]>;
   consoleOutput(instanceId: string): Promise<string>;
   listManagedInstances(): Promise<Array<{ instanceId: string; workspaceId: string | null; state: string }>>;
 }

@@ -1,5 +1,5 @@
 // Secrets at rest (AES-256-GCM), auth tokens (random, stored as sha256 only) and constant-time compares.
-import { createCipheriv, createDecipheriv, createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 const VERSION = 'v1';
 
@@ -21,11 +21,22 @@ export function parseSecretsKey(raw: string): Buffer {
 export interface SecretBox {
   seal(plaintext: string): string;
   open(sealed: string): string;
+  /**
+   * The agent token of one provision run: the same for every execution of that run's mint (a stale
+   * or retried one computes it again and finds its hash stored), unguessable without the platform key.
+   */
+  agentTokenForRun(workspaceId: string, runId: string): string;
 }
 
 export function createSecretBox(key: Buffer): SecretBox {
   if (key.length !== 32) throw new Error('secret box key must be 32 bytes');
+  // A key of its own for tokens, derived from the platform key: a token never reveals anything of the
+  // key that encrypts secrets.
+  const tokenKey = createHmac('sha256', key).update('molecule agent token key').digest();
   return {
+    agentTokenForRun(workspaceId, runId) {
+      return `mol_${createHmac('sha256', tokenKey).update(`agent-token:v1:${workspaceId}:${runId}`).digest('base64url')}`;
+    },
     seal(plaintext) {
       const iv = randomBytes(12);
       const cipher = createCipheriv('aes-256-gcm', key, iv);
@@ -51,7 +62,7 @@ export function createMissingKeyBox(): SecretBox {
   const fail = (): never => {
     throw new DecryptError();
   };
-  return { seal: fail, open: fail };
+  return { seal: fail, open: fail, agentTokenForRun: fail };
 }
 
 export function secretBoxFromConfig(rawKey: string): SecretBox {

@@ -48,6 +48,8 @@ export interface StartContainerRequest {
   files: Record<string, string>;
   /** The provision run that owns the container: a retry of the same run reuses it, another replaces it. */
   provisionRunId: string;
+  /** Called before each engine step (volume, create, files, start): heartbeats, and may throw to stop there. */
+  onProgress?: () => void;
 }
 
 export interface ManagedContainer {
@@ -249,10 +251,13 @@ export function createDockerCompute(deps: DockerComputeDeps): DockerCompute {
       let created = false;
       let networkEnsured = false;
       let lastError: ComputeError | null = null;
+      const progress = req.onProgress ?? (() => undefined);
       for (let round = 0; round < MAX_START_ROUNDS; round++) {
         // Create first, look only when the name is taken: the first attempt (nearly every provision)
         // makes no inspect call at all, one engine round trip less under a burst of provisions.
+        progress();
         await ensureVolume(req.workspaceId);
+        progress();
         const outcome = await create(req);
         if (outcome === 'network_missing') {
           if (networkEnsured) throw new ComputeError('transient', `docker create: network ${network} is missing`);
@@ -286,6 +291,7 @@ export function createDockerCompute(deps: DockerComputeDeps): DockerCompute {
         // Files go in only while the container has never run: the agent reads its token at its first
         // line. A started container of this run already has them (same run, same token).
         if (target.status === 'created' && Object.keys(req.files).length > 0) {
+          progress();
           try {
             await container.putArchive(tarFiles(req.files), { path: '/configs' });
           } catch (err) {
@@ -298,6 +304,7 @@ export function createDockerCompute(deps: DockerComputeDeps): DockerCompute {
           }
         }
         if (!target.running) {
+          progress();
           try {
             await container.start();
           } catch (err) {
@@ -340,6 +347,22 @@ export function createDockerCompute(deps: DockerComputeDeps): DockerCompute {
     },
 
     removeVolume: removeVolumeByName,
+
+    async removeRunContainers(workspaceId, runId, opts) {
+      let list: Docker.ContainerInfo[];
+      try {
+        list = await docker.listContainers({ all: true, filters: { label: [...scopeFilters(), `${WORKSPACE_ID_LABEL}=${workspaceId}`] } });
+      } catch (err) {
+        throw transient('list', err);
+      }
+      const ofWorkspace = list.filter((c) => inScope(c.Labels) && c.Labels[WORKSPACE_ID_LABEL] === workspaceId);
+      const ofRun = ofWorkspace.filter((c) => c.Labels[PROVISION_RUN_LABEL] === runId);
+      for (const c of ofRun) await forceRemove(c.Id);
+      const others = ofWorkspace.length - ofRun.length;
+      // Another run's container still mounts the volume: it is that run's to remove.
+      if (opts.removeVolume && others === 0) await removeVolumeByName(configVolumeName(workspaceId));
+      return { removed: ofRun.length, others };
+    },
 
     async tailLogs(workspaceId, lines) {
       const tail = Math.max(1, Math.min(MAX_LOG_LINES, Math.floor(lines)));

@@ -234,6 +234,16 @@ export function createEc2Compute(deps: Ec2ComputeDeps): Ec2Compute {
       return { instanceId: winner, created: winner === launched };
     },
 
+    async findRunInstances(workspaceId, runId) {
+      const found = await find([
+        { Name: `tag:${WORKSPACE_ID_LABEL}`, Values: [workspaceId] },
+        { Name: `tag:${PROVISION_RUN_LABEL}`, Values: [runId] },
+        ...Object.entries(extraTags).map(([k, v]) => ({ Name: `tag:${k}`, Values: [v] })),
+        { Name: 'instance-state-name', Values: LIVE_STATES },
+      ]);
+      return [...new Set(found.filter((i) => i.InstanceId && LIVE_STATES.includes(stateOf(i) as Ec2InstanceState)).map((i) => i.InstanceId as string))];
+    },
+
     async describeState(instanceId) {
       return stateOf(await describe(instanceId));
     },

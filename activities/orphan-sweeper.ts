@@ -3,17 +3,16 @@
 // Guards from the reference's incidents: a Docker daemon error skips the container AND token passes
 // (an empty list from a missing engine must never revoke every token); a failed stop keeps the volume;
 // a volume-removal error is logged and the pass continues.
+import type { Client } from '@temporalio/client';
 import type { Config } from '../config';
-import { resolveProvisionTimeout } from '../domain/provision-timeout';
-import { timeoutMessage } from '../domain/public-errors';
-import { CONTAINER_NAME_PREFIX, containerName, EVENTS } from '../domain/vocabulary';
+import { CONTAINER_NAME_PREFIX, containerName } from '../domain/vocabulary';
 import type { ComputePorts } from './compute-ports';
 import type { MinimalLogger } from './docker-compute';
+import { createStuckProvisionPass } from './stuck-provisions';
 import type { WorkspaceStore } from './workspace-store';
 
 export const TOKEN_GRACE_SECONDS = 5 * 60;
-/** Beyond the workflow's own deadline, so the sweep never races a provision that is about to fail itself. */
-export const STUCK_PROVISION_GRACE_SECONDS = 60;
+export { NO_WORKFLOW_GRACE_SECONDS, STUCK_PROVISION_GRACE_SECONDS } from './stuck-provisions';
 
 type Action = 'removed' | 'would_remove' | 'stop_failed' | 'remove_failed' | 'revoked' | 'would_revoke' | 'failed' | 'would_fail' | 'offline' | 'would_offline' | 'terminated' | 'would_terminate' | 'terminate_failed';
 
@@ -36,13 +35,16 @@ export interface OrphanSweeperDeps {
   compute: ComputePorts;
   config: Config;
   log: MinimalLogger;
+  /** Tells the stuck-provision pass whether a provision workflow is running (the worker's and API's client). */
+  temporal?: Client;
 }
 
 /** Label values are anyone's text: only a uuid-shaped one may reach a uuid column. */
 const looksLikeUuid = (id: string): boolean => /^[0-9a-f-]{36}$/i.test(id);
 
-export function createOrphanSweeper({ store, compute, config, log }: OrphanSweeperDeps) {
+export function createOrphanSweeper({ store, compute, config, log, temporal }: OrphanSweeperDeps) {
   const pool = store.pool;
+  const stuckProvisions = createStuckProvisionPass({ store, config, temporal });
 
   async function liveness(ids: string[]): Promise<Map<string, string>> {
     const valid = ids.filter(looksLikeUuid);
@@ -168,20 +170,14 @@ export function createOrphanSweeper({ store, compute, config, log }: OrphanSweep
     }
   }
 
-  /** Safety net: fails rows stuck in provisioning past the deadline the workflow itself enforces. */
+  /** Safety net: fails `provisioning` rows no provision will finish (see stuck-provisions.ts). */
   async function stuckProvisionPass(report: SweepReport): Promise<void> {
     const { dryRun } = report;
-    const { rows } = await pool.query<{ id: string; runtime: string; provision_timeout_seconds: number | null; age: number }>(
-      `SELECT id, runtime, provision_timeout_seconds, EXTRACT(EPOCH FROM now() - provision_started_at)::float8 AS age
-         FROM workspaces WHERE status = 'provisioning' AND provision_started_at IS NOT NULL`,
-    );
-    for (const row of rows) {
-      const timeout = resolveProvisionTimeout({ envOverrideSeconds: config.PROVISION_TIMEOUT_SECONDS, templateSeconds: row.provision_timeout_seconds, runtime: row.runtime });
-      if (row.age < timeout + STUCK_PROVISION_GRACE_SECONDS) continue;
-      const finding: SweepFinding = { kind: 'stuck_provision', id: row.id, workspaceId: row.id, reason: `provisioning past its ${timeout}s deadline`, action: dryRun ? 'would_fail' : 'failed' };
+    for (const stuck of await stuckProvisions.find(report.skipped)) {
+      const finding: SweepFinding = { kind: 'stuck_provision', id: stuck.workspaceId, workspaceId: stuck.workspaceId, reason: stuck.reason, action: 'would_fail' };
       if (!dryRun) {
-        const payload = { error: timeoutMessage(timeout), timeout_secs: timeout };
-        await store.setStatus(row.id, 'failed', { lastSampleError: timeoutMessage(timeout) }, { type: EVENTS.workspaceProvisionFailed, payload });
+        if (!(await stuckProvisions.fail(stuck))) continue; // written meanwhile: a provision began or ended
+        finding.action = 'failed';
       }
       await record(report, finding);
     }

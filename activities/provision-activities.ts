@@ -1,8 +1,7 @@
 // Activities of the provision workflow. Each may run more than once: writes are conditional or
 // deduplicated, compute calls are idempotent by deterministic name / ClientToken, and secrets (env
 // values, the auth token) never leave an activity in clear, so they never land in workflow history.
-import { createHash } from 'node:crypto';
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import type { Config } from '../config';
 import { imageForRuntime } from '../config';
 import { ComputeError, FAILURE_TYPES } from '../domain/errors';
@@ -12,6 +11,8 @@ import { missingEnvMessage, PUBLIC_MESSAGES } from '../domain/public-errors';
 import { EVENTS, type ComputeKind, type Runtime } from '../domain/vocabulary';
 import { portRequirer, removeWorkspaceContainer, type ComputePorts } from './compute-ports';
 import { DecryptError, type SecretBox } from './crypto';
+import { ec2ClientToken, ec2UserData } from './ec2-launch-data';
+import type { MinimalLogger } from './docker-compute';
 import type { WorkspaceRow, WorkspaceStore } from './workspace-store';
 
 export interface ProvisionActivityDeps {
@@ -19,6 +20,7 @@ export interface ProvisionActivityDeps {
   box: SecretBox;
   config: Config;
   compute: ComputePorts;
+  log?: MinimalLogger;
 }
 
 export interface PreparedProvision {
@@ -31,6 +33,13 @@ export interface PreparedProvision {
   envNames: string[];
 }
 
+/** What beginProvision answers: the prepared provision, this run's token (sealed) and its deadline. */
+export interface BegunProvision extends PreparedProvision {
+  sealedToken: string;
+  /** When the run times out (epoch ms, from the row); null for an external agent, or a run whose row a newer run owns. */
+  deadlineAtMs: number | null;
+}
+
 export interface ComputeRef {
   compute: ComputeKind;
   containerName?: string;
@@ -39,13 +48,8 @@ export interface ComputeRef {
 
 const DIAGNOSTIC_LOG_LINES = 50;
 
-/** ≤64 ASCII chars, stable per workspace and provision run: a retried launch cannot make a second instance. */
-export function ec2ClientToken(workspaceId: string, runId: string): string {
-  return createHash('sha256').update(`${workspaceId}:${runId}`).digest('hex').slice(0, 64);
-}
-
 export function createProvisionActivities(deps: ProvisionActivityDeps) {
-  const { store, box, config, compute } = deps;
+  const { store, box, config, compute, log } = deps;
 
   async function requireLiveWorkspace(workspaceId: string): Promise<WorkspaceRow> {
     const ws = await store.getWorkspace(workspaceId);
@@ -71,15 +75,8 @@ export function createProvisionActivities(deps: ProvisionActivityDeps) {
     return { ws, secrets: await secrets };
   }
 
-  /** Assembles env from the secrets read. Business failures mark the workspace failed and do not retry. */
-  async function buildEnv(ws: WorkspaceRow, read: SecretsRead, requestModel: string | null | undefined, dedupe: string) {
-    if (!read.ok) {
-      if (!(read.err instanceof DecryptError)) throw read.err;
-      await failWorkspace(ws.id, PUBLIC_MESSAGES.decryptFailed, dedupe, {});
-      throw ApplicationFailure.nonRetryable('secrets could not be decrypted', FAILURE_TYPES.decryptFailed);
-    }
-    const secrets = read.secrets;
-    const assembled = assembleEnv({
+  function assemble(ws: WorkspaceRow, secrets: Secrets, requestModel: string | null | undefined) {
+    return assembleEnv({
       workspace: { id: ws.id, name: ws.name, parentId: ws.parent_id, model: ws.model },
       globalSecrets: secrets.global,
       workspaceSecrets: secrets.workspace,
@@ -91,6 +88,16 @@ export function createProvisionActivities(deps: ProvisionActivityDeps) {
         HEARTBEAT_INTERVAL: String(config.HEARTBEAT_INTERVAL_SECONDS),
       },
     });
+  }
+
+  /** Assembles env from the secrets read. Business failures mark the workspace failed and do not retry. */
+  async function buildEnv(ws: WorkspaceRow, read: SecretsRead, requestModel: string | null | undefined, dedupe: string) {
+    if (!read.ok) {
+      if (!(read.err instanceof DecryptError)) throw read.err;
+      await failWorkspace(ws.id, PUBLIC_MESSAGES.decryptFailed, dedupe, {});
+      throw ApplicationFailure.nonRetryable('secrets could not be decrypted', FAILURE_TYPES.decryptFailed);
+    }
+    const assembled = assemble(ws, read.secrets, requestModel);
     if (assembled.missing.length > 0) {
       await failWorkspace(ws.id, missingEnvMessage(assembled.missing), dedupe, {});
       throw ApplicationFailure.create({
@@ -108,9 +115,10 @@ export function createProvisionActivities(deps: ProvisionActivityDeps) {
     publicMessage: string,
     dedupe: string,
     payload: { timeout_secs?: number },
+    ownedByRun?: string,
   ): Promise<void> {
     // A removed workspace stays removed, and no failure is broadcast for it (a delete cancelled us).
-    const failed = await store.setStatus(workspaceId, 'failed', { lastSampleError: publicMessage }, {
+    const failed = await store.setStatus(workspaceId, 'failed', { lastSampleError: publicMessage, ownedByRun }, {
       type: EVENTS.workspaceProvisionFailed,
       payload: { error: publicMessage, ...payload },
       dedupeKey: `${dedupe}:failed`,
@@ -138,9 +146,19 @@ export function createProvisionActivities(deps: ProvisionActivityDeps) {
 
   const requirePort = portRequirer(compute);
 
-  async function prepare(input: { workspaceId: string; model?: string | null; runId: string }): Promise<PreparedProvision> {
-    const { ws, secrets } = await liveWorkspaceWithSecrets(input.workspaceId);
-    const env = await buildEnv(ws, secrets, input.model, input.runId);
+  async function removeRunCompute(ws: WorkspaceRow, runId: string): Promise<void> {
+    if (ws.compute === 'docker') {
+      const { removed, others } = await requirePort('docker').removeRunContainers(ws.id, runId, { removeVolume: true });
+      if (removed > 0 && others === 0) await store.setComputeRefs(ws.id, { containerName: null });
+    } else if (ws.compute === 'ec2') {
+      const ec2 = requirePort('ec2');
+      const ids = new Set(await ec2.findRunInstances(ws.id, runId));
+      for (const id of ids) await ec2.terminateInstance(id);
+      if (ws.instance_id && ids.has(ws.instance_id)) await store.setComputeRefs(ws.id, { instanceId: null });
+    }
+  }
+
+  function preparedFrom(ws: WorkspaceRow, env: Record<string, string>): PreparedProvision {
     return {
       workspaceId: ws.id,
       name: ws.name,
@@ -155,6 +173,19 @@ export function createProvisionActivities(deps: ProvisionActivityDeps) {
     };
   }
 
+  async function prepare(input: { workspaceId: string; model?: string | null; runId: string }): Promise<PreparedProvision> {
+    const { ws, secrets } = await liveWorkspaceWithSecrets(input.workspaceId);
+    return preparedFrom(ws, await buildEnv(ws, secrets, input.model, input.runId));
+  }
+
+  /** A newer run of the workspace owns the row: this run's steps are stale and must change nothing. */
+  function supersededBy(ws: WorkspaceRow, runId: string, runStartedAtMs: number | null): boolean {
+    if (ws.provision_run_id === null || ws.provision_run_id === runId) return false;
+    return runStartedAtMs === null || !ws.provision_run_started_at || ws.provision_run_started_at.getTime() > runStartedAtMs;
+  }
+
+  const superseded = () => ApplicationFailure.nonRetryable('a newer provision run owns this workspace', FAILURE_TYPES.provisionSuperseded);
+
   /** Revokes old tokens, issues a new one; returns it sealed (never in clear in history). */
   async function mintSealed(workspaceId: string): Promise<{ sealedToken: string }> {
     const { token } = await store.mintCredentials(workspaceId);
@@ -165,13 +196,13 @@ export function createProvisionActivities(deps: ProvisionActivityDeps) {
     await store.setStatus(
       input.workspaceId,
       'provisioning',
-      { lastSampleError: null, provisionStarted: true },
+      { lastSampleError: null, provisionStarted: true, claimRun: input.runId },
       { type: EVENTS.workspaceProvisioning, dedupeKey: `${input.runId}:provisioning` },
     );
   }
 
   async function markAwaitingAgent(input: { workspaceId: string; runId: string }): Promise<void> {
-    await store.setStatus(input.workspaceId, 'awaiting_agent', { lastSampleError: null });
+    await store.setStatus(input.workspaceId, 'awaiting_agent', { lastSampleError: null, claimRun: input.runId });
   }
 
   return {
@@ -189,23 +220,59 @@ export function createProvisionActivities(deps: ProvisionActivityDeps) {
 
     /**
      * prepareProvision, mintCredentials and markProvisioning (or markAwaitingAgent for an external
-     * agent) as one step: one activity instead of three on the provision path. A retry re-runs all
-     * three: a token minted by a failed attempt was never handed out and is revoked by the next mint.
+     * agent) as one step, safe to run again: a local activity is re-executed by every replay of a
+     * workflow task that has not recorded its result, including a stale task a frozen worker runs after
+     * another worker finished the provision. The run's token is deterministic (agentTokenForRun), so a
+     * re-execution finds its hash stored and changes nothing: no new token, no revocation, no status
+     * write (begin_provision, migration 004). A step of a run that a newer run replaced changes nothing
+     * either. The check runs beside the row and secrets reads, adding no round trip to the critical path.
      */
-    async beginProvision(input: { workspaceId: string; model?: string | null; runId: string }): Promise<PreparedProvision & { sealedToken: string }> {
-      const prepared = await prepare(input); // checks the workspace is live
-      // Independent, idempotent writes: side by side, one round trip on the provision's critical path.
-      const [{ sealedToken }] = await Promise.all([
-        mintSealed(input.workspaceId),
-        prepared.compute === 'none' ? markAwaitingAgent(input) : markProvisioning(input),
-      ]);
-      return { ...prepared, sealedToken };
+    async beginProvision(input: { workspaceId: string; model?: string | null; runId: string; runStartedAtMs?: number }): Promise<BegunProvision> {
+      const runStartedAtMs = input.runStartedAtMs ?? null;
+      const begunBefore = store.runHasBegun(input.workspaceId, input.runId).then(
+        (v) => ({ ok: true as const, v }),
+        (err: unknown) => ({ ok: false as const, err }),
+      );
+      const { ws, secrets } = await liveWorkspaceWithSecrets(input.workspaceId);
+      const begun = await begunBefore;
+      if (!begun.ok) throw begun.err;
+      if (begun.v || ws.provision_run_id === input.runId) {
+        // Already took effect for this run: answer as the first execution did, write nothing (not even a failure).
+        log?.info({ workspaceId: ws.id, runId: input.runId }, 'provision already begun by this run: nothing changed');
+        const env = secrets.ok ? assemble(ws, secrets.secrets, input.model).env : {};
+        const deadlineAtMs = ws.provision_run_id === input.runId ? (ws.provision_deadline_at?.getTime() ?? null) : null;
+        return { ...preparedFrom(ws, env), sealedToken: box.seal(box.agentTokenForRun(ws.id, input.runId)), deadlineAtMs };
+      }
+      if (supersededBy(ws, input.runId, runStartedAtMs)) throw superseded();
+      const prepared = preparedFrom(ws, await buildEnv(ws, secrets, input.model, input.runId));
+      const result = await store.beginProvisionRun({
+        workspaceId: ws.id,
+        runId: input.runId,
+        runStartedAtMs,
+        status: prepared.compute === 'none' ? 'awaiting_agent' : 'provisioning',
+        timeoutSeconds: prepared.timeoutSeconds,
+      });
+      if (result.outcome === 'missing') throw ApplicationFailure.nonRetryable('workspace not found', FAILURE_TYPES.workspaceNotFound);
+      if (result.outcome === 'removed') throw ApplicationFailure.nonRetryable('workspace removed', FAILURE_TYPES.workspaceRemoved);
+      if (result.outcome === 'superseded') throw superseded();
+      return { ...prepared, sealedToken: box.seal(result.token), deadlineAtMs: result.deadlineAt?.getTime() ?? null };
     },
 
+    /**
+     * Starts this run's compute. Heartbeats between its steps so that a cancellation reaches the
+     * attempt, which then stops at the next step: the workflow waits for that end
+     * (WAIT_CANCELLATION_COMPLETED) before its compensation removes what the attempt created.
+     */
     async startCompute(input: { workspaceId: string; runId: string; sealedToken: string; model?: string | null }): Promise<ComputeRef> {
       const { ws, secrets } = await liveWorkspaceWithSecrets(input.workspaceId);
+      if (ws.provision_run_id !== null && ws.provision_run_id !== input.runId) throw superseded();
       const env = await buildEnv(ws, secrets, input.model, input.runId);
       const token = box.open(input.sealedToken);
+      const ctx = Context.current();
+      const progress = () => {
+        ctx.heartbeat();
+        if (ctx.cancellationSignal.aborted) throw new CancelledFailure('start cancelled');
+      };
       try {
         if (ws.compute === 'docker') {
           const docker = requirePort('docker');
@@ -216,12 +283,14 @@ export function createProvisionActivities(deps: ProvisionActivityDeps) {
             env,
             files: { '.auth_token': token },
             provisionRunId: input.runId,
+            onProgress: progress,
           });
           await store.setComputeRefs(ws.id, { containerName: started.containerName });
           return { compute: 'docker', containerName: started.containerName };
         }
         if (ws.compute === 'ec2') {
           const ec2 = requirePort('ec2');
+          progress();
           const launched = await ec2.launchInstance({
             workspaceId: ws.id,
             clientToken: ec2ClientToken(ws.id, input.runId),
@@ -230,7 +299,7 @@ export function createProvisionActivities(deps: ProvisionActivityDeps) {
           });
           // Persist as soon as known, before waiting: a crash now still leaves the id for cleanup.
           await store.setComputeRefs(ws.id, { instanceId: launched.instanceId });
-          await ec2.waitRunning(launched.instanceId, { timeoutMs: 5 * 60_000, onPoll: () => Context.current().heartbeat() });
+          await ec2.waitRunning(launched.instanceId, { timeoutMs: 5 * 60_000, onPoll: progress });
           return { compute: 'ec2', instanceId: launched.instanceId };
         }
         return { compute: 'none' };
@@ -239,14 +308,24 @@ export function createProvisionActivities(deps: ProvisionActivityDeps) {
       }
     },
 
-    /** Fallback for a lost registration signal: the register endpoint writes `online` before signalling. */
-    async isOnline(input: { workspaceId: string }): Promise<boolean> {
+    /**
+     * Fallback for a lost registration signal: the register endpoint writes `online` before signalling.
+     * With a run (runs since the run-ownership patch), only a registration with that run's token counts.
+     */
+    async isOnline(input: { workspaceId: string; runId?: string }): Promise<boolean> {
       const ws = await store.getWorkspace(input.workspaceId);
+      if (input.runId !== undefined) return ws?.status === 'online' && ws.registered_run_id === input.runId;
       return ws?.status === 'online';
     },
 
+    /** Only the run that owns the row marks it online (a stale step of an older run changes nothing). */
     async markOnline(input: { workspaceId: string; runId: string }): Promise<boolean> {
-      return store.setStatus(input.workspaceId, 'online', { lastSampleError: null }, { type: EVENTS.workspaceOnline, dedupeKey: `${input.runId}:online` });
+      return store.setStatus(
+        input.workspaceId,
+        'online',
+        { lastSampleError: null, ownedByRun: input.runId },
+        { type: EVENTS.workspaceOnline, dedupeKey: `${input.runId}:online` },
+      );
     },
 
     /** Saves the container's last log lines (or EC2 console output) so operators can see why it failed. */
@@ -271,10 +350,15 @@ export function createProvisionActivities(deps: ProvisionActivityDeps) {
       });
     },
 
-    /** Removes what a provision attempt created. Idempotent: missing compute is success. */
-    async removeCompute(input: { workspaceId: string }): Promise<void> {
+    /**
+     * Removes what a provision attempt created. Idempotent: missing compute is success. With a run
+     * (runs since the run-ownership patch): exactly that run's compute, found by its labels/tags, so an
+     * instance launched but never saved on the row is found too, and another run's is never touched.
+     */
+    async removeCompute(input: { workspaceId: string; runId?: string }): Promise<void> {
       const ws = await store.getWorkspace(input.workspaceId);
       if (!ws) return;
+      if (input.runId !== undefined) return removeRunCompute(ws, input.runId);
       if (ws.compute === 'docker') {
         await removeWorkspaceContainer(store, requirePort('docker'), ws.id, { removeVolume: true });
       } else if (ws.compute === 'ec2' && ws.instance_id) {
@@ -283,29 +367,11 @@ export function createProvisionActivities(deps: ProvisionActivityDeps) {
       }
     },
 
+    /** Only the run that owns the row marks it failed: an older run's compensation leaves a newer run's row alone. */
     async markProvisionFailed(input: { workspaceId: string; runId: string; publicMessage: string; timeoutSecs?: number }): Promise<void> {
-      await failWorkspace(input.workspaceId, input.publicMessage, input.runId, input.timeoutSecs ? { timeout_secs: input.timeoutSecs } : {});
+      await failWorkspace(input.workspaceId, input.publicMessage, input.runId, input.timeoutSecs ? { timeout_secs: input.timeoutSecs } : {}, input.runId);
     },
   };
 }
 
 export type ProvisionActivities = ReturnType<typeof createProvisionActivities>;
-
-/** cloud-init user data: writes the token where the agent expects it and the env file beside it. */
-export function ec2UserData(env: Record<string, string>, token: string): string {
-  // Base64 keeps arbitrary secret values (quotes, newlines) from ever being parsed by the shell.
-  const b64 = (v: string) => Buffer.from(v, 'utf8').toString('base64');
-  const envFile = Object.entries(env)
-    .filter(([k]) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(k))
-    .map(([k, v]) => `${k}=${b64(v)}`)
-    .join('\n');
-  return [
-    '#!/bin/sh',
-    'set -e',
-    'umask 077',
-    'mkdir -p /configs',
-    `echo ${b64(token)} | base64 -d > /configs/.auth_token`,
-    `echo ${b64(envFile)} | base64 -d > /configs/agent.env.b64`,
-    '',
-  ].join('\n');
-}

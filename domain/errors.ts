@@ -10,6 +10,8 @@ export const FAILURE_TYPES = {
   imageMissing: 'ImageMissing',
   computeUnavailable: 'ComputeUnavailable',
   invalidTemplate: 'InvalidTemplate',
+  /** A step of a provision run that a newer run of the same workspace has replaced (a stale task). */
+  provisionSuperseded: 'ProvisionSuperseded',
 } as const;
 export type FailureType = (typeof FAILURE_TYPES)[keyof typeof FAILURE_TYPES];
 

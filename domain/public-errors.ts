@@ -7,6 +7,7 @@ export const PUBLIC_MESSAGES = {
   imageMissing: 'The workspace image for this runtime is not available on the compute host.',
   computeUnavailable: 'The compute provider is unavailable. Try again later.',
   cancelled: 'Provisioning was cancelled.',
+  abandoned: 'Provisioning stopped before it completed. Provision the workspace again.',
   generic: 'Provisioning failed. See the workspace activity log for details.',
 } as const;
 

@@ -23,8 +23,16 @@ export interface ProvisionState {
   lastError: string | null;
 }
 
-/** The agent inside the workspace registered (sent by POST /registry/register). */
-export const agentRegisteredSignal = defineSignal('agentRegistered');
+/** Who registered: the provision run that minted the agent's token (null: a token minted outside a run). */
+export interface AgentRegistration {
+  runId: string | null;
+}
+
+/**
+ * The agent inside the workspace registered (sent by POST /registry/register). Senders before the
+ * run-ownership patch sent no argument; runs before it count any signal.
+ */
+export const agentRegisteredSignal = defineSignal<[AgentRegistration?]>('agentRegistered');
 export const provisionStateQuery = defineQuery<ProvisionState>('provisionState');
 
 export interface ProvisionInput {

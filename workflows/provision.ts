@@ -3,6 +3,7 @@
 // online. Any failure, timeout or cancellation runs compensation in a non-cancellable scope: diagnostics
 // saved, compute removed, status `failed` with a sanitized message.
 import {
+  ActivityCancellationType,
   ApplicationFailure,
   CancellationScope,
   condition,
@@ -31,6 +32,14 @@ import {
 const dbRemote = proxyActivities<ProvisionActivities>(dbActivityOptions);
 const dbLocal = proxyLocalActivities<ProvisionActivities>(dbLocalActivityOptions);
 const compute = proxyActivities<ProvisionActivities>(computeActivityOptions);
+/**
+ * startCompute of runs since the run-ownership patch: a cancellation waits until the start attempt has
+ * really ended, so the compensation that follows sees (and removes) everything it created.
+ */
+const computeUntilEnded = proxyActivities<ProvisionActivities>({
+  ...computeActivityOptions,
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+});
 
 /** Thrown when the agent does not register in time; the workflow fails with this type. */
 export const PROVISION_TIMEOUT_TYPE = 'ProvisionTimeout';
@@ -41,15 +50,25 @@ export const PROVISION_TIMEOUT_TYPE = 'ProvisionTimeout';
  */
 export const LOCAL_DB_ACTIVITIES_PATCH = 'provision-local-db-activities';
 
+/**
+ * Runs since this patch own their workspace row (issue 13): the registration signal counts only with
+ * this run's id (the token's run), the wait ends at the row's provision_deadline_at (the one deadline),
+ * the lost-signal fallback requires a registration with this run's token, startCompute's cancellation
+ * waits for the attempt to end, and compensation removes exactly this run's compute.
+ */
+export const RUN_OWNERSHIP_PATCH = 'provision-run-ownership';
+
 export async function provisionWorkspace(input: ProvisionInput): Promise<ProvisionResult> {
-  const { runId } = workflowInfo();
+  const { runId, runStartTime } = workflowInfo();
   const fast = patched(LOCAL_DB_ACTIVITIES_PATCH);
+  const owned = fast && patched(RUN_OWNERSHIP_PATCH);
   const db = fast ? dbLocal : dbRemote;
   const state: ProvisionState = { phase: 'queued', workspaceId: input.workspaceId, timeoutSeconds: null, lastError: null };
   let registered = false;
   setHandler(provisionStateQuery, () => state);
-  setHandler(agentRegisteredSignal, () => {
-    registered = true;
+  setHandler(agentRegisteredSignal, (registration) => {
+    // An agent with another run's (older) token cannot complete this provision.
+    if (!owned || registration?.runId === runId) registered = true;
   });
   const enter = (phase: ProvisionPhase) => {
     state.phase = phase;
@@ -63,7 +82,9 @@ export async function provisionWorkspace(input: ProvisionInput): Promise<Provisi
     state.lastError = publicMessageFromError(err);
     throw ApplicationFailure.nonRetryable(state.lastError, failureType(err) ?? 'ProvisionFailed');
   };
-  const prepareInput = { workspaceId: input.workspaceId, model: input.model, runId };
+  const prepareInput = owned
+    ? { workspaceId: input.workspaceId, model: input.model, runId, runStartedAtMs: runStartTime.getTime() }
+    : { workspaceId: input.workspaceId, model: input.model, runId };
   // New runs: one local activity prepares, mints and marks provisioning (or awaiting_agent).
   const begun = fast ? await db.beginProvision(prepareInput).catch(failPrepare) : null;
   const prepared: PreparedProvision = begun ?? (await db.prepareProvision(prepareInput).catch(failPrepare));
@@ -88,12 +109,15 @@ export async function provisionWorkspace(input: ProvisionInput): Promise<Provisi
   let timedOut = false;
   try {
     enter('starting_compute');
-    await compute.startCompute({ workspaceId: input.workspaceId, runId, sealedToken, model: input.model });
+    await (owned ? computeUntilEnded : compute).startCompute({ workspaceId: input.workspaceId, runId, sealedToken, model: input.model });
 
     enter('awaiting_registration');
-    const inTime = await condition(() => registered, prepared.timeoutSeconds * 1000);
+    // The row's deadline, set when the run began: what GET shows and what the sweeper acts on.
+    const deadlineAtMs = owned ? begun?.deadlineAtMs : null;
+    const waitMs = deadlineAtMs ? Math.max(1, deadlineAtMs - Date.now()) : prepared.timeoutSeconds * 1000;
+    const inTime = await condition(() => registered, waitMs);
     // A lost signal must not fail a workspace whose agent did register: the row is the truth.
-    if (!inTime && !(await db.isOnline({ workspaceId: input.workspaceId }))) {
+    if (!inTime && !(await db.isOnline(owned ? { workspaceId: input.workspaceId, runId } : { workspaceId: input.workspaceId }))) {
       timedOut = true;
       throw ApplicationFailure.nonRetryable(timeoutMessage(prepared.timeoutSeconds), PROVISION_TIMEOUT_TYPE);
     }
@@ -111,7 +135,7 @@ export async function provisionWorkspace(input: ProvisionInput): Promise<Provisi
     await CancellationScope.nonCancellable(async () => {
       enter('compensating');
       await compute.captureDiagnostics({ workspaceId: input.workspaceId, runId });
-      await compute.removeCompute({ workspaceId: input.workspaceId });
+      await compute.removeCompute(owned ? { workspaceId: input.workspaceId, runId } : { workspaceId: input.workspaceId });
       // markProvisionFailed never overwrites `removed`, so a delete that cancelled us keeps its status.
       await db.markProvisionFailed({
         workspaceId: input.workspaceId,

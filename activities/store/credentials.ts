@@ -7,6 +7,20 @@ import { hashToken, newAuthToken, newInboundSecret, type SecretBox } from '../cr
 export interface AgentIdentity {
   workspaceId: string;
   status: WorkspaceStatus;
+  /** The provision run that minted the token; null for tokens minted outside a run (imports, pre-004). */
+  runId: string | null;
+}
+
+/** What begin_provision (migration 004) did; see there. */
+export type BeginOutcome = 'begun' | 'already' | 'superseded' | 'missing' | 'removed';
+
+export interface BeginProvisionRequest {
+  workspaceId: string;
+  runId: string;
+  /** workflowInfo().runStartTime in ms; null from runs scheduled before it was passed. */
+  runStartedAtMs: number | null;
+  status: 'provisioning' | 'awaiting_agent';
+  timeoutSeconds: number;
 }
 
 /** What register and heartbeat tell the agent: its status and the secret it checks platform calls with. */
@@ -44,6 +58,34 @@ export function createCredentialStore(pool: Pool, box: SecretBox) {
       return { token, inboundSecret };
     },
 
+    /**
+     * The first step of a provision run (begin_provision, migration 004): this run's deterministic
+     * token, revocation of the others, status, ownership and deadline in one transaction, or nothing at
+     * all when the run already began ('already') or a newer run owns the row ('superseded').
+     */
+    async beginProvisionRun(req: BeginProvisionRequest): Promise<{ outcome: BeginOutcome; token: string; deadlineAt: Date | null }> {
+      const token = box.agentTokenForRun(req.workspaceId, req.runId);
+      const { rows } = await pool.query<{ outcome: BeginOutcome; deadline_at: Date | null }>(
+        'SELECT outcome, deadline_at FROM begin_provision($1, $2, $3, $4, $5, $6, $7)',
+        [
+          req.workspaceId,
+          req.runId,
+          req.runStartedAtMs === null ? null : new Date(req.runStartedAtMs),
+          hashToken(token),
+          box.seal(newInboundSecret()),
+          req.status,
+          req.timeoutSeconds,
+        ],
+      );
+      return { outcome: rows[0].outcome, token, deadlineAt: rows[0].deadline_at };
+    },
+
+    /** Whether this run's token was minted (its hash stored): the run began, whatever happened since. */
+    async runHasBegun(workspaceId: string, runId: string): Promise<boolean> {
+      const { rowCount } = await pool.query('SELECT 1 FROM workspace_auth_tokens WHERE token_hash = $1', [hashToken(box.agentTokenForRun(workspaceId, runId))]);
+      return (rowCount ?? 0) > 0;
+    },
+
     async revokeTokens(workspaceIds: string[]): Promise<number> {
       const res = await pool.query(
         'UPDATE workspace_auth_tokens SET revoked_at = now() WHERE workspace_id = ANY($1::uuid[]) AND revoked_at IS NULL',
@@ -57,27 +99,36 @@ export function createCredentialStore(pool: Pool, box: SecretBox) {
       if (!token || token.length > 200) return null;
       // Looked up by the token's sha256, never by the token: how far the index compare gets depends on
       // the hash, which a caller cannot steer towards a stored one, so its timing reveals nothing of use.
-      const { rows } = await pool.query<{ workspace_id: string; status: WorkspaceStatus }>(
+      const { rows } = await pool.query<{ workspace_id: string; status: WorkspaceStatus; provision_run_id: string | null }>(
         `UPDATE workspace_auth_tokens t SET last_used_at = now()
            FROM workspaces w
           WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND w.id = t.workspace_id
-        RETURNING t.workspace_id, w.status`,
+        RETURNING t.workspace_id, w.status, t.provision_run_id`,
         [hashToken(token)],
       );
       const row = rows[0];
       if (!row) return null;
-      return { workspaceId: row.workspace_id, status: row.status };
+      return { workspaceId: row.workspace_id, status: row.status, runId: row.provision_run_id };
     },
 
-    /** Agent registration: online unless removed (then null). Answers as a heartbeat does, in the same statement. */
-    async markRegistered(workspaceId: string, url: string | null): Promise<AgentAnswer | null> {
-      const { rows } = await pool.query<AgentAnswerRow>(
-        `UPDATE workspaces SET status = 'online', url = COALESCE($2, url), last_heartbeat_at = now(),
-                last_sample_error = NULL, updated_at = now()
-          WHERE id = $1 AND status <> 'removed' RETURNING status, platform_inbound_secret`,
-        [workspaceId, url],
+    /**
+     * Agent registration with the token it authenticated with (register_agent, migration 004): online
+     * unless removed, and only while the token is still live after the row lock, so a token that a new
+     * run revoked meanwhile registers nothing. The answer carries the token's run, which the
+     * registration signal passes on: only the run that minted the token counts it.
+     */
+    async markRegistered(
+      workspaceId: string,
+      token: string,
+      url: string | null,
+    ): Promise<{ outcome: 'registered'; answer: AgentAnswer; runId: string | null } | { outcome: 'unauthorized' | 'removed' }> {
+      const { rows } = await pool.query<AgentAnswerRow & { outcome: 'registered' | 'unauthorized' | 'removed'; run_id: string | null }>(
+        'SELECT outcome, status, platform_inbound_secret, run_id FROM register_agent($1, $2, $3)',
+        [workspaceId, hashToken(token), url],
       );
-      return rows[0] ? agentAnswer(rows[0]) : null;
+      const row = rows[0];
+      if (row.outcome !== 'registered') return { outcome: row.outcome };
+      return { outcome: 'registered', answer: agentAnswer(row), runId: row.run_id };
     },
 
     /** Heartbeat: refreshes liveness, returns the inbound secret so an agent that lost it recovers. */

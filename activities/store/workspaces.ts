@@ -29,6 +29,13 @@ export interface WorkspaceRow {
   provision_timeout_seconds: number | null;
   required_env: string[];
   provision_started_at: Date | null;
+  /** The provision run that owns the row (migration 004); null before any run began since. */
+  provision_run_id: string | null;
+  provision_run_started_at: Date | null;
+  /** The one provision deadline (workflow timer, GET, sweeper), set when the run began. */
+  provision_deadline_at: Date | null;
+  /** The run whose token the agent registered with. */
+  registered_run_id: string | null;
   last_heartbeat_at: Date | null;
   org_import_id: string | null;
   removed_at: Date | null;
@@ -40,7 +47,8 @@ export interface WorkspaceRow {
 const COLUMNS = `id, name, role, tier, runtime, compute, parent_id, url, status, delivery_mode, update_tier, model,
   instance_id, container_name, last_sample_error, budget_limit::float8 AS budget_limit,
   monthly_spend::float8 AS monthly_spend, max_concurrent_tasks, provision_timeout_seconds,
-  required_env, provision_started_at, last_heartbeat_at, org_import_id, removed_at, created_at, updated_at`;
+  required_env, provision_started_at, provision_run_id, provision_run_started_at, provision_deadline_at,
+  registered_run_id, last_heartbeat_at, org_import_id, removed_at, created_at, updated_at`;
 
 export interface NewWorkspace {
   name: string;
@@ -97,26 +105,36 @@ export function createWorkspaceRows(pool: Pool, inTransaction: InTransaction) {
      * Returns false when the row is missing or removed (removed is terminal). With `event`, the event
      * is recorded (and broadcast) in the same statement, only when the status was written: one round
      * trip for a transition and its event, and no event for a workspace that was not changed.
+     * `ownedByRun`: write only if that provision run owns the row (or none does: rows from before
+     * migration 004), so a step of an older run never touches a row a newer run took over.
+     * `claimRun`: the run takes ownership (the pre-004 provision path's markProvisioning).
      */
     async setStatus(
       id: string,
       status: Exclude<WorkspaceStatus, 'removed'>,
-      extra: { lastSampleError?: string | null; provisionStarted?: boolean } = {},
+      extra: { lastSampleError?: string | null; provisionStarted?: boolean; ownedByRun?: string; claimRun?: string } = {},
       event?: { type: EventName; payload?: Record<string, unknown>; dedupeKey?: string },
     ): Promise<boolean> {
       const update = `UPDATE workspaces SET status = $2,
             last_sample_error = CASE WHEN $3::boolean THEN $4 ELSE last_sample_error END,
             provision_started_at = CASE WHEN $5::boolean THEN now() ELSE provision_started_at END,
+            provision_run_id = COALESCE($7::text, provision_run_id),
+            provision_deadline_at = CASE WHEN provision_run_id IS DISTINCT FROM COALESCE($7::text, provision_run_id) THEN NULL
+                                         ELSE provision_deadline_at END,
             updated_at = now()
-          WHERE id = $1 AND status <> 'removed'`;
-      const params = [id, status, extra.lastSampleError !== undefined, extra.lastSampleError ?? null, extra.provisionStarted ?? false];
+          WHERE id = $1 AND status <> 'removed'
+            AND ($6::text IS NULL OR provision_run_id IS NULL OR provision_run_id = $6)`;
+      const params = [
+        id, status, extra.lastSampleError !== undefined, extra.lastSampleError ?? null, extra.provisionStarted ?? false,
+        extra.ownedByRun ?? null, extra.claimRun ?? null,
+      ];
       if (!event) return (await pool.query(update, params)).rowCount === 1;
       const { rows } = await pool.query<{ updated: number }>(
         `WITH updated AS (${update} RETURNING id),
          inserted AS (
            INSERT INTO structure_events (event_type, workspace_id, payload, dedupe_key)
-           SELECT $6::text, id, $7::jsonb, $8::text FROM updated ON CONFLICT (dedupe_key) DO NOTHING RETURNING 1),
-         notified AS (SELECT pg_notify('molecule_events', $9) FROM inserted)
+           SELECT $8::text, id, $9::jsonb, $10::text FROM updated ON CONFLICT (dedupe_key) DO NOTHING RETURNING 1),
+         notified AS (SELECT pg_notify('molecule_events', $11) FROM inserted)
          SELECT (SELECT count(*) FROM updated)::int AS updated, (SELECT count(*) FROM notified)::int AS notified`,
         [...params, event.type, JSON.stringify(event.payload ?? {}), event.dedupeKey ?? null, eventNotice(event.type, id, null)],
       );

@@ -12,7 +12,7 @@ export const adminRoutes =
   (deps: ApiDeps): FastifyPluginAsyncZod =>
   async (app) => {
     app.addHook('preHandler', deps.adminGuard);
-    const sweeper = createOrphanSweeper({ store: deps.store, compute: deps.compute, config: deps.config, log: pino({ level: 'silent' }) });
+    const sweeper = createOrphanSweeper({ store: deps.store, compute: deps.compute, config: deps.config, log: pino({ level: 'silent' }), temporal: deps.temporal });
 
     app.get(
       '/admin/orphans',

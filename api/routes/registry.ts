@@ -24,14 +24,17 @@ export const registryRoutes =
       '/registry/register',
       { schema: { tags: ['registry'], body: registerBody, response: { 200: agentAnswer, 401: errorResponse, 410: errorResponse } } },
       async (request) => {
-        await authenticate(bearerToken(request), request.body.workspace_id);
-        const registered = await deps.store.markRegistered(request.body.workspace_id, request.body.url ?? null);
-        if (!registered) throw removed();
+        const token = bearerToken(request);
+        await authenticate(token, request.body.workspace_id);
+        // Re-checks the token under the row lock: one a new provision run revoked since is refused.
+        const registered = await deps.store.markRegistered(request.body.workspace_id, token ?? '', request.body.url ?? null);
+        if (registered.outcome !== 'registered') throw registered.outcome === 'removed' ? removed() : unauthorized();
         // The row says online before the workflow hears it; if this signal is lost the workflow
-        // re-reads the row at its deadline.
-        await deps.workflows.signalRegistered(request.body.workspace_id);
+        // re-reads the row at its deadline. The token's run goes with it: a provision counts only a
+        // registration made with the credentials it minted itself.
+        await deps.workflows.signalRegistered(request.body.workspace_id, registered.runId);
         request.log.info({ workspaceId: request.body.workspace_id }, 'agent registered');
-        return { status: registered.status, platform_inbound_secret: registered.inboundSecret };
+        return { status: registered.answer.status, platform_inbound_secret: registered.answer.inboundSecret };
       },
     );
 

@@ -121,10 +121,13 @@ export function createWorkflowService({ client, taskQueue }: WorkflowServiceDeps
      */
     requestRestart: singleFlight((workspaceId: string, rebuildConfig: boolean) => `${workspaceId}:${rebuildConfig}`, signalRestart),
 
-    /** Tells a running provision that its agent registered. No running provision: nothing to tell. */
-    async signalRegistered(workspaceId: string): Promise<void> {
+    /**
+     * Tells a running provision that its agent registered, with the run that minted the agent's token
+     * (the workflow ignores another run's). No running provision: nothing to tell.
+     */
+    async signalRegistered(workspaceId: string, runId: string | null): Promise<void> {
       try {
-        await client.workflow.getHandle(workflowIds.provision(workspaceId)).signal(agentRegisteredSignal);
+        await client.workflow.getHandle(workflowIds.provision(workspaceId)).signal(agentRegisteredSignal, { runId });
       } catch (err) {
         if (err instanceof WorkflowNotFoundError) return;
         throw err;

@@ -1,11 +1,21 @@
-// Row → API shape. The effective provision timeout and deadline come from the same accessor the
-// workflow uses (resolveProvisionTimeout), so the UI's countdown matches the enforced deadline.
+// Row → API shape. The effective provision timeout comes from the same accessor the workflow uses
+// (resolveProvisionTimeout); the deadline is the one the run stored, so the UI's countdown is the
+// enforced deadline.
 import type { Config } from '../../config';
 import type { WorkspaceRow } from '../../activities/workspace-store';
-import { provisionDeadline, resolveProvisionTimeout } from '../../domain/provision-timeout';
+import { provisionDeadline, resolveProvisionTimeout, type ProvisionTimeoutInput } from '../../domain/provision-timeout';
 import type { WorkspaceView } from '../schemas';
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
+
+/**
+ * The deadline the provision run stored when it began (the workflow waits until it, the sweeper acts
+ * after it); rows begun before migration 004 derive it from their start time with the same accessor.
+ */
+function provisionDeadlineOf(row: WorkspaceRow, timeoutInput: ProvisionTimeoutInput): string | null {
+  if (row.provision_deadline_at) return row.provision_deadline_at.toISOString();
+  return row.provision_started_at ? new Date(provisionDeadline(row.provision_started_at.getTime(), timeoutInput)).toISOString() : null;
+}
 
 export function toWorkspaceView(row: WorkspaceRow, config: Config): WorkspaceView {
   const timeoutInput = {
@@ -33,10 +43,7 @@ export function toWorkspaceView(row: WorkspaceRow, config: Config): WorkspaceVie
     monthly_spend: row.monthly_spend,
     max_concurrent_tasks: row.max_concurrent_tasks,
     provision_timeout_seconds: resolveProvisionTimeout(timeoutInput),
-    provision_deadline:
-      row.status === 'provisioning' && row.provision_started_at
-        ? new Date(provisionDeadline(row.provision_started_at.getTime(), timeoutInput)).toISOString()
-        : null,
+    provision_deadline: row.status === 'provisioning' ? provisionDeadlineOf(row, timeoutInput) : null,
     required_env: row.required_env,
     last_heartbeat_at: iso(row.last_heartbeat_at),
     removed_at: iso(row.removed_at),

@@ -54,6 +54,17 @@ describe('tokens', () => {
     expect(hashToken(a)).toMatch(/^[0-9a-f]{64}$/);
   });
 
+  it('of a provision run are deterministic per workspace and run, distinct otherwise, and need the key', () => {
+    const box = createSecretBox(parseSecretsKey(KEY));
+    const t = box.agentTokenForRun('ws-1', 'run-1');
+    expect(t).toMatch(/^mol_[A-Za-z0-9_-]{43}$/);
+    expect(box.agentTokenForRun('ws-1', 'run-1')).toBe(t);
+    expect(box.agentTokenForRun('ws-1', 'run-2')).not.toBe(t);
+    expect(box.agentTokenForRun('ws-2', 'run-1')).not.toBe(t);
+    expect(createSecretBox(parseSecretsKey('22'.repeat(32))).agentTokenForRun('ws-1', 'run-1')).not.toBe(t);
+    expect(() => secretBoxFromConfig('').agentTokenForRun('ws-1', 'run-1')).toThrow(DecryptError);
+  });
+
   it('constantTimeEqual compares any lengths correctly', () => {
     expect(constantTimeEqual('abc', 'abc')).toBe(true);
     expect(constantTimeEqual('abc', 'abd')).toBe(false);

@@ -141,7 +141,10 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
     async stopWorker() {
       if (platform.worker && platform.worker.getState() === 'RUNNING') platform.worker.shutdown();
       await runPromise;
-      await nativeConnection?.close();
+      // Closed once: stopWorker runs again from close(), and a worker may be started and stopped many times.
+      const closing = nativeConnection;
+      nativeConnection = null;
+      await closing?.close();
       platform.worker = null;
       runPromise = null;
     },
