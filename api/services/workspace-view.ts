@@ -38,6 +38,9 @@ export function toWorkspaceView(row: WorkspaceRow, config: Config): WorkspaceVie
         ? new Date(provisionDeadline(row.provision_started_at.getTime(), timeoutInput)).toISOString()
         : null,
     required_env: row.required_env,
+    origin: row.origin,
+    org_key: row.org_key,
+    org_import_id: row.org_import_id,
     last_heartbeat_at: iso(row.last_heartbeat_at),
     removed_at: iso(row.removed_at),
     created_at: row.created_at.toISOString(),
