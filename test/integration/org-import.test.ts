@@ -338,6 +338,16 @@ describe('org import: ownership (provenance)', () => {
     expect(third.view.reconcile_kept).toEqual(second.view.reconcile_kept);
   });
 
+  it('empty-set guards: a reconcile with no template names or no result ids removes nothing', async () => {
+    const first = await runImport({ template: { name: 'Guard Org', workspaces: [{ name: 'G1', runtime: 'external' }] } });
+    const g1 = itemId(first.view, 'G1');
+    const noIds = await runImport({ mode: 'reconcile', template: { name: 'Guard Org', workspaces: [{ name: 'G2', runtime: 'external', spawning: false }] } });
+    expect(noIds.view).toMatchObject({ status: 'completed', reconcile_removed_count: 0 });
+    const noNames = await runImport({ mode: 'reconcile', template: { name: 'Guard Org', workspaces: [] } });
+    expect(noNames.view).toMatchObject({ status: 'completed', reconcile_removed_count: 0 });
+    expect(await statusOf(g1)).toBe('awaiting_agent');
+  });
+
   it('org_key must be a bounded slug (400 with the field, value not echoed)', async () => {
     for (const orgKey of ['Has Space', 'UPPER', '-lead', 'x'.repeat(65), 'ünï', '']) {
       const res = await p.api<{ code: string; template_error: string; path: string }>('POST', '/org/import', { template: { name: 'Slug Org', org_key: orgKey, workspaces: [] } });
