@@ -47,7 +47,7 @@ export interface ImportCounts {
 /** Serializes the name-dedupe check across concurrent imports (same constant everywhere). */
 const IMPORT_SCOPE_LOCK = 7_283_515;
 
-/** Where a workspace the import was not the one to provision ended up (see importItemState). */
+/** The failure a workspace shows when its import was cancelled before its provision began. */
 const CANCELLED_BEFORE_PROVISION = 'The import was cancelled before this workspace was provisioned.';
 
 function requiredNames(ws: FlatWorkspace): string[] {
