@@ -132,26 +132,51 @@ describe('org import isolation', () => {
     await replayAndMaybeRecord(p.temporal, `org-import-${firstId}`, undefined, 'org-import-cancelled');
   });
 
-  it('a cancel before the items are provisioned marks the never-started ones failed, not provisioning forever', async () => {
-    // Ten items, eight provision lanes: two are still waiting for a lane when the cancel comes.
-    const children = Array.from({ length: 10 }, (_, i) => ({ name: `C Slow ${i}`, ...SILENT }));
+  it('a re-provision of a queued item supersedes it; a cancel marks never-started items failed, not provisioning forever', async () => {
+    // Eleven items, eight provision lanes: three wait for a lane (the last three by key).
+    const name = (i: number) => `C Slow ${String(i).padStart(2, '0')}`;
+    const children = Array.from({ length: 11 }, (_, i) => ({ name: name(i), ...SILENT }));
     const importId = await startImport({ template: { name: 'Cancel Org', workspaces: [{ name: 'C Root', runtime: 'external', children }] } });
-    await awaitingAgent(importId, 'C Root/C Slow 0');
-    await waitFor('eight provisions begun, two items waiting for a lane', async () => {
+    await awaitingAgent(importId, `C Root/${name(0)}`);
+    await waitFor('eight provisions begun, three items waiting for a lane', async () => {
       const { rows } = await p.clients.pool.query(
         `SELECT count(*) FILTER (WHERE w.provision_started_at IS NULL)::int AS waiting, count(*)::int AS n
            FROM org_import_items i JOIN workspaces w ON w.id = i.workspace_id WHERE i.import_id = $1 AND w.compute = 'docker'`,
         [importId],
       );
-      return rows[0].n === 10 && rows[0].waiting === 2;
+      return rows[0].n === 11 && rows[0].waiting === 3;
     }, 60_000);
+    const ids = Object.fromEntries((await importView(importId)).items.map((i) => [i.key, i.workspace_id as string]));
+    const queued = ids[`C Root/${name(8)}`];
+    // A user re-provisions a queued item (its agent registers this time); then a delete frees a lane.
+    expect((await p.api('PUT', `/workspaces/${queued}/secrets/AGENT_BEHAVIOUR`, { value: 'normal' })).status).toBe(204);
+    expect((await p.api('POST', `/workspaces/${queued}/provision`, {})).status).toBe(202);
+    await waitFor('re-provisioned item online', async () => (await p.api<{ status: string }>('GET', `/workspaces/${queued}`)).body.status === 'online');
+    expect((await p.api('DELETE', `/workspaces/${ids[`C Root/${name(0)}`]}?confirm=true`)).status).toBe(200);
+    // The freed lane finds the queued item online (superseded, not provisioned again) and starts the next one.
+    await waitFor('the freed lane moved on', async () => {
+      const progress = (await p.api<{ progress: { superseded?: number; removed?: number } | null }>('GET', `/org/imports/${importId}`)).body.progress;
+      const started = await p.clients.pool.query('SELECT provision_started_at FROM workspaces WHERE id = $1', [ids[`C Root/${name(9)}`]]);
+      return progress?.superseded === 1 && progress.removed === 1 && started.rows[0].provision_started_at !== null;
+    }, 60_000);
+
     expect((await p.api('POST', `/org/imports/${importId}/cancel`)).status).toBe(202);
     const view = await finished(importId);
-    expect(view.status).toBe('cancelled');
-    for (const item of view.items.filter((i) => i.key !== 'C Root')) {
-      expect(item).toMatchObject({ outcome: 'cancelled', workspace_status: 'failed' });
-      expect(await containerExists(p, item.workspace_id as string)).toBe(false);
+    expect(view).toMatchObject({ status: 'cancelled', failed_count: 0 });
+    const items = byKey(view);
+    expect(items[`C Root/${name(0)}`]).toMatchObject({ outcome: 'removed', workspace_status: 'removed' });
+    expect(items[`C Root/${name(8)}`]).toMatchObject({ outcome: 'superseded', workspace_status: 'online' });
+    // In flight when cancelled (compensated), and never started (marked failed): all cancelled, none provisioning.
+    for (const i of [1, 2, 3, 4, 5, 6, 7, 9, 10]) {
+      expect(items[`C Root/${name(i)}`]).toMatchObject({ outcome: 'cancelled', workspace_status: 'failed' });
+      expect(await containerExists(p, ids[`C Root/${name(i)}`])).toBe(false);
     }
+    const provisionRuns = await p.clients.pool.query(
+      `SELECT count(*)::int AS n FROM structure_events WHERE workspace_id = $1 AND event_type = 'WORKSPACE_ONLINE'`,
+      [queued],
+    );
+    expect(provisionRuns.rows[0].n).toBe(1); // online once, through the user's re-provision only
+    await removeWorkspaceContainer(p, queued);
   });
 
   it('an import whose workflow cannot be started is marked failed (503 with its id) and retried later', async () => {
