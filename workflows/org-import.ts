@@ -9,6 +9,7 @@
 import {
   ApplicationFailure,
   CancellationScope,
+  CancelledFailure,
   ParentClosePolicy,
   executeChild,
   isCancellation,
@@ -78,13 +79,19 @@ export async function importOrg(input: ImportOrgInput): Promise<ImportOrgResult>
     if (mode === 'reconcile' && (!isolated || progress.failed === 0)) {
       progress.phase = 'reconciling';
       for (const rootId of await db.findReconcileTargets({ importId: input.importId })) {
-        const removed = await executeChild(deleteWorkspaceTree, {
-          workflowId: `${workflowIds.deleteTree(rootId)}-reconcile-${input.importId.slice(0, 8)}`,
-          args: [{ rootId, purge: false }],
-        });
+        const remove = () =>
+          executeChild(deleteWorkspaceTree, {
+            workflowId: `${workflowIds.deleteTree(rootId)}-reconcile-${input.importId.slice(0, 8)}`,
+            args: [{ rootId, purge: false }],
+          });
+        // A cancel of the import lets a started delete finish (half a cascade would leave marked rows
+        // with running compute); the next target's delete is then not started.
+        const removed = isolated ? await CancellationScope.nonCancellable(remove) : await remove();
         progress.reconcileRemoved += removed.removedIds.length;
       }
     }
+    // A cancel that came while the last delete ran still ends the import `cancelled`.
+    if (isolated && CancellationScope.current().consideredCancelled) throw new CancelledFailure('import cancelled');
     progress.phase = progress.failed > 0 ? 'failed' : 'completed';
   } catch (err) {
     cancelled = isolated && isCancellation(err) && CancellationScope.current().consideredCancelled;

@@ -6,7 +6,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { buildApp } from '../../api/app';
 import { freePort } from '../harness/processes';
-import { containerExists, removeWorkspaceContainer } from './support/compute';
+import { containerExists, readTokenFile, removeWorkspaceContainer } from './support/compute';
 import { replayAndMaybeRecord } from './support/histories';
 import { ADMIN_TOKEN, startPlatform, waitFor, type Platform } from './support/platform';
 
@@ -177,6 +177,25 @@ describe('org import isolation', () => {
     );
     expect(provisionRuns.rows[0].n).toBe(1); // online once, through the user's re-provision only
     await removeWorkspaceContainer(p, queued);
+  });
+
+  it('a cancel during reconcile lets the started delete finish (no half cascade) and ends the import cancelled', async () => {
+    // A stubborn agent ignores SIGTERM (its stop takes the engine's full grace period, so the delete is
+    // slow) and never registers itself: the test registers with the token the platform wrote for it.
+    const v1 = { name: 'Reconcile Cancel Org', workspaces: [{ name: 'RC Root', runtime: 'external', children: [{ name: 'RC Stubborn', ...FAST, env: { AGENT_BEHAVIOUR: 'stubborn' } }] }] };
+    const firstId = await startImport({ template: v1 });
+    const stubborn = await awaitingAgent(firstId, 'RC Root/RC Stubborn');
+    const token = await readTokenFile(p, stubborn);
+    expect((await p.api('POST', '/registry/register', { workspace_id: stubborn }, token)).status).toBe(200);
+    expect((await finished(firstId)).status).toBe('completed');
+
+    const importId = await startImport({ mode: 'reconcile', template: { name: 'Reconcile Cancel Org', workspaces: [{ name: 'RC Root', runtime: 'external' }] } });
+    await waitFor('reconciling', async () => (await p.api<{ progress: { phase: string } | null }>('GET', `/org/imports/${importId}`)).body.progress?.phase === 'reconciling', 60_000, 100);
+    expect((await p.api('POST', `/org/imports/${importId}/cancel`)).status).toBe(202);
+    const view = await finished(importId);
+    expect(view).toMatchObject({ status: 'cancelled', error: 'import cancelled' });
+    expect((await p.clients.pool.query('SELECT status FROM workspaces WHERE id = $1', [stubborn])).rows[0].status).toBe('removed');
+    expect(await containerExists(p, stubborn)).toBe(false); // the cascade ran to its end
   });
 
   it('an import whose workflow cannot be started is marked failed (503 with its id) and retried later', async () => {
