@@ -94,10 +94,19 @@ export async function importOrg(input: ImportOrgInput): Promise<ImportOrgResult>
     if (isolated && CancellationScope.current().consideredCancelled) throw new CancelledFailure('import cancelled');
     progress.phase = progress.failed > 0 ? 'failed' : 'completed';
   } catch (err) {
-    cancelled = isolated && isCancellation(err) && CancellationScope.current().consideredCancelled;
+    const ownCancellation = isCancellation(err) && CancellationScope.current().consideredCancelled;
+    cancelled = isolated && ownCancellation;
     progress.phase = cancelled ? 'cancelled' : 'failed';
-    error = isCancellation(err) ? 'import cancelled' : err instanceof ApplicationFailure ? err.message : 'import failed; see the workflow history';
-    if (isCancellation(err)) throw err;
+    error =
+      isCancellation(err) && (ownCancellation || !isolated)
+        ? 'import cancelled'
+        : isCancellation(err)
+          ? 'a step of the import was cancelled by another operation'
+          : err instanceof ApplicationFailure
+            ? err.message
+            : 'import failed; see the workflow history';
+    // Only the import's own cancellation ends its workflow as cancelled (runs before isolation: any).
+    if (isCancellation(err) && (ownCancellation || !isolated)) throw err;
   } finally {
     await CancellationScope.nonCancellable(async () => {
       if (cancelled && !outcomesRecorded) {

@@ -338,6 +338,22 @@ describe('org import: ownership (provenance)', () => {
     expect(third.view.reconcile_kept).toEqual(second.view.reconcile_kept);
   });
 
+  it('reconcile runs only after an error-free provisioning loop: a failed item keeps the dropped workspaces', async () => {
+    const first = await runImport({ template: { name: 'Gate Org', workspaces: [{ name: 'Gate Root', runtime: 'external', children: [{ name: 'Gate Dropped', runtime: 'external' }] }] } });
+    const dropped = itemId(first.view, 'Gate Root/Gate Dropped');
+    process.env.WORKSPACE_IMAGE_HERMES = 'localhost/does-not-exist:1';
+    try {
+      const second = await runImport({
+        mode: 'reconcile',
+        template: { name: 'Gate Org', workspaces: [{ name: 'Gate Root', runtime: 'external', children: [{ name: 'Gate Broken', runtime: 'hermes', compute: 'docker' }] }] },
+      });
+      expect(second.view).toMatchObject({ status: 'failed', failed_count: 1, reconcile_removed_count: 0 });
+      expect(await statusOf(dropped)).toBe('awaiting_agent');
+    } finally {
+      delete process.env.WORKSPACE_IMAGE_HERMES;
+    }
+  });
+
   it('empty-set guards: a reconcile with no template names or no result ids removes nothing', async () => {
     const first = await runImport({ template: { name: 'Guard Org', workspaces: [{ name: 'G1', runtime: 'external' }] } });
     const g1 = itemId(first.view, 'G1');
