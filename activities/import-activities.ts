@@ -1,13 +1,16 @@
 // Activities of the org import. The template snapshot lives in org_imports (not in workflow history:
 // a 1,000-workspace tree would bloat it); each level is created in ONE transaction, parent-first, and
 // recorded in org_import_items, so a re-run of the activity finds its rows instead of duplicating them.
+// Every workspace an import creates carries its provenance (origin `import`, the org key, the import
+// id); merge dedupe and reconcile only ever match workspaces of the same org.
 import { ApplicationFailure } from '@temporalio/activity';
 import type { PoolClient } from 'pg';
 import { flattenTemplate, type FlatWorkspace, type OrgTemplate } from '../domain/org-template';
-import { EVENTS, type ComputeKind, type ImportItemOutcome, type OrgImportMode } from '../domain/vocabulary';
+import { EVENTS, type ComputeKind, type ImportItemOutcome, type OrgImportMode, type OrgImportStatus, type WorkspaceStatus } from '../domain/vocabulary';
 import { computeFor, deliveryModeFor, initialStatusFor } from '../domain/workspace-defaults';
 import type { Config } from '../config';
 import { hashToken, newAuthToken, newInboundSecret, type SecretBox } from './crypto';
+import { planReconcile } from './import-reconcile';
 import type { WorkspaceStore } from './workspace-store';
 
 export interface ImportActivityDeps {
@@ -28,6 +31,8 @@ export interface LevelResult {
   created: number;
   existing: number;
   notSpawned: number;
+  /** Existing workspaces left alone because a provision of theirs is already running (outcome `skipped`). */
+  skippedProvisioning?: number;
   /** Workspaces of this level that need compute provisioned (new, or existing and failed). */
   toProvision: Array<{ key: string; workspaceId: string }>;
 }
@@ -42,6 +47,9 @@ export interface ImportCounts {
 /** Serializes the name-dedupe check across concurrent imports (same constant everywhere). */
 const IMPORT_SCOPE_LOCK = 7_283_515;
 
+/** The failure a workspace shows when its import was cancelled before its provision began. */
+const CANCELLED_BEFORE_PROVISION = 'The import was cancelled before this workspace was provisioned.';
+
 function requiredNames(ws: FlatWorkspace): string[] {
   // Strict names only: an any_of group cannot be enforced per container (preflight checked it).
   return (ws.required_env ?? []).filter((e): e is string => typeof e === 'string');
@@ -50,47 +58,52 @@ function requiredNames(ws: FlatWorkspace): string[] {
 export function createImportActivities({ store, box, config }: ImportActivityDeps) {
   const pool = store.pool;
 
-  async function loadTemplate(importId: string): Promise<{ template: OrgTemplate; mode: OrgImportMode }> {
-    const { rows } = await pool.query<{ template: OrgTemplate; mode: OrgImportMode }>('SELECT template, mode FROM org_imports WHERE id = $1', [importId]);
+  async function loadTemplate(importId: string): Promise<{ template: OrgTemplate; mode: OrgImportMode; org_key: string }> {
+    const { rows } = await pool.query<{ template: OrgTemplate; mode: OrgImportMode; org_key: string }>('SELECT template, mode, org_key FROM org_imports WHERE id = $1', [importId]);
     if (!rows[0]) throw ApplicationFailure.nonRetryable('import not found', 'ImportNotFound');
     return rows[0];
   }
 
   /**
-   * Creates one tree level in bulk (a statement per table, not per workspace): finds the workspaces
-   * that already exist under the same parent with the same name (merge dedupe), inserts the rest with
-   * their layouts, schedules, env secrets and, for external agents, credentials. Returns the item per key.
+   * Creates one tree level in bulk (a statement per table, not per workspace): finds the workspaces of
+   * the same org that already exist under the same parent with the same name (merge dedupe; a
+   * workspace created through the API or by another org never matches), inserts the rest with their
+   * provenance, layouts, schedules, env secrets and, for external agents, credentials. Returns the item
+   * per key: `existing`, or `skipped` for an existing one a provision of its own is still working on.
    */
   async function createLevel(
     db: PoolClient,
     importId: string,
+    orgKey: string,
     level: Array<{ ws: FlatWorkspace; parentId: string | null }>,
     orgEnv: Record<string, string>,
   ): Promise<Map<string, { id: string; outcome: ImportItemOutcome }>> {
     const out = new Map<string, { id: string; outcome: ImportItemOutcome }>();
     if (level.length === 0) return out;
     const scopeKey = (parentId: string | null, name: string) => `${parentId ?? ''}/${name}`;
-    const existing = await db.query<{ id: string; parent_id: string | null; name: string }>(
-      `SELECT DISTINCT ON (w.parent_id, w.name) w.id, w.parent_id, w.name
+    const existing = await db.query<{ id: string; parent_id: string | null; name: string; status: WorkspaceStatus }>(
+      `SELECT DISTINCT ON (w.parent_id, w.name) w.id, w.parent_id, w.name, w.status
          FROM workspaces w JOIN unnest($1::uuid[], $2::text[]) AS t(parent_id, name)
            ON w.parent_id IS NOT DISTINCT FROM t.parent_id AND w.name = t.name
-        WHERE w.status <> 'removed' ORDER BY w.parent_id, w.name, w.created_at`,
-      [level.map((l) => l.parentId), level.map((l) => l.ws.name)],
+        WHERE w.status <> 'removed' AND w.origin = 'import' AND w.org_key = $3
+        ORDER BY w.parent_id, w.name, w.created_at`,
+      [level.map((l) => l.parentId), level.map((l) => l.ws.name), orgKey],
     );
-    const found = new Map(existing.rows.map((r) => [scopeKey(r.parent_id, r.name), r.id]));
+    const found = new Map(existing.rows.map((r) => [scopeKey(r.parent_id, r.name), r]));
     const fresh = level.filter((l) => !found.has(scopeKey(l.parentId, l.ws.name)));
     for (const l of level) {
-      const id = found.get(scopeKey(l.parentId, l.ws.name));
-      if (id) out.set(l.ws.key, { id, outcome: 'existing' });
+      const row = found.get(scopeKey(l.parentId, l.ws.name));
+      // Merge never starts a second provision beside a running one (its start would collide with it).
+      if (row) out.set(l.ws.key, { id: row.id, outcome: row.status === 'provisioning' ? 'skipped' : 'existing' });
     }
     if (fresh.length === 0) return out;
 
     const computes = fresh.map((l) => computeFor(l.ws.runtime, l.ws.compute, config.DEFAULT_COMPUTE));
     const inserted = await db.query<{ id: string; parent_id: string | null; name: string }>(
       `INSERT INTO workspaces (name, role, tier, runtime, compute, parent_id, delivery_mode, model, max_concurrent_tasks,
-                               required_env, provision_timeout_seconds, org_import_id, status)
+                               required_env, provision_timeout_seconds, org_import_id, status, origin, org_key)
        SELECT t.name, t.role, t.tier, t.runtime, t.compute, t.parent_id, t.delivery_mode, t.model, t.max_tasks,
-              ARRAY(SELECT jsonb_array_elements_text(t.required_env)), t.timeout, $11::uuid, t.status
+              ARRAY(SELECT jsonb_array_elements_text(t.required_env)), t.timeout, $11::uuid, t.status, 'import', $14::text
          FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::uuid[], $7::text[], $8::int[], $9::jsonb[], $10::int[], $12::text[], $13::text[])
               AS t(name, role, tier, runtime, compute, parent_id, model, max_tasks, required_env, timeout, delivery_mode, status)
        RETURNING id, parent_id, name`,
@@ -108,6 +121,7 @@ export function createImportActivities({ store, box, config }: ImportActivityDep
         importId,
         fresh.map((l) => deliveryModeFor(l.ws.runtime)),
         computes.map(initialStatusFor),
+        orgKey,
       ],
     );
     // Sibling names are unique (the parser rejects duplicates), so (parent, name) identifies the row.
@@ -168,7 +182,7 @@ export function createImportActivities({ store, box, config }: ImportActivityDep
     },
 
     async createImportLevel(input: { importId: string; depth: number }): Promise<LevelResult> {
-      const { template } = await loadTemplate(input.importId);
+      const { template, org_key: orgKey } = await loadTemplate(input.importId);
       const level = flattenTemplate(template).filter((w) => w.depth === input.depth);
       await store.inTransaction(async (db) => {
         await db.query('SELECT pg_advisory_xact_lock($1)', [IMPORT_SCOPE_LOCK]);
@@ -181,7 +195,7 @@ export function createImportActivities({ store, box, config }: ImportActivityDep
         const parentIds = new Map(parents.rows.map((r) => [r.key, r.workspace_id]));
         const todo = level.filter((ws) => !doneKeys.has(ws.key));
         const spawned = todo.filter((ws) => ws.spawn).map((ws) => ({ ws, parentId: ws.parentKey ? (parentIds.get(ws.parentKey) ?? null) : null }));
-        const items = await createLevel(db, input.importId, spawned, template.defaults.env ?? {});
+        const items = await createLevel(db, input.importId, orgKey, spawned, template.defaults.env ?? {});
         // spawning: false → no side effects, but the workspace is counted (an item row, no workspace).
         await db.query(
           `INSERT INTO org_import_items (import_id, key, depth, name, workspace_id, outcome)
@@ -208,8 +222,10 @@ export function createImportActivities({ store, box, config }: ImportActivityDep
         created: count('created'),
         existing: count('existing'),
         notSpawned: count('not_spawned'),
+        skippedProvisioning: count('skipped'),
+        // Merge provisions what is new or failed; online/offline workspaces keep the compute they have.
         toProvision: rows
-          .filter((r) => r.workspace_id && r.compute && r.compute !== 'none' && (r.status === 'provisioning' || r.status === 'failed' || r.status === 'offline'))
+          .filter((r) => r.workspace_id && r.compute && r.compute !== 'none' && (r.outcome === 'created' || (r.outcome === 'existing' && r.status === 'failed')))
           .map((r) => ({ key: r.key, workspaceId: r.workspace_id as string })),
       };
     },
@@ -225,32 +241,73 @@ export function createImportActivities({ store, box, config }: ImportActivityDep
     },
 
     /**
-     * Reconcile targets (SPEC §5 plus the dropped-subtree rule): (a) online workspaces whose name is an
-     * imported name but whose id is not in the import's result set ("zombies" left by reparenting);
-     * (b) live children of imported workspaces that the template no longer has. Empty-set guards: no
-     * imported names or no result ids → nothing is deleted.
+     * Where an item stands when the import comes to provision it, or after its provision child ended
+     * without a result: `removed` (deleted meanwhile, or gone), or the row's status. The import
+     * provisions only an item still `provisioning` (as it created it) or `failed`; any other status
+     * means a restart or re-provision took it over.
+     */
+    async importItemState(input: { workspaceId: string }): Promise<{ status: WorkspaceStatus }> {
+      const ws = await store.getWorkspace(input.workspaceId);
+      return { status: ws?.status ?? 'removed' };
+    },
+
+    /**
+     * The import was cancelled: its in-flight and not yet started items end `cancelled`. A workspace the
+     * import created but never began to provision is marked failed (not left `provisioning` with no
+     * provision behind it), so POST /workspaces/:id/provision or a retry of the import can pick it up;
+     * one whose provision started (provision_started_at) belongs to that run and is not touched.
+     */
+    async recordCancelledItems(input: { importId: string; keys: string[]; unstartedWorkspaceIds: string[] }): Promise<void> {
+      if (input.keys.length > 0) {
+        await pool.query(
+          `UPDATE org_import_items SET outcome = 'cancelled', updated_at = now()
+            WHERE import_id = $1 AND key = ANY($2::text[]) AND outcome IN ('created', 'existing')`,
+          [input.importId, input.keys],
+        );
+      }
+      if (input.unstartedWorkspaceIds.length === 0) return;
+      const { rows } = await pool.query<{ id: string }>(
+        `UPDATE workspaces SET status = 'failed', last_sample_error = $2, updated_at = now()
+          WHERE id = ANY($1::uuid[]) AND status = 'provisioning' AND provision_started_at IS NULL RETURNING id`,
+        [input.unstartedWorkspaceIds, CANCELLED_BEFORE_PROVISION],
+      );
+      await store.recordEvents(
+        EVENTS.workspaceProvisionFailed,
+        rows.map((r) => ({ workspaceId: r.id, payload: { error: CANCELLED_BEFORE_PROVISION }, dedupeKey: `${input.importId}:cancelled:${r.id}` })),
+      );
+    },
+
+    /**
+     * Reconcile targets (import-reconcile.ts): the tops of the subtrees of this org's workspaces that
+     * the import's result set does not contain, minus those holding a workspace the org does not own;
+     * those are recorded on the import as `reconcile_kept`. Names are every template name (spawning:
+     * false included), ids every result id (created and existing).
      */
     async findReconcileTargets(input: { importId: string }): Promise<string[]> {
       const { rows: items } = await pool.query<{ name: string; workspace_id: string | null }>(
-        `SELECT name, workspace_id FROM org_import_items WHERE import_id = $1 AND outcome <> 'not_spawned'`,
+        'SELECT name, workspace_id FROM org_import_items WHERE import_id = $1',
         [input.importId],
       );
-      const { rows: allItems } = await pool.query<{ name: string }>('SELECT name FROM org_import_items WHERE import_id = $1', [input.importId]);
-      const names = [...new Set(allItems.map((r) => r.name))];
-      const resultIds = items.map((r) => r.workspace_id).filter((id): id is string => !!id);
-      if (names.length === 0 || resultIds.length === 0) return [];
-      const { rows } = await pool.query<{ id: string }>(
-        `SELECT id FROM workspaces
-          WHERE status <> 'removed' AND NOT (id = ANY($2::uuid[]))
-            AND ((status = 'online' AND name = ANY($1::text[])) OR parent_id = ANY($2::uuid[]))
-          ORDER BY id`,
-        [names, resultIds],
-      );
-      return rows.map((r) => r.id);
+      const { org_key: orgKey } = await loadTemplate(input.importId);
+      const plan = await planReconcile(pool, {
+        importId: input.importId,
+        orgKey,
+        names: [...new Set(items.map((r) => r.name))],
+        resultIds: items.map((r) => r.workspace_id).filter((id): id is string => !!id),
+      });
+      await pool.query('UPDATE org_imports SET reconcile_kept = $2 WHERE id = $1', [input.importId, JSON.stringify(plan.kept)]);
+      return plan.roots;
     },
 
-    async completeImport(input: { importId: string; mode: OrgImportMode; counts: ImportCounts; error: string | null; durationMs: number }): Promise<void> {
-      const status = input.error || input.counts.failed > 0 ? 'failed' : 'completed';
+    async completeImport(input: {
+      importId: string;
+      mode: OrgImportMode;
+      counts: ImportCounts;
+      error: string | null;
+      durationMs: number;
+      cancelled?: boolean;
+    }): Promise<void> {
+      const status: OrgImportStatus = input.cancelled ? 'cancelled' : input.error || input.counts.failed > 0 ? 'failed' : 'completed';
       await pool.query(
         `UPDATE org_imports SET status = $2, created_count = $3, skipped_count = $4, failed_count = $5,
                 reconcile_removed_count = $6, error = $7, completed_at = COALESCE(completed_at, now())
@@ -267,6 +324,7 @@ export function createImportActivities({ store, box, config }: ImportActivityDep
           reconcile_removed: input.counts.reconcileRemoved,
           duration_ms: input.durationMs,
           error: input.error,
+          status,
         },
         dedupeKey: `${input.importId}:completed`,
       });

@@ -3,7 +3,7 @@
 // with bounded sizes.
 import { z } from 'zod';
 import { MAX_PROVISION_TIMEOUT_SECONDS } from '../domain/provision-timeout';
-import { DELIVERY_MODES, UPDATE_TIERS, WORKSPACE_STATUSES, COMPUTE_KINDS, RUNTIMES, UNSAFE_NAME_CHARS } from '../domain/vocabulary';
+import { DELIVERY_MODES, UPDATE_TIERS, WORKSPACE_ORIGINS, WORKSPACE_STATUSES, COMPUTE_KINDS, RUNTIMES, UNSAFE_NAME_CHARS } from '../domain/vocabulary';
 
 const clampInt = (min: number, max: number) =>
   z
@@ -103,6 +103,9 @@ export const workspaceView = z.object({
   provision_timeout_seconds: z.number().describe('effective timeout from resolveProvisionTimeout()'),
   provision_deadline: z.string().nullable().describe('when a provision in progress will be failed'),
   required_env: z.array(z.string()),
+  origin: z.enum(WORKSPACE_ORIGINS).describe('how the workspace came to exist: POST /workspaces (api) or an org import'),
+  org_key: z.string().nullable().describe('import only: the org that owns it (template org_key, else its name)'),
+  org_import_id: z.string().nullable().describe('import only: the import that created it'),
   last_heartbeat_at: z.string().nullable(),
   removed_at: z.string().nullable(),
   created_at: z.string(),

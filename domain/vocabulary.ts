@@ -39,8 +39,13 @@ export type UpdateTier = (typeof UPDATE_TIERS)[number];
 export const ORG_IMPORT_MODES = ['merge', 'reconcile'] as const;
 export type OrgImportMode = (typeof ORG_IMPORT_MODES)[number];
 
-export const ORG_IMPORT_STATUSES = ['running', 'completed', 'failed'] as const;
+/** `cancelled`: ended by POST /org/imports/:id/cancel, the one way to cancel an import. */
+export const ORG_IMPORT_STATUSES = ['running', 'completed', 'failed', 'cancelled'] as const;
 export type OrgImportStatus = (typeof ORG_IMPORT_STATUSES)[number];
+
+/** How a workspace came to exist (provenance): through POST /workspaces, or created by an org import. */
+export const WORKSPACE_ORIGINS = ['api', 'import'] as const;
+export type WorkspaceOrigin = (typeof WORKSPACE_ORIGINS)[number];
 
 /** Broadcast / structure event names. */
 export const EVENTS = {
@@ -85,8 +90,25 @@ export const workflowIds = {
   orphanSweep: 'orphan-sweeper',
 };
 
-/** Per-workspace outcome of an org import (org_import_items.outcome). */
-export const IMPORT_ITEM_OUTCOMES = ['created', 'existing', 'not_spawned', 'online', 'awaiting_agent', 'failed'] as const;
+/**
+ * Per-workspace outcome of an org import (org_import_items.outcome). Besides the provision results:
+ * `skipped` an existing workspace that was already provisioning (merge leaves it to its own run);
+ * `superseded` a restart or re-provision took the item over during the import; `removed` the item was
+ * deleted during the import; `cancelled` the import was cancelled before the item was online. Only
+ * `failed` counts as a failure.
+ */
+export const IMPORT_ITEM_OUTCOMES = [
+  'created',
+  'existing',
+  'not_spawned',
+  'online',
+  'awaiting_agent',
+  'failed',
+  'skipped',
+  'superseded',
+  'removed',
+  'cancelled',
+] as const;
 export type ImportItemOutcome = (typeof IMPORT_ITEM_OUTCOMES)[number];
 
 /**

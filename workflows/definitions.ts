@@ -117,12 +117,16 @@ export interface ImportOrgInput {
 }
 
 export interface ImportProgress {
-  phase: 'starting' | 'creating' | 'provisioning' | 'reconciling' | 'completed' | 'failed';
+  phase: 'starting' | 'creating' | 'provisioning' | 'reconciling' | 'completed' | 'failed' | 'cancelled';
   total: number;
   created: number;
   skipped: number;
   provisioned: number;
   failed: number;
+  /** Items a restart or re-provision took over during the import (not failures). */
+  superseded?: number;
+  /** Items deleted during the import (not failures). */
+  removed?: number;
   reconcileRemoved: number;
   toProvision: number;
 }

@@ -3,7 +3,7 @@
 // setStatus(), which never moves a row out of `removed` (a racing register/heartbeat/provision must
 // not resurrect a deleted workspace).
 import type { Pool } from 'pg';
-import type { ComputeKind, DeliveryMode, EventName, Runtime, UpdateTier, WorkspaceStatus } from '../../domain/vocabulary';
+import type { ComputeKind, DeliveryMode, EventName, Runtime, UpdateTier, WorkspaceOrigin, WorkspaceStatus } from '../../domain/vocabulary';
 import { initialStatusFor } from '../../domain/workspace-defaults';
 import { eventNotice, SUBTREE_CTE, type InTransaction, type Queryable } from './db';
 
@@ -37,6 +37,9 @@ export interface WorkspaceRow {
   /** The run whose token the agent registered with. */
   registered_run_id: string | null;
   last_heartbeat_at: Date | null;
+  /** Provenance: `api`, or `import` with the org key and the id of the import that created it. */
+  origin: WorkspaceOrigin;
+  org_key: string | null;
   org_import_id: string | null;
   removed_at: Date | null;
   created_at: Date;
@@ -48,7 +51,7 @@ const COLUMNS = `id, name, role, tier, runtime, compute, parent_id, url, status,
   instance_id, container_name, last_sample_error, budget_limit::float8 AS budget_limit,
   monthly_spend::float8 AS monthly_spend, max_concurrent_tasks, provision_timeout_seconds,
   required_env, provision_started_at, provision_run_id, provision_run_started_at, provision_deadline_at,
-  registered_run_id, last_heartbeat_at, org_import_id, removed_at, created_at, updated_at`;
+  registered_run_id, last_heartbeat_at, origin, org_key, org_import_id, removed_at, created_at, updated_at`;
 
 export interface NewWorkspace {
   name: string;

@@ -1,12 +1,16 @@
 // Org import resource: list templates, import (dir or inline), read an import, stream its progress
-// (Server-Sent Events), retry a failed one.
+// (Server-Sent Events), retry a failed one, cancel a running one.
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { ORG_IMPORT_STATUSES } from '../../domain/vocabulary';
 import type { ApiDeps } from '../app';
 import { errorResponse, idParams, orgImportBody } from '../schemas';
 import { createOrgImportService } from '../services/org-import-service';
 
 const SSE_POLL_MS = 500;
+
+const notStarted = errorResponse.extend({ import_id: z.string().describe('the import, marked failed; POST /org/imports/:id/retry re-runs it') });
+const cancelAnswer = z.object({ import_id: z.string(), workflow_id: z.string(), status: z.enum(['cancelling', 'cancelled']) });
 const SSE_MAX_MS = 60 * 60 * 1000;
 
 const started = z.object({
@@ -35,7 +39,13 @@ export const orgRoutes =
         schema: {
           tags: ['org'],
           body: orgImportBody,
-          response: { 202: started, 400: errorResponse.extend({ template_error: z.string().optional(), file: z.string().optional(), path: z.string().optional() }), 404: errorResponse, 412: errorResponse.extend({ missing_env: z.array(z.string()), import_id: z.string().describe('id carried by the org.import.started/completed events of this refused import') }) },
+          response: {
+            202: started,
+            400: errorResponse.extend({ template_error: z.string().optional(), file: z.string().optional(), path: z.string().optional() }),
+            404: errorResponse,
+            412: errorResponse.extend({ missing_env: z.array(z.string()), import_id: z.string().describe('id carried by the org.import.started/completed events of this refused import') }),
+            503: notStarted,
+          },
         },
       },
       async (request, reply) => {
@@ -51,10 +61,30 @@ export const orgRoutes =
 
     app.post(
       '/org/imports/:id/retry',
-      { schema: { tags: ['org'], params: idParams, response: { 202: started.extend({ retry_of: z.string() }), 404: errorResponse, 409: errorResponse } } },
+      { schema: { tags: ['org'], params: idParams, response: { 202: started.extend({ retry_of: z.string() }), 404: errorResponse, 409: errorResponse, 503: notStarted } } },
       async (request, reply) => {
         const run = await service.retry(request.params.id);
         return reply.status(202).send({ import_id: run.importId, workflow_id: run.workflowId, run_id: run.runId, status: 'running' as const, retry_of: request.params.id });
+      },
+    );
+
+    app.post(
+      '/org/imports/:id/cancel',
+      {
+        schema: {
+          tags: ['org'],
+          params: idParams,
+          response: {
+            200: cancelAnswer.describe('already cancelled'),
+            202: cancelAnswer.describe('cancellation requested; GET /org/imports/:id shows `cancelled` once every in-flight provision has compensated'),
+            404: errorResponse,
+            409: errorResponse.extend({ status: z.enum(ORG_IMPORT_STATUSES).optional() }),
+          },
+        },
+      },
+      async (request, reply) => {
+        const run = await service.cancel(request.params.id);
+        return reply.status(run.status === 'cancelled' ? 200 : 202).send({ import_id: request.params.id, workflow_id: run.workflowId, status: run.status });
       },
     );
 

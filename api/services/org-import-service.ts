@@ -1,11 +1,13 @@
 // Org import, API side: resolve the template (a directory under TEMPLATES_ROOT, or inline), parse it,
 // preflight required env against non-empty global secrets, then store the snapshot and start the
 // workflow. Parse failures emit no event; everything after the parse is paired started/completed.
+// An import whose workflow cannot be started is marked failed at once (never a `running` row with
+// nothing behind it) and can be retried; cancel is the one way to stop a running import.
 import { randomUUID } from 'node:crypto';
 import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { isAbsolute, join, resolve, sep } from 'node:path';
 import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy, TypedSearchAttributes } from '@temporalio/common';
-import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Config } from '../../config';
 import { createGitExternalResolver, parseRewrites } from '../../activities/template-git';
 import type { WorkspaceStore } from '../../activities/workspace-store';
@@ -15,6 +17,7 @@ import {
   countWorkspaces,
   diskFileSource,
   missingEnv,
+  orgKeyOf,
   parseOrgTemplate,
   TemplateError,
   type OrgTemplate,
@@ -22,6 +25,10 @@ import {
 import { OrgImportIdKey } from '../../domain/search-attributes';
 import { EVENTS, workflowIds, type OrgImportMode, type OrgImportStatus } from '../../domain/vocabulary';
 import { importProgressQuery, type ImportOrgInput, type ImportProgress } from '../../workflows/definitions';
+
+/** Shown for an import whose workflow could not be started (stored as its error, answered with 503). */
+export const IMPORT_NOT_STARTED_MESSAGE = 'the import workflow could not be started (the workflow service is unavailable); retry with POST /org/imports/:id/retry';
+const CANCELLED_WITHOUT_WORKFLOW = 'import cancelled';
 
 const DIR_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}(\/[A-Za-z0-9][A-Za-z0-9._-]{0,99}){0,7}$/;
 
@@ -108,22 +115,47 @@ export function createOrgImportService({ config, store, client, log }: OrgImport
     return client.workflow.getHandle(row.workflow_id).query(importProgressQuery).catch(() => null);
   }
 
+  /** Ends an import that never ran (its workflow could not start, or is gone) with its event pair. */
+  async function closeWithoutWorkflow(importId: string, status: 'failed' | 'cancelled', error: string): Promise<boolean> {
+    const { rows } = await store.pool.query<{ mode: OrgImportMode; template_name: string | null }>(
+      `UPDATE org_imports SET status = $2, error = $3, completed_at = now() WHERE id = $1 AND status = 'running'
+       RETURNING mode, template_name`,
+      [importId, status, error],
+    );
+    const row = rows[0];
+    if (!row) return false;
+    // Same dedupe keys as the workflow's activities: had the workflow run after all, its events are not doubled.
+    await store.recordEvent(EVENTS.orgImportStarted, { orgImportId: importId, payload: { name: row.template_name, mode: row.mode }, dedupeKey: `${importId}:started` });
+    await store.recordEvent(EVENTS.orgImportCompleted, {
+      orgImportId: importId,
+      payload: { mode: row.mode, created: 0, skipped: 0, failed: 0, reconcile_removed: 0, duration_ms: 0, error, status },
+      dedupeKey: `${importId}:completed`,
+    });
+    return true;
+  }
+
   async function start(template: OrgTemplate, mode: OrgImportMode, retryOf: string | null) {
     const importId = randomUUID();
     const workflowId = workflowIds.orgImport(importId);
     await store.pool.query(
-      'INSERT INTO org_imports (id, retry_of, mode, template_name, template, workflow_id) VALUES ($1, $2, $3, $4, $5, $6)',
-      [importId, retryOf, mode, template.name, JSON.stringify(template), workflowId],
+      'INSERT INTO org_imports (id, retry_of, mode, template_name, template, workflow_id, org_key) VALUES ($1, $2, $3, $4, $5, $6, $7)',
+      [importId, retryOf, mode, template.name, JSON.stringify(template), workflowId, orgKeyOf(template)],
     );
-    const handle = await client.workflow.start('importOrg', {
-      taskQueue: config.TASK_QUEUE,
-      workflowId,
-      args: [{ importId } satisfies ImportOrgInput],
-      workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
-      workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
-      typedSearchAttributes: new TypedSearchAttributes([{ key: OrgImportIdKey, value: importId }]),
-    });
-    return { importId, workflowId, runId: handle.firstExecutionRunId };
+    try {
+      const handle = await client.workflow.start('importOrg', {
+        taskQueue: config.TASK_QUEUE,
+        workflowId,
+        args: [{ importId } satisfies ImportOrgInput],
+        workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
+        workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+        typedSearchAttributes: new TypedSearchAttributes([{ key: OrgImportIdKey, value: importId }]),
+      });
+      return { importId, workflowId, runId: handle.firstExecutionRunId };
+    } catch (err) {
+      log?.warn({ err, import_id: importId }, 'import workflow could not be started');
+      await closeWithoutWorkflow(importId, 'failed', IMPORT_NOT_STARTED_MESSAGE);
+      throw new DomainError('IMPORT_NOT_STARTED', 503, IMPORT_NOT_STARTED_MESSAGE, { import_id: importId });
+    }
   }
 
   return {
@@ -156,18 +188,46 @@ export function createOrgImportService({ config, store, client, log }: OrgImport
       return start(row.template, row.mode, importId);
     },
 
+    /**
+     * Cancels a running import: its workflow is cancelled, which cancels its in-flight provisions (each
+     * compensates as any cancelled provision does) and ends the import `cancelled`. Repeating it while
+     * the cancellation runs, or after, gives the same answer; a finished import is a 409.
+     */
+    async cancel(importId: string): Promise<{ status: 'cancelling' | 'cancelled'; workflowId: string }> {
+      const { rows } = await store.pool.query<{ status: OrgImportStatus; workflow_id: string }>('SELECT status, workflow_id FROM org_imports WHERE id = $1', [importId]);
+      const row = rows[0];
+      if (!row) throw new DomainError('NOT_FOUND', 404, 'import not found');
+      if (row.status === 'cancelled') return { status: 'cancelled', workflowId: row.workflow_id };
+      if (row.status !== 'running') throw new DomainError('IMPORT_NOT_RUNNING', 409, `the import is not running (it is ${row.status})`, { status: row.status });
+      try {
+        await client.workflow.getHandle(row.workflow_id).cancel();
+        return { status: 'cancelling', workflowId: row.workflow_id };
+      } catch (err) {
+        if (!(err instanceof WorkflowNotFoundError)) throw err;
+      }
+      // No running workflow behind a running row (it closed meanwhile, or never existed).
+      if (await closeWithoutWorkflow(importId, 'cancelled', CANCELLED_WITHOUT_WORKFLOW)) return { status: 'cancelled', workflowId: row.workflow_id };
+      const now = await store.pool.query<{ status: OrgImportStatus }>('SELECT status FROM org_imports WHERE id = $1', [importId]);
+      const status = now.rows[0]?.status;
+      if (status === 'cancelled') return { status: 'cancelled', workflowId: row.workflow_id };
+      throw new DomainError('IMPORT_NOT_RUNNING', 409, `the import is not running (it is ${status})`, { status });
+    },
+
     async describe(importId: string) {
       const { rows } = await store.pool.query(
-        `SELECT id, retry_of, mode, status, template_name, workflow_id, created_count, skipped_count, failed_count,
-                reconcile_removed_count, error, started_at, completed_at
+        `SELECT id, retry_of, mode, status, template_name, org_key, workflow_id, created_count, skipped_count, failed_count,
+                reconcile_removed_count, reconcile_kept, error, started_at, completed_at
            FROM org_imports WHERE id = $1`,
         [importId],
       );
       const row = rows[0];
       if (!row) throw new DomainError('NOT_FOUND', 404, 'import not found');
       const live = await liveProgress(row);
+      // workspace_status is live: after `superseded`, it shows what the restart or re-provision made of it.
       const items = await store.pool.query(
-        'SELECT key, depth, workspace_id, outcome, error FROM org_import_items WHERE import_id = $1 ORDER BY depth, key',
+        `SELECT i.key, i.depth, i.workspace_id, i.outcome, i.error, w.status AS workspace_status
+           FROM org_import_items i LEFT JOIN workspaces w ON w.id = i.workspace_id
+          WHERE i.import_id = $1 ORDER BY i.depth, i.key`,
         [importId],
       );
       return { row, live, items: items.rows };

@@ -67,7 +67,7 @@ export const PRINTABLE_KEYS: ReadonlySet<string> = new Set([
   'name', 'description', 'defaults', 'workspaces', 'children', 'role', 'tier', 'runtime', 'model',
   'files_dir', 'workspace_dir', 'plugins', 'required_env', 'recommended_env', 'any_of', 'spawning',
   'max_concurrent_tasks', 'canvas', 'x', 'y', 'schedules', 'cron', 'prompt', 'enabled', 'prompts', 'env',
-  'compute', 'runtime_config', 'provision_timeout_seconds', 'repo', 'ref', 'path',
+  'compute', 'runtime_config', 'provision_timeout_seconds', 'repo', 'ref', 'path', 'org_key',
 ]);
 
 export function formatPath(segments: readonly PathSegment[]): string {

@@ -43,7 +43,7 @@ export type { TemplateFileSource } from './file-source';
 export { INLINE_EXTERNAL_KEY, INLINE_INCLUDE_KEY } from './includes';
 export { LIMITS } from './limits';
 export { resolveTemplatePath } from './paths';
-export { ENV_NAME_PATTERN, TEMPLATE_COMPUTE_KINDS } from './schema';
+export { ENV_NAME_PATTERN, ORG_KEY_PATTERN, TEMPLATE_COMPUTE_KINDS, orgKeyOf } from './schema';
 export type { EnvRequirement, OrgTemplate, Schedule, TemplateWorkspace, WorkspaceSettings } from './schema';
 export { collectEnvRequirements, missingEnv } from './env-requirements';
 export type { EnvRequirements } from './env-requirements';

@@ -24,6 +24,13 @@ export const NameSchema = z
 
 export const EnvNameSchema = z.string().regex(ENV_NAME_PATTERN);
 
+/**
+ * An explicit org key: lower-case letters, digits, `-`, `_` and `.`, starting with a letter or digit,
+ * at most 64 characters. It names the org whose workspaces an import owns (merge dedupe, reconcile).
+ */
+export const ORG_KEY_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+export const OrgKeySchema = z.string().regex(ORG_KEY_PATTERN, { message: 'must be a slug: a-z, 0-9, ".", "_" or "-", at most 64 characters' });
+
 /** A strict name, or a group satisfied by any one of its members. */
 export const EnvRequirementSchema = z.union([EnvNameSchema, z.object({ any_of: z.array(EnvNameSchema).min(1).max(64) })], {
   error: 'must be an env var name or {any_of: [names]}',
@@ -83,6 +90,7 @@ export const WorkspaceSchema = z.object({
 
 export const OrgSchema = z.object({
   name: NameSchema,
+  org_key: OrgKeySchema.nullish(),
   description: z.string().max(10_000).nullish(),
   defaults: WorkspaceSettingsSchema.nullish(),
   required_env: settingsShape.required_env,
@@ -121,6 +129,11 @@ export interface WorkspaceSettings {
   runtime_config?: { provision_timeout_seconds?: number | null };
 }
 
+/** The org key an import of this template acts for: the explicit `org_key`, else the template's name. */
+export function orgKeyOf(template: Pick<OrgTemplate, 'name' | 'org_key'>): string {
+  return template.org_key ?? template.name;
+}
+
 export interface TemplateWorkspace extends WorkspaceSettings {
   name: string;
   children: TemplateWorkspace[];
@@ -128,6 +141,8 @@ export interface TemplateWorkspace extends WorkspaceSettings {
 
 export interface OrgTemplate {
   name: string;
+  /** The org whose workspaces this template owns; unset means the template's name (see orgKeyOf). */
+  org_key?: string;
   description?: string;
   /** Inherited by every workspace that does not set the field itself (whole-value replacement). */
   defaults: WorkspaceSettings;

@@ -34,6 +34,7 @@ class Validator {
     const defaults = isPlainObject(value.defaults) ? value.defaults : {};
     return {
       name: org.name,
+      ...(org.org_key != null ? { org_key: org.org_key } : {}),
       ...(org.description != null ? { description: org.description } : {}),
       defaults: org.defaults ? await this.settings(org.defaults, defaults, ['defaults']) : {},
       required_env: org.required_env ?? [],

@@ -498,6 +498,28 @@ function idAndQueryCases(c: Corpus): void {
   }
 }
 
+/** The import routes by id: malformed ids are a 400, valid unknown ones a 404 (never a 2xx or a 5xx). */
+function importIdCases(c: Corpus): void {
+  const routes: Array<{ method: Method; suffix: string; body?: string }> = [
+    { method: 'GET', suffix: '' },
+    { method: 'POST', suffix: '/retry', body: '{}' },
+    { method: 'POST', suffix: '/cancel', body: '{}' },
+    { method: 'POST', suffix: '/cancel' },
+  ];
+  const count = MALFORMED_IDS('x').length;
+  for (let i = 0; i < count; i++) {
+    for (const r of routes) {
+      c.add(`import-ids.${r.method.toLowerCase()}${r.suffix || ''}`, (m) => ({ method: r.method, path: `/org/imports/${enc(MALFORMED_IDS(m)[i])}${r.suffix}`, body: r.body, expect: [400] }));
+    }
+  }
+  for (const id of [UNKNOWN_ID, UNKNOWN_ID.toUpperCase(), '00000000-0000-0000-0000-000000000000']) {
+    for (const r of routes) c.add('import-ids.unknown', () => ({ method: r.method, path: `/org/imports/${id}${r.suffix}`, body: r.body, expect: [404] }));
+  }
+  // The cancel route needs the admin token like every other import route.
+  c.add('import-ids.cancel-auth', (m) => ({ method: 'POST', path: `/org/imports/${UNKNOWN_ID}/cancel`, auth: `Bearer ${m}`, expect: [401] }));
+  c.add('import-ids.cancel-auth', () => ({ method: 'POST', path: `/org/imports/${UNKNOWN_ID}/cancel`, auth: null, expect: [401] }));
+}
+
 function registryCases(c: Corpus): void {
   const bodies = (m: string): string[] => [
     j({ workspace_id: m }), j({ workspace_id: null }), j({ workspace_id: 1, x: m }), j({ workspace_id: true, x: m }), j({ workspace_id: [UNKNOWN_ID], x: m }),
@@ -616,6 +638,7 @@ type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 function baseTemplate(m: string): { [k: string]: Json } {
   return {
     name: `f6 ${m}`,
+    org_key: 'f6-bad-input',
     description: 'bad-input corpus',
     required_env: [SAFETY_ENV],
     defaults: { runtime: 'external', tier: 1 },
@@ -691,6 +714,18 @@ async function inlineTemplateCases(c: Corpus): Promise<void> {
     (m) => ({ ...baseTemplate(m), workspaces: [{ name: 'a', prompts: [1, m] }] }),
     (m) => ({ ...baseTemplate(m), workspaces: [{ name: 'a', spawning: `no${m}` }] }),
     (m) => ({ ...baseTemplate(m), workspaces: [{ name: 'a', env: Object.fromEntries(Array.from({ length: 257 }, (_, i) => [`E${i}`, m])) }] }),
+    // org_key: a bounded slug (a-z, 0-9, . _ -, at most 64), or absent.
+    (m) => ({ ...baseTemplate(m), org_key: m }),
+    (m) => ({ ...baseTemplate(m), org_key: `org ${m}` }),
+    (m) => ({ ...baseTemplate(m), org_key: `-${m.toLowerCase()}` }),
+    (m) => ({ ...baseTemplate(m), org_key: `${m.toLowerCase()}${'k'.repeat(64)}` }),
+    (m) => ({ ...baseTemplate(m), org_key: `${m.toLowerCase()}/../x` }),
+    (m) => ({ ...baseTemplate(m), org_key: `${m.toLowerCase()}\u0000` }),
+    (m) => ({ ...baseTemplate(m), org_key: `${m.toLowerCase()}\u202e` }),
+    (m) => ({ ...baseTemplate(m), org_key: '', x: m }),
+    (m) => ({ ...baseTemplate(m), org_key: 7, x: m }),
+    (m) => ({ ...baseTemplate(m), org_key: [m.toLowerCase()] }),
+    (m) => ({ ...baseTemplate(m), org_key: { v: m } }),
   ];
   for (const make of fixed) {
     await c.addAsync('org.inline-fixed', async (m) => {
@@ -1077,6 +1112,7 @@ beforeAll(async () => {
   corpus = new Corpus('ZZMARK');
   workspaceCases(corpus);
   idAndQueryCases(corpus);
+  importIdCases(corpus);
   registryCases(corpus);
   secretCases(corpus);
   dirValueCases(corpus);

@@ -1,8 +1,11 @@
 // Migrations from an empty database, and the database's enums checked against domain/vocabulary.ts.
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Client } from 'pg';
 import { adminDatabaseUrl, listMigrations, migrate } from '../../db/migrate';
-import { COMPUTE_KINDS, DELIVERY_MODES, IMPORT_ITEM_OUTCOMES, ORG_IMPORT_MODES, ORG_IMPORT_STATUSES, RUNTIMES, UPDATE_TIERS, WORKSPACE_STATUSES } from '../../domain/vocabulary';
+import { COMPUTE_KINDS, DELIVERY_MODES, IMPORT_ITEM_OUTCOMES, ORG_IMPORT_MODES, ORG_IMPORT_STATUSES, RUNTIMES, UPDATE_TIERS, WORKSPACE_ORIGINS, WORKSPACE_STATUSES } from '../../domain/vocabulary';
 import { testServers } from '../harness/servers';
 
 const dbName = `molecule_mig_${randomBytes(4).toString('hex')}`;
@@ -73,6 +76,7 @@ describe('migrations', () => {
       expect(await checkValues(c, 'org_imports_mode_check')).toEqual([...ORG_IMPORT_MODES].sort());
       expect(await checkValues(c, 'org_imports_status_check')).toEqual([...ORG_IMPORT_STATUSES].sort());
       expect(await checkValues(c, 'org_import_items_outcome_check')).toEqual([...IMPORT_ITEM_OUTCOMES].sort());
+      expect(await checkValues(c, 'workspaces_origin_check')).toEqual([...WORKSPACE_ORIGINS].sort());
     });
   });
 
@@ -83,5 +87,44 @@ describe('migrations', () => {
       await expect(c.query(`INSERT INTO workspace_auth_tokens (workspace_id, token_hash) VALUES ($1, 'mol_plaintext')`, [rows[0].id])).rejects.toThrow(/check/);
       await expect(c.query(`UPDATE workspaces SET status = 'removed' WHERE id = $1`, [rows[0].id])).rejects.toThrow(/check/); // removed needs removed_at
     });
+  });
+
+  it('005 backfills provenance: imported rows get origin import and their import\'s org key, the rest api', async () => {
+    const name = `molecule_mig5_${randomBytes(4).toString('hex')}`;
+    const base = new URL(url);
+    base.pathname = `/${name}`;
+    const admin = new Client({ connectionString: adminUrl });
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${name}`);
+    const before = mkdtempSync(join(tmpdir(), 'migrations-before-005-'));
+    const c = new Client({ connectionString: base.toString() });
+    try {
+      for (const m of listMigrations().filter((m) => m.version < 5)) writeFileSync(join(before, `${m.name}.sql`), m.sql);
+      await migrate(base.toString(), before);
+      await c.connect();
+      const imports = await c.query<{ id: string }>(
+        `INSERT INTO org_imports (id, mode, template_name, template, workflow_id) VALUES
+           (gen_random_uuid(), 'merge', 'Old Org', '{"name":"Old Org","workspaces":[]}', 'w1') RETURNING id`,
+      );
+      const importId = imports.rows[0].id;
+      await c.query(`INSERT INTO workspaces (name, runtime, compute, org_import_id) VALUES ('imported', 'codex', 'docker', $1)`, [importId]);
+      await c.query(`INSERT INTO workspaces (name, runtime, compute) VALUES ('by api', 'codex', 'docker')`);
+
+      expect(await migrate(base.toString())).toEqual(listMigrations().filter((m) => m.version >= 5).map((m) => m.name));
+      const { rows } = await c.query('SELECT name, origin, org_key, org_import_id FROM workspaces ORDER BY name');
+      expect(rows).toEqual([
+        { name: 'by api', origin: 'api', org_key: null, org_import_id: null },
+        { name: 'imported', origin: 'import', org_key: 'Old Org', org_import_id: importId },
+      ]);
+      expect((await c.query('SELECT org_key FROM org_imports')).rows).toEqual([{ org_key: 'Old Org' }]);
+      // The provenance is consistent by construction: an import row without its org is refused.
+      await expect(c.query(`INSERT INTO workspaces (name, runtime, compute, origin) VALUES ('x', 'codex', 'docker', 'import')`)).rejects.toThrow(/workspaces_provenance_check/);
+      await expect(c.query(`INSERT INTO workspaces (name, runtime, compute, org_key) VALUES ('x', 'codex', 'docker', 'k')`)).rejects.toThrow(/workspaces_provenance_check/);
+    } finally {
+      await c.end().catch(() => undefined);
+      rmSync(before, { recursive: true, force: true });
+      await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await admin.end();
+    }
   });
 });

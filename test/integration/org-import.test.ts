@@ -68,12 +68,14 @@ afterAll(async () => {
 
 interface ImportView {
   status: string;
+  org_key: string;
   created_count: number;
   skipped_count: number;
   failed_count: number;
   reconcile_removed_count: number;
+  reconcile_kept: Array<{ workspace_id: string; name: string; not_removable: number }>;
   error: string | null;
-  items: Array<{ key: string; workspace_id: string | null; outcome: string; error: string | null }>;
+  items: Array<{ key: string; workspace_id: string | null; outcome: string; error: string | null; workspace_status: string | null }>;
 }
 
 async function runImport(body: Record<string, unknown>): Promise<{ importId: string; view: ImportView }> {
@@ -255,5 +257,119 @@ describe('org import', () => {
 
     const templates = await p.api<{ templates: Array<{ dir: string; workspaces: number }> }>('GET', '/org/templates');
     expect(templates.body.templates.find((t) => t.dir === 'acme')?.workspaces).toBe(5);
+  });
+});
+
+describe('org import: ownership (provenance)', () => {
+  const itemId = (view: ImportView, key: string): string => view.items.find((i) => i.key === key)?.workspace_id as string;
+  const statusOf = async (id: string): Promise<string> => (await p.clients.pool.query('SELECT status FROM workspaces WHERE id = $1', [id])).rows[0].status;
+  async function createThroughApi(name: string, parentId?: string): Promise<{ id: string; token: string }> {
+    const res = await p.api<{ workspace: { id: string }; auth_token: string }>('POST', '/workspaces', { name, runtime: 'external', ...(parentId ? { parent_id: parentId } : {}) });
+    expect(res.status).toBe(201);
+    return { id: res.body.workspace.id, token: res.body.auth_token };
+  }
+
+  it('reconcile never removes an API-created workspace, another org\'s same-named one or a hand-added child (issue repro)', async () => {
+    // An online top-level QA created through the API.
+    const qa = await createThroughApi('QA');
+    expect((await p.api('POST', '/registry/register', { workspace_id: qa.id }, qa.token)).status).toBe(200);
+    const viewed = await p.api<Record<string, unknown>>('GET', `/workspaces/${qa.id}`);
+    expect(viewed.body).toMatchObject({ status: 'online', origin: 'api', org_key: null, org_import_id: null });
+    // Another org owns a QA too.
+    const third = await runImport({ template: { name: 'Third Org', workspaces: [{ name: 'QA', runtime: 'external' }] } });
+    const thirdQa = itemId(third.view, 'QA');
+
+    const template = { name: 'Other Org', workspaces: [{ name: 'Other Lead', runtime: 'external', children: [{ name: 'QA', runtime: 'external' }] }] };
+    const repro = await runImport({ mode: 'reconcile', template });
+    expect(repro.view).toMatchObject({ status: 'completed', org_key: 'Other Org', created_count: 2, reconcile_removed_count: 0, reconcile_kept: [] });
+    expect(await statusOf(qa.id)).toBe('online');
+    expect(await statusOf(thirdQa)).toBe('awaiting_agent');
+    // Merge dedupe did not adopt either foreign QA: the org got its own.
+    const otherQa = itemId(repro.view, 'Other Lead/QA');
+    expect([qa.id, thirdQa]).not.toContain(otherQa);
+    const lead = itemId(repro.view, 'Other Lead');
+    expect((await p.api<Record<string, unknown>>('GET', `/workspaces/${lead}`)).body).toMatchObject({ origin: 'import', org_key: 'Other Org', org_import_id: repro.importId });
+    const listed = await p.api<{ workspaces: Array<{ id: string; origin: string; org_key: string | null; org_import_id: string | null }> }>('GET', '/workspaces?limit=1000');
+    expect(listed.body.workspaces.find((w) => w.id === otherQa)).toMatchObject({ origin: 'import', org_key: 'Other Org', org_import_id: repro.importId });
+    expect(listed.body.workspaces.find((w) => w.id === qa.id)).toMatchObject({ origin: 'api', org_key: null, org_import_id: null });
+
+    // A child a user adds by hand under an imported workspace is not the org's to remove.
+    const hand = await createThroughApi('Hand Added', lead);
+    const again = await runImport({ mode: 'reconcile', template });
+    expect(again.view).toMatchObject({ status: 'completed', created_count: 0, reconcile_removed_count: 0, reconcile_kept: [] });
+    for (const id of [qa.id, thirdQa, otherQa, lead, hand.id]) expect(await statusOf(id)).not.toBe('removed');
+  });
+
+  it('reconcile removes the org\'s own dropped workspaces, keeps (and reports) one holding a hand-added child; re-running is a no-op', async () => {
+    const v1 = {
+      name: 'Drop Org',
+      org_key: 'drop-org',
+      workspaces: [
+        {
+          name: 'Keep Root',
+          runtime: 'external',
+          children: [
+            { name: 'Dropped Leaf', runtime: 'external' },
+            { name: 'Dropped Team', runtime: 'external', children: [{ name: 'Team Member', runtime: 'external' }] },
+          ],
+        },
+        { name: 'Dropped Root', runtime: 'external' },
+      ],
+    };
+    const first = await runImport({ template: v1 });
+    expect(first.view).toMatchObject({ status: 'completed', org_key: 'drop-org', created_count: 5 });
+    const team = itemId(first.view, 'Keep Root/Dropped Team');
+    const hand = await createThroughApi('Hand Added Under Team', team);
+    // A same-named workspace through the API: not the org's, whatever its name.
+    const apiTwin = await createThroughApi('Dropped Leaf');
+
+    // Same org key, another display name: the same org.
+    const v2 = { name: 'Drop Org (renamed)', org_key: 'drop-org', workspaces: [{ name: 'Keep Root', runtime: 'external' }] };
+    const second = await runImport({ mode: 'reconcile', template: v2 });
+    expect(second.view).toMatchObject({ status: 'completed', created_count: 0, skipped_count: 1 });
+    expect(second.view.reconcile_removed_count).toBe(3); // Dropped Leaf, Team Member, Dropped Root
+    expect(second.view.reconcile_kept).toEqual([{ workspace_id: team, name: 'Dropped Team', not_removable: 1 }]);
+    for (const key of ['Keep Root/Dropped Leaf', 'Keep Root/Dropped Team/Team Member', 'Dropped Root']) expect(await statusOf(itemId(first.view, key))).toBe('removed');
+    for (const id of [itemId(first.view, 'Keep Root'), team, hand.id, apiTwin.id]) expect(await statusOf(id)).not.toBe('removed');
+    expect(itemId(second.view, 'Keep Root')).toBe(itemId(first.view, 'Keep Root'));
+
+    const third = await runImport({ mode: 'reconcile', template: v2 });
+    expect(third.view).toMatchObject({ status: 'completed', created_count: 0, reconcile_removed_count: 0 });
+    expect(third.view.reconcile_kept).toEqual(second.view.reconcile_kept);
+  });
+
+  it('reconcile runs only after an error-free provisioning loop: a failed item keeps the dropped workspaces', async () => {
+    const first = await runImport({ template: { name: 'Gate Org', workspaces: [{ name: 'Gate Root', runtime: 'external', children: [{ name: 'Gate Dropped', runtime: 'external' }] }] } });
+    const dropped = itemId(first.view, 'Gate Root/Gate Dropped');
+    process.env.WORKSPACE_IMAGE_HERMES = 'localhost/does-not-exist:1';
+    try {
+      const second = await runImport({
+        mode: 'reconcile',
+        template: { name: 'Gate Org', workspaces: [{ name: 'Gate Root', runtime: 'external', children: [{ name: 'Gate Broken', runtime: 'hermes', compute: 'docker' }] }] },
+      });
+      expect(second.view).toMatchObject({ status: 'failed', failed_count: 1, reconcile_removed_count: 0 });
+      expect(await statusOf(dropped)).toBe('awaiting_agent');
+    } finally {
+      delete process.env.WORKSPACE_IMAGE_HERMES;
+    }
+  });
+
+  it('empty-set guards: a reconcile with no template names or no result ids removes nothing', async () => {
+    const first = await runImport({ template: { name: 'Guard Org', workspaces: [{ name: 'G1', runtime: 'external' }] } });
+    const g1 = itemId(first.view, 'G1');
+    const noIds = await runImport({ mode: 'reconcile', template: { name: 'Guard Org', workspaces: [{ name: 'G2', runtime: 'external', spawning: false }] } });
+    expect(noIds.view).toMatchObject({ status: 'completed', reconcile_removed_count: 0 });
+    const noNames = await runImport({ mode: 'reconcile', template: { name: 'Guard Org', workspaces: [] } });
+    expect(noNames.view).toMatchObject({ status: 'completed', reconcile_removed_count: 0 });
+    expect(await statusOf(g1)).toBe('awaiting_agent');
+  });
+
+  it('org_key must be a bounded slug (400 with the field, value not echoed)', async () => {
+    for (const orgKey of ['Has Space', 'UPPER', '-lead', 'x'.repeat(65), 'ünï', '']) {
+      const res = await p.api<{ code: string; template_error: string; path: string }>('POST', '/org/import', { template: { name: 'Slug Org', org_key: orgKey, workspaces: [] } });
+      expect(res.status).toBe(400);
+      expect(res.body).toMatchObject({ code: 'INVALID_TEMPLATE', path: 'org_key' });
+      if (orgKey.length > 3) expect(JSON.stringify(res.body)).not.toContain(orgKey);
+    }
   });
 });

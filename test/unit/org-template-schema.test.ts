@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { LIMITS, PRINTABLE_KEYS, type OrgTemplate, countWorkspaces, flattenTemplate, memoryFileSource, parseOrgTemplate } from '../../domain/org-template';
+import { LIMITS, PRINTABLE_KEYS, type OrgTemplate, countWorkspaces, flattenTemplate, memoryFileSource, orgKeyOf, parseOrgTemplate } from '../../domain/org-template';
 import { OrgSchema, WorkspaceSchema } from '../../domain/org-template/schema';
 import { RUNTIMES } from '../../domain/vocabulary';
 import { templateError } from '../fixtures/org-templates/support';
@@ -9,6 +9,31 @@ const one = (workspace: Record<string, unknown>, env?: Record<string, string>) =
 const yaml = (text: string) => parseOrgTemplate({ source: memoryFileSource({ 'org.yaml': text }) });
 
 describe('org template schema', () => {
+  describe('org_key', () => {
+    it('is the explicit slug when given, else the template name', async () => {
+      const keyed = await inline({ name: 'Acme Corp', org_key: 'acme-corp.eu_1', workspaces: [] });
+      expect(keyed.org_key).toBe('acme-corp.eu_1');
+      expect(orgKeyOf(keyed)).toBe('acme-corp.eu_1');
+      const named = await inline({ name: 'Acme Corp', workspaces: [] });
+      expect(named.org_key).toBeUndefined();
+      expect(orgKeyOf(named)).toBe('Acme Corp');
+      expect(orgKeyOf(await inline({ name: 'Acme Corp', org_key: null, workspaces: [] }))).toBe('Acme Corp');
+      expect((await yaml('name: Y\norg_key: y-org\nworkspaces: []\n')).org_key).toBe('y-org');
+      expect((await inline({ name: 'Org', org_key: 'a'.repeat(64), workspaces: [] })).org_key).toHaveLength(64);
+    });
+
+    it.each([['upper case', 'Acme'], ['a space', 'acme corp'], ['a leading dash', '-acme'], ['a slash', 'a/b'], ['65 characters', 'a'.repeat(65)], ['empty', ''], ['non-ASCII', 'acmé'], ['a newline', 'a\nb']])(
+      'rejects an org_key with %s, naming the field',
+      async (_, orgKey) => {
+        expect((await templateError(inline({ name: 'Org', org_key: orgKey, workspaces: [] }), 'invalid_value')).path).toBe('org_key');
+      },
+    );
+
+    it('rejects an org_key that is not a string', async () => {
+      expect((await templateError(inline({ name: 'Org', org_key: 7, workspaces: [] }), 'invalid_type')).path).toBe('org_key');
+    });
+  });
+
   describe('names', () => {
     it('requires an org name and a workspace name', async () => {
       expect((await templateError(inline({ workspaces: [] }), 'missing_field')).path).toBe('name');
