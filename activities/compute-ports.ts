@@ -17,7 +17,10 @@ export interface DockerComputePort {
   }): Promise<{ containerId: string; containerName: string; created: boolean }>;
   isRunning(workspaceId: string): Promise<'running' | 'stopped' | 'not_found'>;
   stopContainer(workspaceId: string, opts?: { timeoutSeconds?: number }): Promise<'stopped' | 'not_found'>;
+  /** Every container of the workspace (derived name and, by label, older names); its volumes when asked. */
   removeContainer(workspaceId: string, opts: { removeVolume: boolean }): Promise<void>;
+  /** Stops and removes one container by engine id; 'removed' only once the engine no longer knows it. */
+  removeContainerById(containerId: string, opts: { stopTimeoutSeconds: number }): Promise<'removed' | 'not_found'>;
   removeVolume(name: string): Promise<'removed' | 'not_found'>;
   tailLogs(workspaceId: string, lines: number): Promise<string>;
   listManagedContainers(): Promise<Array<{ id: string; name: string; workspaceId: string | null; running: boolean; labels: Record<string, string> }>>;
@@ -31,7 +34,7 @@ export interface Ec2ComputePort {
   waitRunning(instanceId: string, opts: { timeoutMs: number; pollMs?: number; onPoll?: () => void }): Promise<void>;
   terminateInstance(instanceId: string): Promise<'terminated' | 'not_found'>;
   consoleOutput(instanceId: string): Promise<string>;
-  listManagedInstances(): Promise<Array<{ instanceId: string; workspaceId: string | null; state: string }>>;
+  listManagedInstances(): Promise<Array<{ instanceId: string; workspaceId: string | null; state: string; launchTime: Date | null }>>;
 }
 
 export interface ComputePorts {
