@@ -4,6 +4,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ApiDeps } from '../app';
 import { errorResponse, idParams, orgImportBody } from '../schemas';
+import { IDEMPOTENCY_DESCRIPTION, idempotencyHooks } from '../services/idempotency';
 import { createOrgImportService } from '../services/org-import-service';
 
 const SSE_POLL_MS = 500;
@@ -29,11 +30,15 @@ export const orgRoutes =
       async () => ({ templates: await service.listTemplates() }),
     );
 
+    const importIdempotency = idempotencyHooks(deps.store, 'POST /org/import');
     app.post(
       '/org/import',
       {
+        preHandler: importIdempotency.preHandler,
+        onSend: importIdempotency.onSend,
         schema: {
           tags: ['org'],
+          description: IDEMPOTENCY_DESCRIPTION,
           body: orgImportBody,
           response: { 202: started, 400: errorResponse.extend({ template_error: z.string().optional(), file: z.string().optional(), path: z.string().optional() }), 404: errorResponse, 412: errorResponse.extend({ missing_env: z.array(z.string()), import_id: z.string().describe('id carried by the org.import.started/completed events of this refused import') }) },
         },
