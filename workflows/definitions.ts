@@ -58,6 +58,10 @@ export const restartStateQuery = defineQuery<RestartState>('restartState');
 
 export interface RestartInput {
   workspaceId: string;
+  /** Cycles before the run continues as new (default RESTART_CYCLES_PER_RUN; tests lower it). */
+  cyclesPerRun?: number;
+  /** Set by continue-as-new: requests the previous run had received but not yet served. */
+  carried?: { requests: number; rebuildConfig: boolean };
 }
 
 export interface RestartResult {

@@ -8,9 +8,11 @@ import {
   CancellationScope,
   ParentClosePolicy,
   condition,
+  continueAsNew,
   executeChild,
   getExternalWorkflowHandle,
   isCancellation,
+  patched,
   proxyActivities,
   setHandler,
   sleep,
@@ -37,6 +39,18 @@ const compute = proxyActivities<LifecycleActivities>(computeActivityOptions);
 /** How long a cycle waits for a provision it superseded to finish its compensation. */
 const SUPERSEDE_WAIT_SECONDS = 120;
 
+/**
+ * A restart loop fed by a steady stream of requests would grow one history forever. Before starting
+ * another cycle, a run that has done RESTART_CYCLES_PER_RUN cycles, or whose history has passed
+ * RESTART_HISTORY_EVENTS (or that Temporal suggests continuing), continues as new, carrying the
+ * pending requests and the rebuild flag. A cycle adds about 40 events plus 1 to 4 per signal that
+ * arrives during it, so every run's history stays under RESTART_HISTORY_EVENTS + one cycle
+ * (documented bound: 2,000 events for the default settings).
+ */
+export const RESTART_CYCLES_PER_RUN = 25;
+export const RESTART_HISTORY_EVENTS = 1_500;
+export const RESTART_CONTINUE_AS_NEW_PATCH = 'restart-continue-as-new';
+
 export async function restartWorkspace(input: RestartInput): Promise<RestartResult> {
   const { workspaceId } = input;
   const { runId } = workflowInfo();
@@ -50,13 +64,33 @@ export async function restartWorkspace(input: RestartInput): Promise<RestartResu
   });
   setHandler(restartStateQuery, () => state);
 
+  // Requests the previous run had not served yet (continue-as-new).
+  if (input.carried) {
+    requests += input.carried.requests;
+    rebuildRequested ||= input.carried.rebuildConfig;
+    state.pending = requests > 0;
+  }
+
   // Started by signal-with-start, so the first request is already delivered; a bare start waits briefly.
   await condition(() => requests > 0, '1 minute');
   let cycles = 0;
   let failedCycles = 0;
   let leakSuspects = 0;
+  const cyclesPerRun = Math.max(1, input.cyclesPerRun ?? RESTART_CYCLES_PER_RUN);
 
   while (requests > 0) {
+    const info = workflowInfo();
+    const long = cycles >= cyclesPerRun || info.historyLength >= RESTART_HISTORY_EVENTS || info.continueAsNewSuggested;
+    // Older runs replay without the patch marker, so they keep looping as they did.
+    if (cycles > 0 && long && patched(RESTART_CONTINUE_AS_NEW_PATCH)) {
+      // Read in the same workflow task as the command: a signal that arrives meanwhile makes the server
+      // refuse the completion and run the task again with it, so no request is dropped at the switch.
+      await continueAsNew<typeof restartWorkspace>({
+        workspaceId,
+        cyclesPerRun: input.cyclesPerRun,
+        carried: { requests, rebuildConfig: rebuildRequested },
+      });
+    }
     requests = 0;
     state.pending = false;
     const rebuildConfig = rebuildRequested;
