@@ -24,6 +24,8 @@ import { WorkspaceIdKey } from '../domain/search-attributes';
 import { workflowIds } from '../domain/vocabulary';
 import { dbActivityOptions, computeActivityOptions } from './activity-options';
 import {
+  RESTART_CYCLES_PER_RUN,
+  RESTART_HISTORY_EVENTS,
   restartRequestedSignal,
   restartStateQuery,
   type RestartInput,
@@ -39,16 +41,6 @@ const compute = proxyActivities<LifecycleActivities>(computeActivityOptions);
 /** How long a cycle waits for a provision it superseded to finish its compensation. */
 const SUPERSEDE_WAIT_SECONDS = 120;
 
-/**
- * A restart loop fed by a steady stream of requests would grow one history forever. Before starting
- * another cycle, a run that has done RESTART_CYCLES_PER_RUN cycles, or whose history has passed
- * RESTART_HISTORY_EVENTS (or that Temporal suggests continuing), continues as new, carrying the
- * pending requests and the rebuild flag. A cycle adds about 40 events plus 1 to 4 per signal that
- * arrives during it, so every run's history stays under RESTART_HISTORY_EVENTS + one cycle
- * (documented bound: 2,000 events for the default settings).
- */
-export const RESTART_CYCLES_PER_RUN = 25;
-export const RESTART_HISTORY_EVENTS = 1_500;
 export const RESTART_CONTINUE_AS_NEW_PATCH = 'restart-continue-as-new';
 
 export async function restartWorkspace(input: RestartInput): Promise<RestartResult> {
