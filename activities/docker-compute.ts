@@ -20,6 +20,17 @@ import { ComputeError } from '../domain/errors';
 import { configVolumeName, containerName, MANAGED_LABEL, PROVISION_RUN_LABEL, WORKSPACE_ID_LABEL } from '../domain/vocabulary';
 import type { DockerComputePort } from './compute-ports';
 import { boundedText, sleep } from './compute-util';
+import {
+  engineMessage,
+  isImageMissing,
+  isNameConflict,
+  isNetworkMissing,
+  isNoSuchContainer,
+  isNoSuchVolume,
+  isRemovalInProgress,
+  status,
+  transient,
+} from './docker-errors';
 import { tarFiles } from './tar';
 
 export interface MinimalLogger {
@@ -71,58 +82,6 @@ export const MAX_LOG_BYTES = 16 * 1024;
 const MAX_LOG_LINES = 10_000;
 /** startContainer gives up after this many create/replace rounds lost to concurrent callers. */
 const MAX_START_ROUNDS = 5;
-
-interface EngineError {
-  statusCode?: number;
-  message?: string;
-  code?: string;
-  json?: { message?: string; cause?: string } | null;
-}
-
-function engineError(err: unknown): EngineError {
-  return (typeof err === 'object' && err !== null ? err : {}) as EngineError;
-}
-
-/** The engine's own text (JSON body), falling back to the client's message. */
-function engineMessage(err: unknown): string {
-  const e = engineError(err);
-  const json = e.json && typeof e.json === 'object' ? e.json : null;
-  return String(json?.message ?? json?.cause ?? e.message ?? err);
-}
-
-const status = (err: unknown) => engineError(err).statusCode;
-
-function isNoSuchContainer(err: unknown): boolean {
-  // 404 alone is not enough for create (404 there means the image); callers use this on
-  // inspect/stop/remove/logs/start/archive, where the engine's text is checked too for Podman's 500s.
-  return status(err) === 404 || /no such container|does not exist in database/i.test(engineMessage(err));
-}
-
-function isNoSuchVolume(err: unknown): boolean {
-  return status(err) === 404 || /no such volume/i.test(engineMessage(err));
-}
-
-function isRemovalInProgress(err: unknown): boolean {
-  return /removal .*(already )?in progress|is being removed/i.test(engineMessage(err));
-}
-
-function isNameConflict(err: unknown): boolean {
-  return status(err) === 409 || /already in use/i.test(engineMessage(err));
-}
-
-function isImageMissing(err: unknown): boolean {
-  return /no such image|image not known|image .*not found|pull access denied|repository .*not found/i.test(engineMessage(err));
-}
-
-function isNetworkMissing(err: unknown): boolean {
-  return /network .*not found|no such network|network not found/i.test(engineMessage(err));
-}
-
-function transient(op: string, err: unknown): ComputeError {
-  const e = engineError(err);
-  const detail = e.statusCode === undefined && e.code ? e.code : engineMessage(err);
-  return new ComputeError('transient', `docker ${op} failed: ${detail.slice(0, 300)}`, e.statusCode);
-}
 
 /** Demultiplexes the engine's stdout/stderr framing (8-byte headers); raw (TTY) output passes through. */
 export function demuxLogs(buf: Buffer): Buffer {
