@@ -19,7 +19,10 @@ export interface DockerComputePort {
   }): Promise<{ containerId: string; containerName: string; created: boolean }>;
   isRunning(workspaceId: string): Promise<'running' | 'stopped' | 'not_found'>;
   stopContainer(workspaceId: string, opts?: { timeoutSeconds?: number }): Promise<'stopped' | 'not_found'>;
+  /** Every container of the workspace (derived name and, by label, older names); its volumes when asked. */
   removeContainer(workspaceId: string, opts: { removeVolume: boolean }): Promise<void>;
+  /** Stops and removes one container by engine id; 'removed' only once the engine no longer knows it. */
+  removeContainerById(containerId: string, opts: { stopTimeoutSeconds: number }): Promise<'removed' | 'not_found'>;
   removeVolume(name: string): Promise<'removed' | 'not_found'>;
   /**
    * Removes the workspace's containers that carry this provision run's label (by engine id), and the
@@ -41,7 +44,7 @@ export interface Ec2ComputePort {
   /** Live instances tagged with this workspace and provision run (launched but perhaps never saved on the row). */
   findRunInstances(workspaceId: string, runId: string): Promise<string[]>;
   consoleOutput(instanceId: string): Promise<string>;
-  listManagedInstances(): Promise<Array<{ instanceId: string; workspaceId: string | null; state: string }>>;
+  listManagedInstances(): Promise<Array<{ instanceId: string; workspaceId: string | null; state: string; launchTime: Date | null }>>;
 }
 
 export interface ComputePorts {

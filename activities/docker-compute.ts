@@ -20,6 +20,17 @@ import { ComputeError } from '../domain/errors';
 import { configVolumeName, containerName, MANAGED_LABEL, PROVISION_RUN_LABEL, WORKSPACE_ID_LABEL } from '../domain/vocabulary';
 import type { DockerComputePort } from './compute-ports';
 import { boundedText, sleep } from './compute-util';
+import {
+  engineMessage,
+  isImageMissing,
+  isNameConflict,
+  isNetworkMissing,
+  isNoSuchContainer,
+  isNoSuchVolume,
+  isRemovalInProgress,
+  status,
+  transient,
+} from './docker-errors';
 import { tarFiles } from './tar';
 
 export interface MinimalLogger {
@@ -74,58 +85,6 @@ const MAX_LOG_LINES = 10_000;
 /** startContainer gives up after this many create/replace rounds lost to concurrent callers. */
 const MAX_START_ROUNDS = 5;
 
-interface EngineError {
-  statusCode?: number;
-  message?: string;
-  code?: string;
-  json?: { message?: string; cause?: string } | null;
-}
-
-function engineError(err: unknown): EngineError {
-  return (typeof err === 'object' && err !== null ? err : {}) as EngineError;
-}
-
-/** The engine's own text (JSON body), falling back to the client's message. */
-function engineMessage(err: unknown): string {
-  const e = engineError(err);
-  const json = e.json && typeof e.json === 'object' ? e.json : null;
-  return String(json?.message ?? json?.cause ?? e.message ?? err);
-}
-
-const status = (err: unknown) => engineError(err).statusCode;
-
-function isNoSuchContainer(err: unknown): boolean {
-  // 404 alone is not enough for create (404 there means the image); callers use this on
-  // inspect/stop/remove/logs/start/archive, where the engine's text is checked too for Podman's 500s.
-  return status(err) === 404 || /no such container|does not exist in database/i.test(engineMessage(err));
-}
-
-function isNoSuchVolume(err: unknown): boolean {
-  return status(err) === 404 || /no such volume/i.test(engineMessage(err));
-}
-
-function isRemovalInProgress(err: unknown): boolean {
-  return /removal .*(already )?in progress|is being removed/i.test(engineMessage(err));
-}
-
-function isNameConflict(err: unknown): boolean {
-  return status(err) === 409 || /already in use/i.test(engineMessage(err));
-}
-
-function isImageMissing(err: unknown): boolean {
-  return /no such image|image not known|image .*not found|pull access denied|repository .*not found/i.test(engineMessage(err));
-}
-
-function isNetworkMissing(err: unknown): boolean {
-  return /network .*not found|no such network|network not found/i.test(engineMessage(err));
-}
-
-function transient(op: string, err: unknown): ComputeError {
-  const e = engineError(err);
-  const detail = e.statusCode === undefined && e.code ? e.code : engineMessage(err);
-  return new ComputeError('transient', `docker ${op} failed: ${detail.slice(0, 300)}`, e.statusCode);
-}
-
 /** Demultiplexes the engine's stdout/stderr framing (8-byte headers); raw (TTY) output passes through. */
 export function demuxLogs(buf: Buffer): Buffer {
   const out: Buffer[] = [];
@@ -167,6 +126,57 @@ export function createDockerCompute(deps: DockerComputeDeps): DockerCompute {
     } catch (err) {
       if (isNoSuchContainer(err) || isRemovalInProgress(err)) return;
       throw transient('remove', err);
+    }
+  }
+
+  /**
+   * This workspace's containers in this deployment's scope, found by label: the current name and any
+   * older one alike (`ws-<first 12 chars>` before names carried the full id, or a renamed container).
+   */
+  async function labelledContainers(workspaceId: string): Promise<Array<{ id: string; name: string; running: boolean }>> {
+    let list: Docker.ContainerInfo[];
+    try {
+      list = await docker.listContainers({ all: true, filters: { label: [...scopeFilters(), `${WORKSPACE_ID_LABEL}=${workspaceId}`] } });
+    } catch (err) {
+      throw transient('list', err);
+    }
+    return list
+      .filter((c) => inScope(c.Labels) && c.Labels?.[WORKSPACE_ID_LABEL] === workspaceId)
+      .map((c) => ({ id: c.Id, name: (c.Names?.[0] ?? '').replace(/^\//, ''), running: c.State === 'running' }));
+  }
+
+  /** Engine ids to act on: the container under the derived name, or (none there) those with the workspace's label. */
+  async function resolveContainers(workspaceId: string): Promise<Array<{ id: string; running: boolean }>> {
+    const info = await inspect(containerName(workspaceId));
+    if (info) return [{ id: info.Id, running: info.State.Running }];
+    return labelledContainers(workspaceId);
+  }
+
+  /** Containers of the workspace under any other name than the derived one (left by the older naming scheme). */
+  async function legacyContainers(workspaceId: string): Promise<string[]> {
+    const name = containerName(workspaceId);
+    return (await labelledContainers(workspaceId)).filter((c) => c.name !== name).map((c) => c.id);
+  }
+
+  async function stopById(id: string, timeoutSeconds: number): Promise<'stopped' | 'not_found'> {
+    try {
+      await docker.getContainer(id).stop({ t: timeoutSeconds });
+      return 'stopped';
+    } catch (err) {
+      if (status(err) === 304) return 'stopped'; // already stopped
+      if (isRemovalInProgress(err)) return 'stopped';
+      if (isNoSuchContainer(err)) return 'not_found';
+      throw transient('stop', err);
+    }
+  }
+
+  /** This workspace's volumes by label (the current config volume and any older-named one). */
+  async function labelledVolumes(workspaceId: string): Promise<string[]> {
+    try {
+      const { Volumes } = await docker.listVolumes({ filters: { label: [...scopeFilters(), `${WORKSPACE_ID_LABEL}=${workspaceId}`] } });
+      return (Volumes ?? []).filter((v) => inScope(v.Labels) && v.Labels?.[WORKSPACE_ID_LABEL] === workspaceId).map((v) => v.Name);
+    } catch (err) {
+      throw transient('volume list', err);
     }
   }
 
@@ -252,6 +262,10 @@ export function createDockerCompute(deps: DockerComputeDeps): DockerCompute {
       let networkEnsured = false;
       let lastError: ComputeError | null = null;
       const progress = req.onProgress ?? (() => undefined);
+      // A container of this workspace under an older name would keep running beside the new one (with
+      // a revoked token): looked up beside the first create, so it adds no round trip, and removed by id.
+      const legacy = legacyContainers(req.workspaceId);
+      legacy.catch(() => undefined); // awaited below; an early engine error must not go unhandled meanwhile
       for (let round = 0; round < MAX_START_ROUNDS; round++) {
         // Create first, look only when the name is taken: the first attempt (nearly every provision)
         // makes no inspect call at all, one engine round trip less under a burst of provisions.
@@ -317,6 +331,10 @@ export function createDockerCompute(deps: DockerComputeDeps): DockerCompute {
             }
           }
         }
+        for (const old of await legacy) {
+          log.warn({ workspaceId: req.workspaceId, containerId: old }, 'removing container under an older name');
+          await forceRemove(old);
+        }
         log.info({ workspaceId: req.workspaceId, container: name, containerId: target.id, created }, created ? 'container created and started' : 'container reused');
         return { containerId: target.id, containerName: name, created };
       }
@@ -324,26 +342,37 @@ export function createDockerCompute(deps: DockerComputeDeps): DockerCompute {
     },
 
     async isRunning(workspaceId) {
-      const info = await inspect(containerName(workspaceId)); // engine errors throw ComputeError('transient')
-      if (!info) return 'not_found';
-      return info.State.Running ? 'running' : 'stopped';
+      const found = await resolveContainers(workspaceId); // engine errors throw ComputeError('transient')
+      if (found.length === 0) return 'not_found';
+      return found.some((c) => c.running) ? 'running' : 'stopped';
     },
 
     async stopContainer(workspaceId, opts) {
-      try {
-        await docker.getContainer(containerName(workspaceId)).stop({ t: opts?.timeoutSeconds ?? 10 });
-        return 'stopped';
-      } catch (err) {
-        if (status(err) === 304) return 'stopped'; // already stopped
-        if (isRemovalInProgress(err)) return 'stopped';
-        if (isNoSuchContainer(err)) return 'not_found';
-        throw transient('stop', err);
-      }
+      const outcomes = await Promise.all((await resolveContainers(workspaceId)).map((c) => stopById(c.id, opts?.timeoutSeconds ?? 10)));
+      return outcomes.includes('stopped') ? 'stopped' : 'not_found';
     },
 
     async removeContainer(workspaceId, opts) {
       await forceRemove(containerName(workspaceId));
-      if (opts.removeVolume) await removeVolumeByName(configVolumeName(workspaceId));
+      for (const c of await labelledContainers(workspaceId)) await forceRemove(c.id);
+      if (opts.removeVolume) {
+        const names = new Set([configVolumeName(workspaceId), ...(await labelledVolumes(workspaceId))]);
+        for (const name of names) await removeVolumeByName(name);
+      }
+    },
+
+    async removeContainerById(containerId, opts) {
+      // Stop first so the agent gets its SIGTERM; then remove, and believe it only when the engine no
+      // longer knows the id (a remove it refuses, or one that did not take, is never reported as done).
+      const stopped = await stopById(containerId, opts.stopTimeoutSeconds);
+      if (stopped === 'not_found') return 'not_found';
+      try {
+        await docker.getContainer(containerId).remove({ force: true });
+      } catch (err) {
+        if (!isNoSuchContainer(err)) throw transient('remove', err);
+      }
+      if (await inspect(containerId)) throw new ComputeError('transient', 'docker remove: the container is still there');
+      return 'removed';
     },
 
     removeVolume: removeVolumeByName,
@@ -366,9 +395,11 @@ export function createDockerCompute(deps: DockerComputeDeps): DockerCompute {
 
     async tailLogs(workspaceId, lines) {
       const tail = Math.max(1, Math.min(MAX_LOG_LINES, Math.floor(lines)));
+      const [target] = await resolveContainers(workspaceId);
+      if (!target) return '';
       let raw: unknown;
       try {
-        raw = await docker.getContainer(containerName(workspaceId)).logs({ stdout: true, stderr: true, tail, follow: false });
+        raw = await docker.getContainer(target.id).logs({ stdout: true, stderr: true, tail, follow: false });
       } catch (err) {
         if (isNoSuchContainer(err)) return '';
         throw transient('logs', err);

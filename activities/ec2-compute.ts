@@ -62,6 +62,8 @@ export interface ManagedInstance {
   instanceId: string;
   workspaceId: string | null;
   state: string;
+  /** When EC2 launched it (null if it did not say): the sweeper's grace for instances a live row does not name. */
+  launchTime: Date | null;
 }
 
 export interface Ec2Compute extends Ec2ComputePort {
@@ -318,7 +320,7 @@ export function createEc2Compute(deps: Ec2ComputeDeps): Ec2Compute {
       for (const i of instances) {
         if (!i.InstanceId || seen.has(i.InstanceId) || i.State?.Name === 'terminated') continue;
         seen.add(i.InstanceId);
-        result.push({ instanceId: i.InstanceId, workspaceId: tagValue(i, WORKSPACE_ID_LABEL), state: i.State?.Name ?? 'unknown' });
+        result.push({ instanceId: i.InstanceId, workspaceId: tagValue(i, WORKSPACE_ID_LABEL), state: i.State?.Name ?? 'unknown', launchTime: i.LaunchTime ?? null });
       }
       return result;
     },

@@ -5,7 +5,6 @@
 // a volume-removal error is logged and the pass continues.
 import type { Client } from '@temporalio/client';
 import type { Config } from '../config';
-import { CONTAINER_NAME_PREFIX, containerName } from '../domain/vocabulary';
 import type { ComputePorts } from './compute-ports';
 import type { MinimalLogger } from './docker-compute';
 import { createStuckProvisionPass } from './stuck-provisions';
@@ -13,8 +12,15 @@ import type { WorkspaceStore } from './workspace-store';
 
 export const TOKEN_GRACE_SECONDS = 5 * 60;
 export { NO_WORKFLOW_GRACE_SECONDS, STUCK_PROVISION_GRACE_SECONDS } from './stuck-provisions';
+/**
+ * How old an instance tagged for a live workspace, but not the one its row names, must be before the
+ * sweeper terminates it. A launch records its instance id within seconds of RunInstances answering;
+ * 10 minutes also covers a worker that dies in between and an activity retry that finds the instance
+ * by its client token and records it.
+ */
+export const EC2_LEAK_GRACE_SECONDS = 10 * 60;
 
-type Action = 'removed' | 'would_remove' | 'stop_failed' | 'remove_failed' | 'revoked' | 'would_revoke' | 'failed' | 'would_fail' | 'offline' | 'would_offline' | 'terminated' | 'would_terminate' | 'terminate_failed';
+type Action = 'removed' | 'would_remove' | 'remove_failed' | 'revoked' | 'would_revoke' | 'failed' | 'would_fail' | 'offline' | 'would_offline' | 'terminated' | 'would_terminate' | 'terminate_failed';
 
 export interface SweepFinding {
   kind: 'container' | 'volume' | 'instance' | 'token' | 'stuck_provision' | 'heartbeat';
@@ -37,12 +43,14 @@ export interface OrphanSweeperDeps {
   log: MinimalLogger;
   /** Tells the stuck-provision pass whether a provision workflow is running (the worker's and API's client). */
   temporal?: Client;
+  /** EC2_LEAK_GRACE_SECONDS unless a test says otherwise (moto's launch times are always "now"). */
+  ec2LeakGraceSeconds?: number;
 }
 
 /** Label values are anyone's text: only a uuid-shaped one may reach a uuid column. */
 const looksLikeUuid = (id: string): boolean => /^[0-9a-f-]{36}$/i.test(id);
 
-export function createOrphanSweeper({ store, compute, config, log, temporal }: OrphanSweeperDeps) {
+export function createOrphanSweeper({ store, compute, config, log, temporal, ec2LeakGraceSeconds = EC2_LEAK_GRACE_SECONDS }: OrphanSweeperDeps) {
   const pool = store.pool;
   const stuckProvisions = createStuckProvisionPass({ store, config, temporal });
 
@@ -51,6 +59,16 @@ export function createOrphanSweeper({ store, compute, config, log, temporal }: O
     if (valid.length === 0) return new Map();
     const { rows } = await pool.query<{ id: string; status: string }>('SELECT id, status FROM workspaces WHERE id = ANY($1::uuid[])', [valid]);
     return new Map(rows.map((r) => [r.id, r.status]));
+  }
+
+  async function instanceRows(ids: string[]): Promise<Map<string, { status: string; instance_id: string | null }>> {
+    const valid = ids.filter(looksLikeUuid);
+    if (valid.length === 0) return new Map();
+    const { rows } = await pool.query<{ id: string; status: string; instance_id: string | null }>(
+      'SELECT id, status, instance_id FROM workspaces WHERE id = ANY($1::uuid[])',
+      [valid],
+    );
+    return new Map(rows.map((r) => [r.id, { status: r.status, instance_id: r.instance_id }]));
   }
 
   const orphanReason = (workspaceId: string | null, statuses: Map<string, string>): string | null => {
@@ -79,24 +97,23 @@ export function createOrphanSweeper({ store, compute, config, log, temporal }: O
       return;
     }
     const statuses = await liveness(containers.map((c) => c.workspaceId ?? '').filter(Boolean));
-    const stoppedFor = new Set<string>();
+    const goneIds = new Set<string>();
     for (const c of containers) {
+      // Found by label, acted on by engine id: whatever its name (an older naming scheme, a rename),
+      // the container the listing showed is the one stopped and removed.
       const reason = orphanReason(c.workspaceId, statuses);
-      if (!reason || !c.name.startsWith(CONTAINER_NAME_PREFIX)) continue;
-      const finding: SweepFinding = { kind: 'container', id: c.name, workspaceId: c.workspaceId, reason, action: 'would_remove' };
+      if (!reason) continue;
+      const finding: SweepFinding = { kind: 'container', id: c.id, workspaceId: c.workspaceId, reason, action: 'would_remove' };
       if (!dryRun) {
         try {
-          if (c.workspaceId) {
-            await docker.stopContainer(c.workspaceId, { timeoutSeconds: 10 });
-            await docker.removeContainer(c.workspaceId, { removeVolume: false });
-            stoppedFor.add(c.workspaceId);
-          }
+          await docker.removeContainerById(c.id, { stopTimeoutSeconds: 10 });
           finding.action = 'removed';
+          goneIds.add(c.id);
         } catch {
-          finding.action = 'stop_failed'; // the volume stays until a later pass stops the container
+          finding.action = 'remove_failed'; // still there: its volume stays until a later pass removes it
         }
       }
-      await record(report, finding);
+      await record(report, { ...finding, reason: `${reason} (${c.name})` });
     }
 
     let volumes: Awaited<ReturnType<typeof docker.listManagedVolumes>> = [];
@@ -106,7 +123,7 @@ export function createOrphanSweeper({ store, compute, config, log, temporal }: O
       report.skipped.push('docker engine unavailable: volume pass skipped');
     }
     const volumeStatuses = await liveness(volumes.map((v) => v.workspaceId ?? '').filter(Boolean));
-    const liveContainerFor = new Set(containers.filter((c) => c.workspaceId && !stoppedFor.has(c.workspaceId)).map((c) => c.workspaceId as string));
+    const liveContainerFor = new Set(containers.filter((c) => c.workspaceId && !goneIds.has(c.id)).map((c) => c.workspaceId as string));
     for (const v of volumes) {
       const reason = orphanReason(v.workspaceId, volumeStatuses);
       // Never remove a volume whose container still exists (e.g. its stop failed just now).
@@ -124,7 +141,7 @@ export function createOrphanSweeper({ store, compute, config, log, temporal }: O
     }
 
     // Stale tokens: only here, where the engine answered, so "no container" is known, not assumed.
-    const running = new Set(containers.filter((c) => c.running).map((c) => c.name));
+    const runningFor = new Set(containers.filter((c) => c.running && c.workspaceId && !goneIds.has(c.id)).map((c) => c.workspaceId as string));
     const { rows } = await pool.query<{ id: string }>(
       `SELECT DISTINCT w.id FROM workspaces w JOIN workspace_auth_tokens t ON t.workspace_id = w.id AND t.revoked_at IS NULL
         WHERE w.compute = 'docker'
@@ -133,11 +150,11 @@ export function createOrphanSweeper({ store, compute, config, log, temporal }: O
                            AND COALESCE(t2.last_used_at, t2.created_at) >= now() - make_interval(secs => $1))`,
       [TOKEN_GRACE_SECONDS],
     );
-    for (const { id } of rows) {
-      if (running.has(containerName(id))) continue;
-      const finding: SweepFinding = { kind: 'token', id, workspaceId: id, reason: 'live token, no running container, idle past grace', action: dryRun ? 'would_revoke' : 'revoked' };
-      if (!dryRun) await store.revokeTokens([id]);
-      await record(report, finding);
+    const candidates = rows.map((r) => r.id).filter((id) => !runningFor.has(id));
+    // The write re-checks what the read saw (a restart may mint, or an agent use its token, in between).
+    const revoked = dryRun ? candidates : await store.revokeStaleTokens(candidates, TOKEN_GRACE_SECONDS);
+    for (const id of revoked) {
+      await record(report, { kind: 'token', id, workspaceId: id, reason: 'live token, no running container, idle past grace', action: dryRun ? 'would_revoke' : 'revoked' });
     }
   }
 
@@ -152,10 +169,20 @@ export function createOrphanSweeper({ store, compute, config, log, temporal }: O
       report.skipped.push('ec2 unavailable: instance pass skipped');
       return;
     }
-    const statuses = await liveness(instances.map((i) => i.workspaceId ?? '').filter(Boolean));
+    const rows = await instanceRows(instances.map((i) => i.workspaceId ?? '').filter(Boolean));
+    const now = Date.now();
     for (const inst of instances) {
       if (inst.state === 'terminated' || inst.state === 'shutting-down') continue;
-      const reason = orphanReason(inst.workspaceId, statuses);
+      const row = inst.workspaceId ? rows.get(inst.workspaceId) : undefined;
+      let reason = !row ? 'no workspace row' : row.status === 'removed' ? 'workspace removed' : null;
+      if (!reason && row && row.instance_id !== inst.instanceId) {
+        // A live workspace's row names another instance (or none): a cancelled launch, or one a restart
+        // gave up stopping (LEAK-SUSPECT). Never while a provision runs (status provisioning: it may not
+        // have saved this id yet), and only once the launch is older than the grace, which is longer
+        // than any launch takes to record its id (an instance EC2 gave no launch time is left alone).
+        const age = inst.launchTime ? (now - inst.launchTime.getTime()) / 1000 : -1;
+        if (row.status !== 'provisioning' && age >= ec2LeakGraceSeconds) reason = 'live workspace names another instance';
+      }
       if (!reason) continue;
       const finding: SweepFinding = { kind: 'instance', id: inst.instanceId, workspaceId: inst.workspaceId, reason, action: 'would_terminate' };
       if (!dryRun) {

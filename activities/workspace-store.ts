@@ -6,6 +6,7 @@ import type { SecretBox } from './crypto';
 import { createCredentialStore } from './store/credentials';
 import { transactionRunner } from './store/db';
 import { createEventStore } from './store/events';
+import { createIdempotencyStore } from './store/idempotency';
 import { createSecretStore } from './store/secrets';
 import { createWorkspaceRows } from './store/workspaces';
 
@@ -21,6 +22,7 @@ export function createWorkspaceStore(pool: Pool, box: SecretBox) {
     ...createSecretStore(pool, box),
     ...createCredentialStore(pool, box),
     ...createEventStore(pool),
+    ...createIdempotencyStore(pool, box),
   };
 }
 

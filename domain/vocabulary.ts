@@ -74,8 +74,13 @@ export const MANAGED_LABEL = 'molecule.platform.managed';
 export const WORKSPACE_ID_LABEL = 'molecule.workspace.id';
 export const PROVISION_RUN_LABEL = 'molecule.provision.run';
 export const CONTAINER_NAME_PREFIX = 'ws-';
+/**
+ * The full id: ids sharing their first 11 hex digits (the old `ws-<first 12 chars>` scheme) would share
+ * a container. Containers and volumes made under the old names are still found by their workspace-id
+ * label (activities/docker-compute.ts), so nothing needs renaming.
+ */
 export function containerName(workspaceId: string): string {
-  return `${CONTAINER_NAME_PREFIX}${workspaceId.slice(0, 12)}`;
+  return `${CONTAINER_NAME_PREFIX}${workspaceId}`;
 }
 export function configVolumeName(workspaceId: string): string {
   return `${containerName(workspaceId)}-configs`;
@@ -110,6 +115,10 @@ export const IMPORT_ITEM_OUTCOMES = [
   'cancelled',
 ] as const;
 export type ImportItemOutcome = (typeof IMPORT_ITEM_OUTCOMES)[number];
+
+/** An Idempotency-Key's request is still running, or its answer is stored (idempotency_keys.state). */
+export const IDEMPOTENCY_STATES = ['in_flight', 'completed'] as const;
+export type IdempotencyState = (typeof IDEMPOTENCY_STATES)[number];
 
 /**
  * Characters no workspace name may contain: C0/C1 controls, line/paragraph separators and bidi

@@ -64,8 +64,24 @@ export interface RestartState {
 }
 export const restartStateQuery = defineQuery<RestartState>('restartState');
 
+/**
+ * A restart loop fed by a steady stream of requests would grow one history forever. Before starting
+ * another cycle, a run that has done RESTART_CYCLES_PER_RUN cycles, or whose history has passed
+ * RESTART_HISTORY_EVENTS (or that Temporal suggests continuing), continues as new, carrying the
+ * pending requests and the rebuild flag. A cycle adds about 40 events plus 1 to 4 per signal that
+ * arrives during it, so every run's history stays under RESTART_HISTORY_EVENTS + one cycle:
+ * RESTART_HISTORY_BOUND (2,000 events), the documented bound.
+ */
+export const RESTART_CYCLES_PER_RUN = 25;
+export const RESTART_HISTORY_EVENTS = 1_500;
+export const RESTART_HISTORY_BOUND = 2_000;
+
 export interface RestartInput {
   workspaceId: string;
+  /** Cycles before the run continues as new (default RESTART_CYCLES_PER_RUN; tests lower it). */
+  cyclesPerRun?: number;
+  /** Set by continue-as-new: requests the previous run had received but not yet served. */
+  carried?: { requests: number; rebuildConfig: boolean };
 }
 
 export interface RestartResult {

@@ -8,9 +8,11 @@ import {
   CancellationScope,
   ParentClosePolicy,
   condition,
+  continueAsNew,
   executeChild,
   getExternalWorkflowHandle,
   isCancellation,
+  patched,
   proxyActivities,
   setHandler,
   sleep,
@@ -22,6 +24,8 @@ import { WorkspaceIdKey } from '../domain/search-attributes';
 import { workflowIds } from '../domain/vocabulary';
 import { dbActivityOptions, computeActivityOptions } from './activity-options';
 import {
+  RESTART_CYCLES_PER_RUN,
+  RESTART_HISTORY_EVENTS,
   restartRequestedSignal,
   restartStateQuery,
   type RestartInput,
@@ -37,6 +41,8 @@ const compute = proxyActivities<LifecycleActivities>(computeActivityOptions);
 /** How long a cycle waits for a provision it superseded to finish its compensation. */
 const SUPERSEDE_WAIT_SECONDS = 120;
 
+export const RESTART_CONTINUE_AS_NEW_PATCH = 'restart-continue-as-new';
+
 export async function restartWorkspace(input: RestartInput): Promise<RestartResult> {
   const { workspaceId } = input;
   const { runId } = workflowInfo();
@@ -50,13 +56,33 @@ export async function restartWorkspace(input: RestartInput): Promise<RestartResu
   });
   setHandler(restartStateQuery, () => state);
 
+  // Requests the previous run had not served yet (continue-as-new).
+  if (input.carried) {
+    requests += input.carried.requests;
+    rebuildRequested ||= input.carried.rebuildConfig;
+    state.pending = requests > 0;
+  }
+
   // Started by signal-with-start, so the first request is already delivered; a bare start waits briefly.
   await condition(() => requests > 0, '1 minute');
   let cycles = 0;
   let failedCycles = 0;
   let leakSuspects = 0;
+  const cyclesPerRun = Math.max(1, input.cyclesPerRun ?? RESTART_CYCLES_PER_RUN);
 
   while (requests > 0) {
+    const info = workflowInfo();
+    const long = cycles >= cyclesPerRun || info.historyLength >= RESTART_HISTORY_EVENTS || info.continueAsNewSuggested;
+    // Older runs replay without the patch marker, so they keep looping as they did.
+    if (cycles > 0 && long && patched(RESTART_CONTINUE_AS_NEW_PATCH)) {
+      // Read in the same workflow task as the command: a signal that arrives meanwhile makes the server
+      // refuse the completion and run the task again with it, so no request is dropped at the switch.
+      await continueAsNew<typeof restartWorkspace>({
+        workspaceId,
+        cyclesPerRun: input.cyclesPerRun,
+        carried: { requests, rebuildConfig: rebuildRequested },
+      });
+    }
     requests = 0;
     state.pending = false;
     const rebuildConfig = rebuildRequested;

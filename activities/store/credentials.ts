@@ -94,6 +94,31 @@ export function createCredentialStore(pool: Pool, box: SecretBox) {
       return res.rowCount ?? 0;
     },
 
+    /**
+     * The sweeper's revoke of idle tokens, re-checking in the same statement what its read saw: the
+     * workspace is Docker and not provisioning (a provision is minting or has just minted), and no live
+     * token of it was minted or used within the grace. The workspace row is locked first, so a
+     * concurrent mint (which locks it too, migration 003) either commits before (then its fresh token
+     * fails the check) or waits until after (then it inserts a token this statement never sees).
+     * Returns the workspaces whose tokens it revoked.
+     */
+    async revokeStaleTokens(workspaceIds: string[], graceSeconds: number): Promise<string[]> {
+      if (workspaceIds.length === 0) return [];
+      const { rows } = await pool.query<{ workspace_id: string }>(
+        `WITH locked AS (
+           SELECT id FROM workspaces WHERE id = ANY($1::uuid[]) AND compute = 'docker' AND status <> 'provisioning' FOR UPDATE)
+         UPDATE workspace_auth_tokens t SET revoked_at = now()
+           FROM locked
+          WHERE t.workspace_id = locked.id AND t.revoked_at IS NULL
+            AND COALESCE(t.last_used_at, t.created_at) < now() - make_interval(secs => $2)
+            AND NOT EXISTS (SELECT 1 FROM workspace_auth_tokens f WHERE f.workspace_id = locked.id AND f.revoked_at IS NULL
+                             AND COALESCE(f.last_used_at, f.created_at) >= now() - make_interval(secs => $2))
+        RETURNING t.workspace_id`,
+        [workspaceIds, graceSeconds],
+      );
+      return [...new Set(rows.map((r) => r.workspace_id))].sort();
+    },
+
     /** Finds the workspace a bearer token belongs to; null for unknown or revoked tokens. */
     async authenticateAgent(token: string): Promise<AgentIdentity | null> {
       if (!token || token.length > 200) return null;

@@ -8,15 +8,17 @@ export type Queryable = Pool | PoolClient;
 export type InTransaction = <T>(fn: (client: PoolClient) => Promise<T>) => Promise<T>;
 
 /**
- * `tree(id, depth)`: workspace $1 and its descendants, at most 64 levels down (a bound, so a corrupt
- * parent chain cannot recurse forever). The delete preview's count and the delete itself must agree on
- * the set, so both take it from here.
+ * `tree(id, depth)`: workspace $1 and every descendant, however deep. Postgres' CYCLE clause stops a
+ * corrupt parent chain (a cycle made by hand in SQL) at the first repeated id, so the walk always ends
+ * without a depth bound that would leave deep descendants behind. The delete preview's count, the
+ * delete itself and purge must agree on the set, so all take it from here.
  */
-export const SUBTREE_CTE = `WITH RECURSIVE tree AS (
+export const SUBTREE_CTE = `WITH RECURSIVE walk AS (
   SELECT id, 0 AS depth FROM workspaces WHERE id = $1
   UNION ALL
-  SELECT w.id, t.depth + 1 FROM workspaces w JOIN tree t ON w.parent_id = t.id WHERE t.depth < 64
-)`;
+  SELECT w.id, t.depth + 1 FROM workspaces w JOIN walk t ON w.parent_id = t.id
+) CYCLE id SET in_cycle USING path,
+tree AS (SELECT id, depth FROM walk WHERE NOT in_cycle)`;
 
 /** What LISTEN molecule_events receives: bounded by construction (type and ids only). */
 export function eventNotice(type: EventName, workspaceId: string | null, orgImportId: string | null): string {

@@ -2,6 +2,7 @@
 // written and opened only inside the process that needs them.
 import type { Pool } from 'pg';
 import type { SecretBox } from '../crypto';
+import type { Queryable } from './db';
 
 export function createSecretStore(pool: Pool, box: SecretBox) {
   return {
@@ -32,8 +33,9 @@ export function createSecretStore(pool: Pool, box: SecretBox) {
       );
     },
 
-    async putWorkspaceSecret(workspaceId: string, name: string, value: string): Promise<void> {
-      await pool.query(
+    /** `db`: a transaction's client, so a new workspace and its secrets commit together. */
+    async putWorkspaceSecret(workspaceId: string, name: string, value: string, db: Queryable = pool): Promise<void> {
+      await db.query(
         `INSERT INTO workspace_secrets (workspace_id, name, value_enc) VALUES ($1, $2, $3)
          ON CONFLICT (workspace_id, name) DO UPDATE SET value_enc = EXCLUDED.value_enc, updated_at = now()`,
         [workspaceId, name, box.seal(value)],

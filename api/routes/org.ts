@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { ORG_IMPORT_STATUSES } from '../../domain/vocabulary';
 import type { ApiDeps } from '../app';
 import { errorResponse, idParams, orgImportBody } from '../schemas';
+import { IDEMPOTENCY_DESCRIPTION, idempotencyHooks } from '../services/idempotency';
 import { createOrgImportService } from '../services/org-import-service';
 
 const SSE_POLL_MS = 500;
@@ -33,11 +34,15 @@ export const orgRoutes =
       async () => ({ templates: await service.listTemplates() }),
     );
 
+    const importIdempotency = idempotencyHooks(deps.store, 'POST /org/import');
     app.post(
       '/org/import',
       {
+        preHandler: importIdempotency.preHandler,
+        onSend: importIdempotency.onSend,
         schema: {
           tags: ['org'],
+          description: IDEMPOTENCY_DESCRIPTION,
           body: orgImportBody,
           response: {
             202: started,

@@ -24,11 +24,15 @@ import {
 } from '../schemas';
 import { resultWithin } from '../services/result-within';
 import { singleFlight } from '../services/single-flight';
+import { IDEMPOTENCY_DESCRIPTION, idempotencyHooks } from '../services/idempotency';
 import { operationWithFailure } from '../services/workflow-service';
 import { toWorkspaceView } from '../services/workspace-view';
 
 /** How long DELETE waits for the cascade before answering 202 (the reference used a 30 s detached context). */
 const DELETE_WAIT_MS = 30_000;
+
+/** last_sample_error and 503 message of a workspace whose provision workflow could not be started. */
+const PROVISION_NOT_STARTED = 'the provision workflow could not be started; retry with POST /workspaces/:id/provision';
 
 /** How long POST for an external workspace waits for its token (the workflow does no compute). */
 const EXTERNAL_TOKEN_WAIT_MS = 15_000;
@@ -63,9 +67,18 @@ export const workspaceRoutes =
       return row;
     }
 
-    /** Starts provisioning; for an external workspace waits for the token and returns it once. */
-    async function provision(row: WorkspaceRow, model: string | undefined) {
-      const started = await deps.workflows.startProvision(row, { model: model ?? null });
+    /**
+     * Starts provisioning; for an external workspace waits for the token and returns it once. A row
+     * created by this request is marked failed when the workflow cannot be started (503): it must not
+     * stay `provisioning` with nothing behind it, and failed it can be provisioned again.
+     */
+    async function provision(row: WorkspaceRow, model: string | undefined, opts: { newRow: boolean } = { newRow: false }) {
+      const started = await deps.workflows.startProvision(row, { model: model ?? null }).catch(async (err: unknown) => {
+        if (!opts.newRow || err instanceof DomainError) throw err;
+        app.log.error({ err, workspaceId: row.id }, 'provision workflow could not be started');
+        await deps.store.setStatus(row.id, 'failed', { lastSampleError: PROVISION_NOT_STARTED });
+        throw new DomainError('PROVISION_NOT_STARTED', 503, PROVISION_NOT_STARTED, { workspace_id: row.id });
+      });
       const base = { workflow_id: started.workflowId, run_id: started.runId };
       if (row.compute !== 'none') return { status: 202 as const, body: { workspace: view(row), ...base } };
       const result = await resultWithin(deps.workflows.provisionResult(started.workflowId, started.runId), EXTERNAL_TOKEN_WAIT_MS);
@@ -92,14 +105,26 @@ export const workspaceRoutes =
       };
     }
 
+    const createIdempotency = idempotencyHooks(deps.store, 'POST /workspaces');
     app.post(
       '/workspaces',
       {
         schema: {
           tags: ['workspaces'],
           body: createWorkspaceBody,
-          response: { 201: provisionAccepted, 202: provisionAccepted, 400: errorResponse, 404: errorResponse, 409: conflictBody },
+          description: IDEMPOTENCY_DESCRIPTION,
+          response: {
+            201: provisionAccepted,
+            202: provisionAccepted,
+            400: errorResponse,
+            404: errorResponse,
+            409: conflictBody,
+            422: errorResponse,
+            503: errorResponse.extend({ workspace_id: z.string().optional() }),
+          },
         },
+        preHandler: createIdempotency.preHandler,
+        onSend: createIdempotency.onSend,
       },
       async (request, reply) => {
         const body = request.body;
@@ -112,24 +137,28 @@ export const workspaceRoutes =
           const parent = await deps.store.getWorkspace(body.parent_id);
           if (!parent || parent.status === 'removed') throw notFound('parent workspace');
         }
-        const row = await deps.store.createWorkspace({
-          name: body.name,
-          role: body.role,
-          tier: body.tier,
-          runtime,
-          compute,
-          parentId: body.parent_id ?? null,
-          deliveryMode: deliveryModeFor(runtime, body.delivery_mode),
-          updateTier: body.update_tier,
-          model: body.model ?? null,
-          budgetLimit: body.budget_limit ?? null,
-          maxConcurrentTasks: body.max_concurrent_tasks,
-          provisionTimeoutSeconds: body.provision_timeout_seconds ?? null,
-          requiredEnv: body.required_env,
+        // The row and its secrets commit together: no workspace is ever provisioned without its secrets.
+        const row = await deps.store.inTransaction(async (db) => {
+          const created = await deps.store.createWorkspace({
+            name: body.name,
+            role: body.role,
+            tier: body.tier,
+            runtime,
+            compute,
+            parentId: body.parent_id ?? null,
+            deliveryMode: deliveryModeFor(runtime, body.delivery_mode),
+            updateTier: body.update_tier,
+            model: body.model ?? null,
+            budgetLimit: body.budget_limit ?? null,
+            maxConcurrentTasks: body.max_concurrent_tasks,
+            provisionTimeoutSeconds: body.provision_timeout_seconds ?? null,
+            requiredEnv: body.required_env,
+          }, db);
+          for (const [name, value] of Object.entries(body.secrets ?? {})) await deps.store.putWorkspaceSecret(created.id, name, value, db);
+          return created;
         });
-        for (const [name, value] of Object.entries(body.secrets ?? {})) await deps.store.putWorkspaceSecret(row.id, name, value);
-        const { status, body: answer } = await provision(row, body.model);
-        return reply.status(status).send(answer);
+        const started = await provision(row, body.model, { newRow: true });
+        return reply.status(started.status).send(started.body);
       },
     );
 
@@ -222,7 +251,7 @@ export const workspaceRoutes =
             200: z.object({ status: z.literal('removed'), cascade_deleted: z.number() }),
             202: z.object({ status: z.literal('accepted'), workflow_id: z.string(), run_id: z.string() }),
             404: errorResponse,
-            409: errorResponse.extend({ cascade_count: z.number() }),
+            409: errorResponse.extend({ cascade_count: z.number().optional(), workflow_id: z.string().optional(), run_id: z.string().optional() }),
             500: z.object({ error: z.string(), code: z.string(), removed_count: z.number(), stop_failures: z.array(z.object({ workspace_id: z.string(), error: z.string() })) }),
           },
         },

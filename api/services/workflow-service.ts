@@ -1,6 +1,6 @@
 // Starts and inspects workflows for the API. Nothing here waits on compute: the API answers in
 // milliseconds and the workflows do the work.
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { TypedSearchAttributes } from '@temporalio/common';
 import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
 import { DomainError } from '../../domain/errors';
@@ -62,20 +62,41 @@ export function createWorkflowService({ client, taskQueue }: WorkflowServiceDeps
     /**
      * Starts (or attaches to) the delete cascade of a subtree and waits up to `waitMs` for its result.
      * The workflow never depends on the request: on timeout the caller answers 202 with its id.
+     *
+     * A second DELETE while one runs attaches to it, except that a purge never attaches to a cascade
+     * that will not purge (its 200 would claim a purge that did not happen): that is a 409, and the
+     * purge can be repeated once the running delete has ended. Whether a run purges is in its memo.
      */
     async deleteTree(rootId: string, purge: boolean, waitMs: number): Promise<{ workflowId: string; runId: string; result: DeleteTreeResult | null }> {
       const workflowId = workflowIds.deleteTree(rootId);
-      const handle = await client.workflow.start('deleteWorkspaceTree', {
-        taskQueue,
-        workflowId,
-        args: [{ rootId, purge } satisfies DeleteTreeInput],
-        // A second DELETE while one runs attaches to it instead of starting a twin.
-        workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
-        workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
-        typedSearchAttributes: new TypedSearchAttributes([{ key: WorkspaceIdKey, value: rootId }]),
-      });
+      let handle: WorkflowHandle;
+      let runId: string;
+      try {
+        const started = await client.workflow.start('deleteWorkspaceTree', {
+          taskQueue,
+          workflowId,
+          args: [{ rootId, purge } satisfies DeleteTreeInput],
+          memo: { purge },
+          workflowIdConflictPolicy: purge ? WorkflowIdConflictPolicy.FAIL : WorkflowIdConflictPolicy.USE_EXISTING,
+          workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+          typedSearchAttributes: new TypedSearchAttributes([{ key: WorkspaceIdKey, value: rootId }]),
+        });
+        handle = started;
+        runId = started.firstExecutionRunId;
+      } catch (err) {
+        if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+        const running = await client.workflow.getHandle(workflowId).describe();
+        if (running.memo?.purge !== true) {
+          throw new DomainError('DELETE_IN_PROGRESS', 409, 'a delete without purge is running for this workspace; repeat the purge when it has ended', {
+            workflow_id: workflowId,
+            run_id: running.runId,
+          });
+        }
+        handle = client.workflow.getHandle(workflowId, running.runId);
+        runId = running.runId;
+      }
       const result = await resultWithin(handle.result() as Promise<DeleteTreeResult>, waitMs);
-      return { workflowId, runId: handle.firstExecutionRunId, result };
+      return { workflowId, runId, result };
     },
 
     async startProvision(workspace: { id: string; runtime: Runtime }, input: Omit<ProvisionInput, 'workspaceId'>) {

@@ -14,6 +14,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { IDEMPOTENCY_KEY_PATTERN } from '../../api/services/idempotency';
 import { createWorkspaceBody, heartbeatBody, listWorkspacesQuery, registerBody, secretBody, secretParams, globalSecretParams, deleteQuery } from '../../api/schemas';
 import { diskFileSource, parseOrgTemplate, TemplateError } from '../../domain/org-template';
 import { ADMIN_TOKEN, startPlatform, type Platform } from './support/platform';
@@ -46,6 +47,8 @@ interface CaseSpec {
   contentType?: string | null;
   /** Full Authorization header; undefined: the admin bearer token; null: no header. */
   auth?: string | null;
+  /** Further request headers (e.g. Idempotency-Key). */
+  headers?: Record<string, string>;
   expect: readonly number[];
 }
 
@@ -152,7 +155,7 @@ function authHeader(spec: CaseSpec): string | null {
 }
 
 async function send(baseUrl: string, c: CaseSpec): Promise<Answer> {
-  const headers: Record<string, string> = {};
+  const headers: Record<string, string> = { ...c.headers };
   const auth = authHeader(c);
   if (auth !== null) headers.authorization = auth;
   let body: RequestInit['body'] = undefined;
@@ -568,6 +571,28 @@ function registryCases(c: Corpus): void {
       const auth = authHeaders(m)[i];
       if (auth === `Bearer ${ADMIN_TOKEN}` || auth === `Bearer ${ADMIN_TOKEN} `) return null;
       return { method: 'POST', path: '/org/import', body: j({ template: { name: `f6 ${m}`, required_env: [SAFETY_ENV] } }), auth, expect: [401] };
+    });
+  }
+}
+
+/** Idempotency-Key values the API must refuse (400) on both creating routes, before anything is created. */
+function idempotencyKeyCases(c: Corpus): void {
+  const keys = (m: string): string[] => [
+    '', `${m} x`, `${m};`, `${m}"`, `${m}'`, `${'k'.repeat(129)}${m}`, `${m}${'k'.repeat(120)}`, `${m}\u00e9`, `${m},${m}`, `${m}, ${m}`,
+    `<script>${m}`, `${m}\\`, `${m}%00`, `${m}#`, `${m}?`, `${m}@`, `{${m}}`, `${m}*`, `${m}|`, `${m}!`, `${m}~`, `$${m}`, `${m}&`,
+    `(${m})`, `[${m}]`, `${m}^`, `\`${m}\``, `${m}\t${m}`, `${m}<>`, `${m}\u00ff\u00fe`,
+  ];
+  const count = keys('x').length;
+  for (let i = 0; i < count; i++) {
+    c.add('idempotency.workspaces', (m) => {
+      const key = keys(m)[i];
+      if (IDEMPOTENCY_KEY_PATTERN.test(key)) return null;
+      return { method: 'POST', path: '/workspaces', body: j({ name: 'f6 idem', parent_id: SAFE_PARENT }), headers: { 'idempotency-key': key }, expect: [400] };
+    });
+    c.add('idempotency.import', (m) => {
+      const key = keys(m)[i];
+      if (IDEMPOTENCY_KEY_PATTERN.test(key)) return null;
+      return { method: 'POST', path: '/org/import', body: j({ template: { name: 'f6 idem', required_env: [SAFETY_ENV] } }), headers: { 'idempotency-key': key }, expect: [400] };
     });
   }
 }
@@ -1082,7 +1107,7 @@ function knownDefectDiskCases(root: string): Case[] {
 
 // ---------------------------------------------------------------------------------------------------
 
-const TABLES = ['workspaces', 'org_imports', 'org_import_items', 'global_secrets', 'workspace_secrets', 'workspace_auth_tokens'] as const;
+const TABLES = ['workspaces', 'org_imports', 'org_import_items', 'global_secrets', 'workspace_secrets', 'workspace_auth_tokens', 'idempotency_keys'] as const;
 
 let p: Platform;
 let root: string;
@@ -1115,6 +1140,7 @@ beforeAll(async () => {
   importIdCases(corpus);
   registryCases(corpus);
   secretCases(corpus);
+  idempotencyKeyCases(corpus);
   dirValueCases(corpus);
   await inlineTemplateCases(corpus);
   includeDefects = new Corpus('ZZBUGINC');

@@ -1,4 +1,5 @@
 // Delete cascade and orphan sweeper against real Docker (Podman), EC2 (moto) and Postgres.
+import { randomUUID } from 'node:crypto';
 import { configVolumeName, containerName, MANAGED_LABEL } from '../../domain/vocabulary';
 import { TEST_RUN_LABEL } from '../harness/servers';
 import { deleteStateQuery, type DeleteTreeResult } from '../../workflows/definitions';
@@ -121,14 +122,29 @@ describe('delete cascade', () => {
     expect(await containerExists(p, id)).toBe(true);
     expect(await volumeExists(p, id)).toBe(true);
 
-    // While the engine still refuses, the sweeper keeps the volume.
-    const first = await sweep();
-    expect(first.findings).toEqual(expect.arrayContaining([expect.objectContaining({ kind: 'container', id: containerName(id), action: 'stop_failed' })]));
-    expect(await volumeExists(p, id)).toBe(true);
-
+    // While the engine refuses the removal (here for real: another container shares its network
+    // namespace, and Podman will not remove a container others depend on), the sweeper reports the
+    // failure, never `removed`, and keeps the volume.
     failingStops.delete(id);
+    const containerId = (await p.docker.getContainer(containerName(id)).inspect()).Id;
+    const dependent = await p.docker.createContainer({
+      Image: p.servers.agentImage,
+      Cmd: ['/bin/sh', '-c', 'sleep 600'],
+      Labels: { [TEST_RUN_LABEL]: p.servers.runId },
+      HostConfig: { NetworkMode: `container:${containerId}` },
+    });
+    try {
+      const first = await sweep();
+      expect(first.findings).toEqual(expect.arrayContaining([expect.objectContaining({ kind: 'container', id: containerId, action: 'remove_failed' })]));
+      expect(first.findings.some((f) => f.id === containerId && f.action === 'removed')).toBe(false);
+      expect(await containerExists(p, id)).toBe(true);
+      expect(await volumeExists(p, id)).toBe(true);
+    } finally {
+      await dependent.remove({ force: true });
+    }
+
     const second = await sweep();
-    expect(second.findings).toEqual(expect.arrayContaining([expect.objectContaining({ kind: 'container', id: containerName(id), action: 'removed' })]));
+    expect(second.findings).toEqual(expect.arrayContaining([expect.objectContaining({ kind: 'container', id: containerId, action: 'removed' })]));
     expect(await containerExists(p, id)).toBe(false);
     expect(await volumeExists(p, id)).toBe(false);
   });
@@ -222,12 +238,12 @@ describe('orphan sweeper', () => {
 
     const dry = await p.api<{ findings: Array<{ kind: string; id: string; action: string }> }>('GET', '/admin/orphans');
     expect(dry.status).toBe(200);
-    expect(dry.body.findings).toEqual(expect.arrayContaining([expect.objectContaining({ kind: 'container', id: containerName(ghostId), action: 'would_remove' })]));
+    expect(dry.body.findings).toEqual(expect.arrayContaining([expect.objectContaining({ kind: 'container', id: ghost.id, action: 'would_remove' })]));
     expect(await p.docker.getContainer(containerName(ghostId)).inspect().then(() => true)).toBe(true);
 
     const report = await sweep();
     const kinds = report.findings.map((f) => `${f.kind}:${f.id}:${f.action}`);
-    expect(kinds).toEqual(expect.arrayContaining([`container:${containerName(ghostId)}:removed`, `volume:${volume.name}:removed`, `token:${idle.id}:revoked`]));
+    expect(kinds).toEqual(expect.arrayContaining([`container:${ghost.id}:removed`, `volume:${volume.name}:removed`, `token:${idle.id}:revoked`]));
     expect(kinds.some((k) => k.includes(fresh.id))).toBe(false);
     await expect(p.docker.getContainer(containerName(ghostId)).inspect()).rejects.toMatchObject({ statusCode: 404 });
     expect((await bystander.inspect()).Id).toBeTruthy();
@@ -274,5 +290,182 @@ describe('orphan sweeper', () => {
     expect(report.skipped.join(' ')).toMatch(/docker engine unavailable/);
     expect(report.findings.filter((f) => f.kind === 'token')).toEqual([]);
     expect(await liveTokens([ws.id])).toBe(1);
+  });
+});
+
+const silentLog = { info: () => undefined, warn: () => undefined, error: () => undefined };
+const rowBase = { role: '', tier: 1, runtime: 'codex' as const, parentId: null, deliveryMode: 'push' as const, updateTier: 'production' as const, model: null, budgetLimit: null, maxConcurrentTasks: 1, provisionTimeoutSeconds: null };
+
+async function newRow(name: string, compute: 'docker' | 'ec2' | 'none', status: string): Promise<string> {
+  const ws = await p.clients.store.createWorkspace({ ...rowBase, name, compute });
+  await p.clients.pool.query('UPDATE workspaces SET status = $2 WHERE id = $1', [ws.id, status]);
+  return ws.id;
+}
+
+/** A running container and volume under the older naming scheme (`ws-<first 12 chars>`), labelled for this run. */
+async function legacyContainer(workspaceId: string, name = `ws-${workspaceId.slice(0, 12)}`): Promise<{ id: string; volume: string }> {
+  const labels = { [TEST_RUN_LABEL]: p.servers.runId, [MANAGED_LABEL]: 'true', 'molecule.workspace.id': workspaceId };
+  await p.docker.createVolume({ Name: `${name}-configs`, Labels: labels });
+  const c = await p.docker.createContainer({
+    name,
+    Image: p.servers.agentImage,
+    Cmd: ['/bin/sh', '-c', 'trap "exit 0" TERM; while true; do sleep 1; done'],
+    Labels: labels,
+    HostConfig: { Binds: [`${name}-configs:/configs`], NetworkMode: 'host' },
+  });
+  await c.start();
+  return { id: c.id, volume: `${name}-configs` };
+}
+
+async function engineKnows(kind: 'container' | 'volume', id: string): Promise<boolean> {
+  const target = kind === 'container' ? p.docker.getContainer(id) : p.docker.getVolume(id);
+  return target.inspect().then(
+    () => true,
+    (err: { statusCode?: number }) => (err.statusCode === 404 ? false : Promise.reject(err)),
+  );
+}
+
+describe('containers under older names (found by label, acted on by engine id)', () => {
+  it('delete stops and removes a live workspace\'s legacy-named container and volume', async () => {
+    const id = await newRow('Legacy Named', 'docker', 'online');
+    const legacy = await legacyContainer(id);
+    const res = await p.api('DELETE', `/workspaces/${id}?confirm=true`);
+    expect(res.body).toEqual({ status: 'removed', cascade_deleted: 1 });
+    expect(await engineKnows('container', legacy.id)).toBe(false);
+    expect(await engineKnows('volume', legacy.volume)).toBe(false);
+  });
+
+  it('the sweeper removes orphan legacy-named and renamed containers by their ids and reports removed once they are gone', async () => {
+    const ghostId = randomUUID();
+    const legacy = await legacyContainer(ghostId);
+    const renamed = await legacyContainer(randomUUID(), `ws-renamed-${randomUUID().slice(0, 8)}`);
+    const report = await sweep();
+    expect(report.findings).toEqual(expect.arrayContaining([expect.objectContaining({ kind: 'container', id: legacy.id, action: 'removed' })]));
+    expect(report.findings).toEqual(expect.arrayContaining([expect.objectContaining({ kind: 'container', id: renamed.id, action: 'removed' })]));
+    expect(await engineKnows('container', legacy.id)).toBe(false);
+    expect(await engineKnows('container', renamed.id)).toBe(false);
+    expect(report.findings).toEqual(expect.arrayContaining([expect.objectContaining({ kind: 'volume', id: legacy.volume, action: 'removed' })]));
+    // Nothing left to report on the next pass (it was not "removed" by a name that missed it).
+    const again = await sweep();
+    expect(again.findings.some((f) => f.id === legacy.id)).toBe(false);
+  });
+});
+
+describe('stale-token revoke races a mint', () => {
+  it('a token minted between the sweep\'s read and its write stays live', async () => {
+    const id = await newRow('Token Race', 'docker', 'failed');
+    await p.clients.store.mintCredentials(id);
+    await p.clients.pool.query(`UPDATE workspace_auth_tokens SET created_at = now() - interval '10 minutes' WHERE workspace_id = $1`, [id]);
+    const { createOrphanSweeper } = await import('../../activities/orphan-sweeper');
+    const realPool = p.clients.pool;
+    let fresh: string | null = null;
+    // The sweep's own connection pool, with a restart's mint landing right after the read that found the stale token.
+    const pool = new Proxy(realPool, {
+      get(target, prop) {
+        if (prop !== 'query') return Reflect.get(target, prop, target);
+        return async (...args: Parameters<typeof realPool.query>) => {
+          const res = await (target.query as (...a: unknown[]) => Promise<{ rows: Array<{ id?: string }> }>)(...args);
+          if (!fresh && typeof args[0] === 'string' && /^\s*SELECT/i.test(args[0]) && args[0].includes('workspace_auth_tokens') && res.rows.some((r) => r.id === id)) {
+            fresh = (await p.clients.store.mintCredentials(id)).token;
+          }
+          return res;
+        };
+      },
+    });
+    const sweeper = createOrphanSweeper({ store: { ...p.clients.store, pool }, compute: { docker: p.clients.compute.docker }, config: p.config, log: silentLog });
+    const report = await sweeper.sweep({ dryRun: false });
+    expect(fresh).not.toBeNull();
+    expect(report.findings.some((f) => f.kind === 'token' && f.id === id)).toBe(false);
+    expect(await liveTokens([id])).toBe(1);
+    expect(await p.clients.store.authenticateAgent(fresh as unknown as string)).toMatchObject({ workspaceId: id });
+
+    // The store's revoke, called straight after a fresh mint, revokes nothing either.
+    await p.clients.store.mintCredentials(id);
+    expect(await p.clients.store.revokeStaleTokens([id], 300)).toEqual([]);
+    expect(await liveTokens([id])).toBe(1);
+  });
+});
+
+describe('EC2 pass: instances a live row does not name', () => {
+  it('terminates them after the grace, never the row\'s own instance, never while the workspace provisions', async () => {
+    const { createOrphanSweeper, EC2_LEAK_GRACE_SECONDS } = await import('../../activities/orphan-sweeper');
+    const ec2 = p.clients.compute.ec2!;
+    const online = await newRow('Ec2 Leak', 'ec2', 'online');
+    const own = await ec2.launchInstance({ workspaceId: online, clientToken: `own-${online}`, userData: 'echo own', provisionRunId: 'run-own' });
+    const leaked = await ec2.launchInstance({ workspaceId: online, clientToken: `leak-${online}`, userData: 'echo leaked', provisionRunId: 'run-cancelled' });
+    await p.clients.store.setComputeRefs(online, { instanceId: own.instanceId });
+    const provisioning = await newRow('Ec2 Provisioning', 'ec2', 'provisioning');
+    const unsaved = await ec2.launchInstance({ workspaceId: provisioning, clientToken: `new-${provisioning}`, userData: 'echo new', provisionRunId: 'run-now' });
+
+    // Within the grace (moto's launch times are "now"): nothing is touched.
+    const patient = createOrphanSweeper({ store: p.clients.store, compute: { ec2 }, config: p.config, log: silentLog });
+    expect(EC2_LEAK_GRACE_SECONDS).toBeGreaterThanOrEqual(60);
+    const early = await patient.sweep({ dryRun: false });
+    expect(early.findings.filter((f) => f.kind === 'instance' && [online, provisioning].includes(f.workspaceId ?? ''))).toEqual([]);
+
+    // Past the grace: the leaked one goes, the row's own and the provisioning workspace's stay.
+    const late = createOrphanSweeper({ store: p.clients.store, compute: { ec2 }, config: p.config, log: silentLog, ec2LeakGraceSeconds: 0 });
+    const report = await late.sweep({ dryRun: false });
+    const mine = report.findings.filter((f) => f.kind === 'instance' && [online, provisioning].includes(f.workspaceId ?? ''));
+    expect(mine).toEqual([expect.objectContaining({ id: leaked.instanceId, workspaceId: online, action: 'terminated' })]);
+    expect(await ec2.describeState(leaked.instanceId)).toMatch(/terminated|shutting-down/);
+    expect(await ec2.describeState(own.instanceId)).toMatch(/pending|running/);
+    expect(await ec2.describeState(unsaved.instanceId)).toMatch(/pending|running/);
+    for (const i of [own, unsaved]) await ec2.terminateInstance(i.instanceId);
+  });
+});
+
+describe('deep and corrupt trees', () => {
+  it('a 100-deep chain is removed to its last descendant', async () => {
+    const { rows } = await p.clients.pool.query<{ id: string }>(
+      `WITH RECURSIVE chain AS (SELECT 1 AS n, gen_random_uuid() AS id UNION ALL SELECT n + 1, gen_random_uuid() FROM chain WHERE n < 100)
+       SELECT id FROM chain ORDER BY n`,
+    );
+    const ids = rows.map((r) => r.id);
+    for (let i = 0; i < ids.length; i++) {
+      await p.clients.pool.query(`INSERT INTO workspaces (id, name, runtime, compute, status, parent_id) VALUES ($1, $2, 'external', 'none', 'online', $3)`, [ids[i], `deep ${i}`, i === 0 ? null : ids[i - 1]]);
+    }
+    const preview = await p.api<{ cascade_count: number }>('DELETE', `/workspaces/${ids[0]}`);
+    expect(preview.body.cascade_count).toBe(100);
+    const res = await p.api('DELETE', `/workspaces/${ids[0]}?confirm=true`);
+    expect(res.body).toEqual({ status: 'removed', cascade_deleted: 100 });
+    expect((await row(ids[99]))?.status).toBe('removed');
+    const live = await p.clients.pool.query(`SELECT count(*)::int AS n FROM workspaces WHERE id = ANY($1::uuid[]) AND status <> 'removed'`, [ids]);
+    expect(live.rows[0].n).toBe(0);
+  });
+
+  it('a parent cycle made with SQL still terminates, each member once', async () => {
+    const a = await newRow('Cycle A', 'none', 'online');
+    const b = await newRow('Cycle B', 'none', 'online');
+    const c = await newRow('Cycle C', 'none', 'online');
+    await p.clients.pool.query('UPDATE workspaces SET parent_id = $2 WHERE id = $1', [b, a]);
+    await p.clients.pool.query('UPDATE workspaces SET parent_id = $2 WHERE id = $1', [c, b]);
+    await p.clients.pool.query('UPDATE workspaces SET parent_id = $2 WHERE id = $1', [a, c]);
+    expect((await p.api<{ cascade_count: number }>('DELETE', `/workspaces/${b}`)).body.cascade_count).toBe(3);
+    expect((await p.api('DELETE', `/workspaces/${b}?confirm=true&purge=true`)).body).toEqual({ status: 'removed', cascade_deleted: 3 });
+    for (const id of [a, b, c]) expect(await row(id)).toBeUndefined();
+  });
+});
+
+describe('purge meets a running delete', () => {
+  it('answers 409 while a non-purge delete of the same root runs, and purges once it has ended', async () => {
+    const id = await newRow('Purge Race', 'docker', 'online');
+    failingStops.add(id); // the running delete spends ~7 s retrying the stop
+    const first = p.api<{ code: string }>('DELETE', `/workspaces/${id}?confirm=true`);
+    const handle = p.temporal.workflow.getHandle(`delete-${id}`);
+    await waitFor('delete is stopping compute', async () => {
+      const state = await handle.query(deleteStateQuery).catch(() => null);
+      return state?.phase === 'stopping_compute' ? true : null;
+    });
+    const purge = await p.api<{ code: string; error: string; workflow_id: string }>('DELETE', `/workspaces/${id}?confirm=true&purge=true`);
+    expect(purge.status).toBe(409);
+    expect(purge.body).toMatchObject({ code: 'DELETE_IN_PROGRESS', error: expect.stringContaining('purge'), workflow_id: `delete-${id}` });
+    expect((await first).status).toBe(500); // its stop failed: reported, not hidden
+    expect((await row(id))?.status).toBe('removed');
+
+    failingStops.delete(id);
+    const again = await p.api('DELETE', `/workspaces/${id}?confirm=true&purge=true`);
+    expect(again.body).toEqual({ status: 'removed', cascade_deleted: 1 });
+    expect(await row(id)).toBeUndefined();
   });
 });

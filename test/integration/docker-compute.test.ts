@@ -317,3 +317,99 @@ describe('ping / ensureNetwork', () => {
     }
   });
 });
+
+/** What the older naming scheme left: `ws-<first 12 chars>` and its volume, labelled as every managed container is. */
+async function legacyContainer(workspaceId: string, opts: { start: boolean }): Promise<{ id: string; name: string; volume: string }> {
+  const name = `ws-${workspaceId.slice(0, 12)}`;
+  const volume = `${name}-configs`;
+  const labels = { ...runLabel, [MANAGED_LABEL]: 'true', [WORKSPACE_ID_LABEL]: workspaceId };
+  await docker.createVolume({ Name: volume, Labels: labels });
+  const c = await docker.createContainer({
+    name,
+    Image: servers.agentImage,
+    Cmd: ['/bin/sh', '-c', 'trap "exit 0" TERM; echo legacy agent up; while true; do sleep 1; done'],
+    Labels: { ...labels, [PROVISION_RUN_LABEL]: 'run-legacy' },
+    HostConfig: { Binds: [`${volume}:/configs`], NetworkMode: 'host' },
+  });
+  if (opts.start) await c.start();
+  return { id: c.id, name, volume };
+}
+
+async function engineKnows(containerId: string): Promise<boolean> {
+  return docker.getContainer(containerId).inspect().then(
+    () => true,
+    (err: { statusCode?: number }) => (err.statusCode === 404 ? false : Promise.reject(err)),
+  );
+}
+
+async function volumeNamed(name: string): Promise<boolean> {
+  return docker.getVolume(name).inspect().then(
+    () => true,
+    (err: { statusCode?: number }) => (err.statusCode === 404 ? false : Promise.reject(err)),
+  );
+}
+
+describe('names carry the full workspace id; older names are found by label', () => {
+  it('two workspace ids sharing their first 12 characters get distinct containers and volumes', async () => {
+    const a = randomUUID();
+    const b = `${a.slice(0, 12)}${randomUUID().slice(12)}`;
+    expect(b.slice(0, 12)).toBe(a.slice(0, 12));
+    expect(b).not.toBe(a);
+    used.add(a);
+    used.add(b);
+    const [sa, sb] = await Promise.all([compute.startContainer(startReq(a, 'run-a', 'token-a')), compute.startContainer(startReq(b, 'run-b', 'token-b'))]);
+    expect(sa.containerId).not.toBe(sb.containerId);
+    expect(sa.created && sb.created).toBe(true);
+    expect(containerName(a)).toBe(`ws-${a}`);
+    expect(configVolumeName(a)).toBe(`ws-${a}-configs`);
+    expect((await readVolume(a, 'cat /configs/.auth_token')).trim()).toBe('token-a');
+    expect((await readVolume(b, 'cat /configs/.auth_token')).trim()).toBe('token-b');
+    await compute.removeContainer(a, { removeVolume: true });
+    expect(await compute.isRunning(a)).toBe('not_found');
+    expect(await compute.isRunning(b)).toBe('running');
+  });
+
+  it('isRunning, stopContainer, tailLogs and removeContainer act on a legacy-named container by its engine id', async () => {
+    const id = newWorkspace();
+    const legacy = await legacyContainer(id, { start: true });
+    expect(await compute.isRunning(id)).toBe('running');
+    await waitFor('legacy agent logged', async () => (await compute.tailLogs(id, 5)).includes('legacy agent up'), 30_000, 200);
+    expect(await compute.stopContainer(id, { timeoutSeconds: 5 })).toBe('stopped');
+    expect(await compute.isRunning(id)).toBe('stopped');
+    expect(await engineKnows(legacy.id)).toBe(true);
+    await compute.removeContainer(id, { removeVolume: true });
+    expect(await engineKnows(legacy.id)).toBe(false);
+    expect(await volumeNamed(legacy.volume)).toBe(false);
+    expect(await compute.isRunning(id)).toBe('not_found');
+  });
+
+  it('a provision replaces a legacy-named container: one container left, under the new name', async () => {
+    const id = newWorkspace();
+    const legacy = await legacyContainer(id, { start: true });
+    const started = await compute.startContainer(startReq(id, 'run-new', 'token-new'));
+    expect(started).toMatchObject({ containerName: containerName(id), created: true });
+    expect(await engineKnows(legacy.id)).toBe(false);
+    const mine = (await compute.listManagedContainers()).filter((c) => c.workspaceId === id);
+    expect(mine.map((c) => c.id)).toEqual([started.containerId]);
+  });
+
+  it('removeContainerById: removed once the engine no longer knows it, not_found for an unknown id, and a refused remove is an error', async () => {
+    const id = newWorkspace();
+    const legacy = await legacyContainer(id, { start: true });
+    expect(await compute.removeContainerById(legacy.id, { stopTimeoutSeconds: 5 })).toBe('removed');
+    expect(await engineKnows(legacy.id)).toBe(false);
+    expect(await compute.removeContainerById(legacy.id, { stopTimeoutSeconds: 1 })).toBe('not_found');
+
+    // Podman refuses to remove a container another one depends on (it shares its network namespace).
+    const target = await legacyContainer(newWorkspace(), { start: true });
+    const dependent = await docker.createContainer({ Image: servers.agentImage, Cmd: ['/bin/sh', '-c', 'sleep 600'], Labels: runLabel, HostConfig: { NetworkMode: `container:${target.id}` } });
+    try {
+      await expect(compute.removeContainerById(target.id, { stopTimeoutSeconds: 5 })).rejects.toMatchObject({ kind: 'transient' });
+      expect(await engineKnows(target.id)).toBe(true);
+    } finally {
+      await dependent.remove({ force: true });
+    }
+    expect(await compute.removeContainerById(target.id, { stopTimeoutSeconds: 1 })).toBe('removed');
+    await docker.getVolume(target.volume).remove();
+  });
+});

@@ -160,7 +160,7 @@ describe('listManagedInstances', () => {
     await paged.terminateInstance(gone.instanceId);
 
     const listed = await paged.listManagedInstances();
-    for (const l of launched) expect(listed).toContainEqual({ instanceId: l.instanceId, workspaceId: l.workspaceId, state: expect.stringMatching(/^(pending|running)$/) });
+    for (const l of launched) expect(listed).toContainEqual({ instanceId: l.instanceId, workspaceId: l.workspaceId, state: expect.stringMatching(/^(pending|running)$/), launchTime: expect.any(Date) });
     expect(listed.map((i) => i.instanceId)).not.toContain(gone.instanceId);
     expect(new Set(listed.map((i) => i.instanceId)).size).toBe(listed.length);
     expect(await ec2.listManagedInstances()).toEqual(expect.arrayContaining(listed));

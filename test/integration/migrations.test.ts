@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { adminDatabaseUrl, listMigrations, migrate } from '../../db/migrate';
-import { COMPUTE_KINDS, DELIVERY_MODES, IMPORT_ITEM_OUTCOMES, ORG_IMPORT_MODES, ORG_IMPORT_STATUSES, RUNTIMES, UPDATE_TIERS, WORKSPACE_ORIGINS, WORKSPACE_STATUSES } from '../../domain/vocabulary';
+import { COMPUTE_KINDS, DELIVERY_MODES, IDEMPOTENCY_STATES, IMPORT_ITEM_OUTCOMES, ORG_IMPORT_MODES, ORG_IMPORT_STATUSES, RUNTIMES, UPDATE_TIERS, WORKSPACE_ORIGINS, WORKSPACE_STATUSES } from '../../domain/vocabulary';
 import { testServers } from '../harness/servers';
 
 const dbName = `molecule_mig_${randomBytes(4).toString('hex')}`;
@@ -55,7 +55,7 @@ describe('migrations', () => {
     const tables = await withDb(async (c) => (await c.query(`SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1`)).rows.map((r) => r.tablename));
     expect(tables).toEqual(
       expect.arrayContaining([
-        'activity_logs', 'canvas_layouts', 'global_secrets', 'org_import_items', 'org_imports', 'schema_migrations', 'structure_events',
+        'activity_logs', 'canvas_layouts', 'global_secrets', 'idempotency_keys', 'org_import_items', 'org_imports', 'schema_migrations', 'structure_events',
         'workspace_auth_tokens', 'workspace_schedules', 'workspace_secrets', 'workspaces',
       ]),
     );
@@ -77,6 +77,7 @@ describe('migrations', () => {
       expect(await checkValues(c, 'org_imports_status_check')).toEqual([...ORG_IMPORT_STATUSES].sort());
       expect(await checkValues(c, 'org_import_items_outcome_check')).toEqual([...IMPORT_ITEM_OUTCOMES].sort());
       expect(await checkValues(c, 'workspaces_origin_check')).toEqual([...WORKSPACE_ORIGINS].sort());
+      expect(await checkValues(c, 'idempotency_keys_state_check')).toEqual([...IDEMPOTENCY_STATES].sort());
     });
   });
 

@@ -52,7 +52,7 @@ describe('provision on Docker', () => {
     expect((online.operation as { status: string; phase: string }).status).toBe('COMPLETED');
 
     const info = await p.docker.getContainer(containerName(id)).inspect();
-    expect(info.Name.replace(/^\//, '')).toBe(`ws-${id.slice(0, 12)}`);
+    expect(info.Name.replace(/^\//, '')).toBe(`ws-${id}`); // the full id: no two workspaces share a name
     expect(info.Config.Labels[MANAGED_LABEL]).toBe('true');
     expect(info.Config.Labels[WORKSPACE_ID_LABEL]).toBe(id);
     const volume = await p.docker.getVolume(configVolumeName(id)).inspect();

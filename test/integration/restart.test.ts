@@ -1,7 +1,7 @@
 // Restart workflow: fast 202s, coalescing (N concurrent → at most 2 cycles), stop-with-retry schedule
 // and LEAK-SUSPECT, external no-op, rebuild_config, 404/410.
 import { containerName } from '../../domain/vocabulary';
-import type { RestartResult } from '../../workflows/definitions';
+import { RESTART_HISTORY_BOUND, restartRequestedSignal, restartStateQuery, type RestartResult } from '../../workflows/definitions';
 import { replayAndMaybeRecord } from './support/histories';
 import { createOnline, removeWorkspaceContainer } from './support/compute';
 import { startPlatform, waitFor, type Platform } from './support/platform';
@@ -140,6 +140,69 @@ describe('restart', () => {
     expect((await restartResult(id, rebuild.body.run_id)).cycles).toBe(1);
     expect(await hasMarker()).toBe(false);
     expect((await p.api<{ status: string }>('GET', `/workspaces/${id}`)).body.status).toBe('online');
+    await cleanup(id);
+  });
+
+  it('1,000 requests in bursts while cycles run: coalesced across continue-as-new, every run\'s history bounded, ends online', async () => {
+    const id = await onlineWorkspace('Restart Thousand');
+    const workflowId = `restart-${id}`;
+    // The loop is started with a low cycles-per-run bound (test-only input; default RESTART_CYCLES_PER_RUN)
+    // so that it continues as new several times within the test; every request after this is the API's.
+    const kickoff = await p.temporal.workflow.signalWithStart('restartWorkspace', {
+      taskQueue: p.taskQueue,
+      workflowId,
+      args: [{ workspaceId: id, cyclesPerRun: 3 }],
+      signal: restartRequestedSignal,
+      signalArgs: [{ rebuildConfig: false }],
+    });
+    const firstRunId = kickoff.signaledRunId;
+    const TOTAL = 1000;
+    const BURST = 50;
+    let sent = 0;
+    let bursts = 0;
+    while (sent < TOTAL) {
+      // A burst lands while a cycle runs and nothing is pending yet: it may add exactly one cycle.
+      await waitFor('a cycle is running with nothing pending', async () => {
+        const state = await p.temporal.workflow.getHandle(workflowId).query(restartStateQuery).catch(() => null);
+        return state && (state.phase === 'stopping' || state.phase === 'reprovisioning') && !state.pending ? true : null;
+      }, 120_000, 50);
+      const n = Math.min(BURST, TOTAL - sent);
+      const answers = await Promise.all(Array.from({ length: n }, () => p.api('POST', `/workspaces/${id}/restart`, {})));
+      expect(answers.every((a) => a.status === 202)).toBe(true);
+      sent += n;
+      bursts++;
+    }
+
+    // Follow the continue-as-new chain from the first run to the run that completed.
+    const runs: string[] = [];
+    for (let runId: string | undefined = firstRunId; runId; ) {
+      const handle = p.temporal.workflow.getHandle(workflowId, runId);
+      await handle.result().catch(() => undefined); // waits for this run (or the chain after it) to close
+      runs.push(runId);
+      const events: Array<{ workflowExecutionContinuedAsNewEventAttributes?: { newExecutionRunId?: string | null } | null }> = (await handle.fetchHistory()).events ?? [];
+      expect(events.length).toBeLessThan(RESTART_HISTORY_BOUND);
+      runId = events[events.length - 1]?.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId ?? undefined;
+    }
+    // A burst that arrived just as a loop ended starts a fresh run instead: it is bounded the same way.
+    const latest = await p.temporal.workflow.getHandle(workflowId).describe();
+    if (!runs.includes(latest.runId)) {
+      await p.temporal.workflow.getHandle(workflowId).result();
+      const history = await p.temporal.workflow.getHandle(workflowId, latest.runId).fetchHistory();
+      expect(history.events!.length).toBeLessThan(RESTART_HISTORY_BOUND);
+    }
+    expect(runs.length).toBeGreaterThan(1);
+
+    const logged = await p.clients.pool.query(`SELECT count(*)::int AS n FROM activity_logs WHERE workspace_id = $1 AND action IN ('restart.cycle', 'restart.cycle_failed')`, [id]);
+    const cycles = logged.rows[0].n as number;
+    expect(cycles).toBeGreaterThanOrEqual(bursts);
+    expect(cycles).toBeLessThanOrEqual(bursts + 1); // the kickoff's cycle plus at most one per burst
+    const failed = await p.clients.pool.query(`SELECT count(*)::int AS n FROM activity_logs WHERE workspace_id = $1 AND action = 'restart.cycle_failed'`, [id]);
+    expect(failed.rows[0].n).toBe(0);
+
+    await waitFor('online', async () => ((await p.api<{ status: string }>('GET', `/workspaces/${id}`)).body.status === 'online' ? true : null));
+    expect(await managedContainersOf(id)).toHaveLength(1);
+    await replayAndMaybeRecord(p.temporal, workflowId, runs[0], 'restart-continued-as-new');
+    await replayAndMaybeRecord(p.temporal, workflowId, runs[1], 'restart-continued-from-carry');
     await cleanup(id);
   });
 

@@ -1,0 +1,56 @@
+// How the Docker Engine API (and Podman's) reports trouble, read the same way by every call in
+// activities/docker-compute.ts: the engine's own JSON message, not dockerode's text, and an error
+// nothing recognises is transient (retried), never taken for "not running" or "gone".
+import { ComputeError } from '../domain/errors';
+
+interface EngineError {
+  statusCode?: number;
+  message?: string;
+  code?: string;
+  json?: { message?: string; cause?: string } | null;
+}
+
+export function engineError(err: unknown): EngineError {
+  return (typeof err === 'object' && err !== null ? err : {}) as EngineError;
+}
+
+/** The engine's own text (JSON body), falling back to the client's message. */
+export function engineMessage(err: unknown): string {
+  const e = engineError(err);
+  const json = e.json && typeof e.json === 'object' ? e.json : null;
+  return String(json?.message ?? json?.cause ?? e.message ?? err);
+}
+
+export const status = (err: unknown) => engineError(err).statusCode;
+
+export function isNoSuchContainer(err: unknown): boolean {
+  // 404 alone is not enough for create (404 there means the image); callers use this on
+  // inspect/stop/remove/logs/start/archive, where the engine's text is checked too for Podman's 500s.
+  return status(err) === 404 || /no such container|does not exist in database/i.test(engineMessage(err));
+}
+
+export function isNoSuchVolume(err: unknown): boolean {
+  return status(err) === 404 || /no such volume/i.test(engineMessage(err));
+}
+
+export function isRemovalInProgress(err: unknown): boolean {
+  return /removal .*(already )?in progress|is being removed/i.test(engineMessage(err));
+}
+
+export function isNameConflict(err: unknown): boolean {
+  return status(err) === 409 || /already in use/i.test(engineMessage(err));
+}
+
+export function isImageMissing(err: unknown): boolean {
+  return /no such image|image not known|image .*not found|pull access denied|repository .*not found/i.test(engineMessage(err));
+}
+
+export function isNetworkMissing(err: unknown): boolean {
+  return /network .*not found|no such network|network not found/i.test(engineMessage(err));
+}
+
+export function transient(op: string, err: unknown): ComputeError {
+  const e = engineError(err);
+  const detail = e.statusCode === undefined && e.code ? e.code : engineMessage(err);
+  return new ComputeError('transient', `docker ${op} failed: ${detail.slice(0, 300)}`, e.statusCode);
+}
