@@ -14,6 +14,12 @@ const schema = z.object({
   DATABASE_URL: z.string().default('postgres://postgres@127.0.0.1:5432/molecule'),
   TEMPORAL_ADDRESS: z.string().default('127.0.0.1:7233'),
   TEMPORAL_NAMESPACE: z.string().default('default'),
+  /** PEM files for mTLS to Temporal (config/temporal-tls.ts); all empty means a plaintext connection. */
+  TEMPORAL_TLS_CERT: z.string().default(''),
+  TEMPORAL_TLS_KEY: z.string().default(''),
+  TEMPORAL_TLS_CA: z.string().default(''),
+  /** SNI / host name the server certificate is checked against, when it differs from TEMPORAL_ADDRESS's host. */
+  TEMPORAL_TLS_SERVER_NAME: z.string().default(''),
   TASK_QUEUE: z.string().default('workspace-lifecycle'),
   API_HOST: z.string().default('127.0.0.1'),
   API_PORT: optionalInt(0, 65535).transform((v) => v ?? 8080),

@@ -1,4 +1,5 @@
 import { imageForRuntime, loadConfig, parseKeyValueList } from '../../config';
+import { temporalConnectionOptions, temporalTls } from '../../config/temporal-tls';
 
 describe('loadConfig', () => {
   it('has sane defaults for every variable', () => {
@@ -27,5 +28,35 @@ describe('loadConfig', () => {
     const c = loadConfig({ WORKSPACE_IMAGE: 'img:default' });
     expect(imageForRuntime(c, 'claude-code', { WORKSPACE_IMAGE_CLAUDE_CODE: 'img:cc' })).toBe('img:cc');
     expect(imageForRuntime(c, 'hermes', {})).toBe('img:default');
+  });
+});
+
+describe('temporalTls (TEMPORAL_TLS_*)', () => {
+  const files: Record<string, string> = { '/tls/client.pem': 'CERT', '/tls/client.key': 'KEY', '/tls/ca.pem': 'CA' };
+  const readFile = (path: string): Buffer => {
+    if (!(path in files)) throw new Error(`ENOENT ${path}`);
+    return Buffer.from(files[path]);
+  };
+  const tls = (env: NodeJS.ProcessEnv) => temporalTls(loadConfig(env), readFile);
+
+  it('is off (plaintext) when nothing is set', () => {
+    expect(tls({})).toBeUndefined();
+    expect(temporalConnectionOptions(loadConfig({ TEMPORAL_ADDRESS: 'temporal:7233' }))).toEqual({ address: 'temporal:7233' });
+  });
+
+  it('reads the client pair, the CA and the server name', () => {
+    expect(tls({ TEMPORAL_TLS_CERT: '/tls/client.pem', TEMPORAL_TLS_KEY: '/tls/client.key', TEMPORAL_TLS_CA: '/tls/ca.pem', TEMPORAL_TLS_SERVER_NAME: 'temporal.internal' })).toEqual({
+      clientCertPair: { crt: Buffer.from('CERT'), key: Buffer.from('KEY') },
+      serverRootCACertificate: Buffer.from('CA'),
+      serverNameOverride: 'temporal.internal',
+    });
+    // Server-only TLS (a CA, no client certificate) is allowed.
+    expect(tls({ TEMPORAL_TLS_CA: '/tls/ca.pem' })).toEqual({ serverRootCACertificate: Buffer.from('CA') });
+  });
+
+  it('refuses half a client pair and unreadable files, naming the variable only', () => {
+    expect(() => tls({ TEMPORAL_TLS_CERT: '/tls/client.pem' })).toThrow(/TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY/);
+    expect(() => tls({ TEMPORAL_TLS_KEY: '/tls/client.key' })).toThrow(/TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY/);
+    expect(() => tls({ TEMPORAL_TLS_CA: '/tls/missing.pem' })).toThrow(/^invalid configuration: TEMPORAL_TLS_CA: file cannot be read$/);
   });
 });
