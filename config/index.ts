@@ -2,6 +2,7 @@
 // kept in step with this file.
 import { z } from 'zod';
 import { MAX_PROVISION_TIMEOUT_SECONDS } from '../domain/provision-timeout';
+import { isListableTemplateVar, parseTemplateVarList, templateVariables } from './template-vars';
 
 const optionalInt = (min: number, max: number) =>
   z
@@ -46,6 +47,8 @@ const schema = z.object({
   EC2_INSTANCE_TYPE: z.string().default('t3.micro'),
   PROVISION_TIMEOUT_SECONDS: optionalInt(1, MAX_PROVISION_TIMEOUT_SECONDS),
   TEMPLATES_ROOT: z.string().default('./org-templates'),
+  /** More variables `${VAR}` in on-disk templates may read, besides every TEMPLATE_VAR_* (config/template-vars.ts). */
+  TEMPLATE_VARS: z.string().default(''),
   /** Hosts `!external` repositories may live on (comma-separated, exact host match). */
   TEMPLATE_GIT_HOSTS: z.string().default('github.com'),
   /** Bearer token for cloning `!external` repositories (sent as a header, never in the URL). */
@@ -54,6 +57,8 @@ const schema = z.object({
   TEMPLATE_GIT_REWRITE: z.string().default(''),
   /** Content-addressed cache of fetched `!external` subtrees. */
   TEMPLATE_CACHE_DIR: z.string().default('./.data/template-cache'),
+  /** /readyz answers from its last probe for this long, so hammering it cannot spend a provider's API budget. */
+  READYZ_CACHE_SECONDS: optionalInt(0, 300).transform((v) => v ?? 5),
   LOG_LEVEL: z.string().default('info'),
   /** The worker creates the orphan-sweeper Schedule (every 60 s, one pass at boot) unless this is false. */
   SWEEPER_ENABLED: z.enum(['true', 'false']).default('true'),
@@ -62,7 +67,11 @@ const schema = z.object({
 /** Every variable the processes read (the README's table and docker-compose.yml are checked against it). */
 export const CONFIG_KEYS = Object.keys(schema.shape);
 
-export type Config = z.infer<typeof schema> & { computeProviders: Set<'docker' | 'ec2'> };
+export type Config = z.infer<typeof schema> & {
+  computeProviders: Set<'docker' | 'ec2'>;
+  /** What `${VAR}` in on-disk templates expands from: the allowlisted variables only, read once at start. */
+  templateVars: Readonly<Record<string, string>>;
+};
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = schema.safeParse(env);
@@ -75,7 +84,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     if (p !== 'docker' && p !== 'ec2') throw new Error(`invalid configuration: COMPUTE_PROVIDERS: unknown provider`);
     providers.add(p);
   }
-  return { ...parsed.data, computeProviders: providers };
+  const listed = parseTemplateVarList(parsed.data.TEMPLATE_VARS);
+  // Loud rather than silently ignored: an operator who lists SECRETS_KEY expects it to work.
+  if (listed.some((name) => !isListableTemplateVar(name, CONFIG_KEYS))) {
+    throw new Error('invalid configuration: TEMPLATE_VARS: names platform configuration or a credential, which templates may never read');
+  }
+  return { ...parsed.data, computeProviders: providers, templateVars: templateVariables(env, listed, CONFIG_KEYS) };
 }
 
 /** Image per runtime: WORKSPACE_IMAGE_<RUNTIME> (dashes as underscores) overrides WORKSPACE_IMAGE. */

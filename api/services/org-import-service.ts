@@ -90,8 +90,9 @@ export function createOrgImportService({ config, store, client, log }: OrgImport
     }
     try {
       if (body.dir !== undefined) {
-        return await parseOrgTemplate({ source: diskFileSource(resolveDir(body.dir)), env: process.env as Record<string, string>, ...externals });
+        return await parseOrgTemplate({ source: diskFileSource(resolveDir(body.dir)), env: config.templateVars, ...externals });
       }
+      // Inline templates expand nothing: their caller can write the value itself.
       return await parseOrgTemplate({ inline: body.template, env: {}, ...externals });
     } catch (err) {
       if (err instanceof TemplateError) {
@@ -192,7 +193,7 @@ export function createOrgImportService({ config, store, client, log }: OrgImport
       for (const entry of readdirSync(templatesRoot, { withFileTypes: true })) {
         if (!entry.isDirectory() || !DIR_PATTERN.test(entry.name)) continue;
         try {
-          const t = await parseOrgTemplate({ source: diskFileSource(join(templatesRoot, entry.name)), env: process.env as Record<string, string>, ...externals });
+          const t = await parseOrgTemplate({ source: diskFileSource(join(templatesRoot, entry.name)), env: config.templateVars, ...externals });
           out.push({ dir: entry.name, name: t.name, workspaces: countWorkspaces(t) });
         } catch (err) {
           out.push({ dir: entry.name, name: '', workspaces: 0, error: err instanceof TemplateError ? err.code : 'unreadable' });

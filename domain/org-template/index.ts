@@ -14,7 +14,10 @@ export interface ParseOrgTemplateInput {
   entry?: string;
   /** An already-parsed JSON object (API body). Includes are `{"!include": "path"}` and are rejected. */
   inline?: unknown;
-  /** For `${VAR}` in workspace_dir. */
+  /**
+   * For `${VAR}` in workspace_dir: exactly the variables templates may read (config.templateVars), never
+   * the process environment. A name outside it fails like an unset one.
+   */
   env?: Readonly<Record<string, string>>;
   /** Hosts `!external` repos may live on; default github.com. */
   allowedExternalHosts?: readonly string[];

@@ -1,0 +1,71 @@
+// `${VAR}` in on-disk templates reads only an explicit allowlist (config/template-vars.ts).
+import { CONFIG_KEYS, loadConfig } from '../../config';
+import { isListableTemplateVar, templateVariables } from '../../config/template-vars';
+import { memoryFileSource, parseOrgTemplate, TemplateError } from '../../domain/org-template';
+
+const PLATFORM_ENV = {
+  SECRETS_KEY: 'a'.repeat(64),
+  ADMIN_TOKEN: 'admin-token-value',
+  TEMPLATE_GIT_TOKEN: 'ghp_template_git_token',
+  DATABASE_URL: 'postgres://u:pw@db/x',
+  AWS_SECRET_ACCESS_KEY: 'aws-secret',
+  AWS_REGION: 'eu-west-1',
+  PGPASSWORD: 'pg-secret',
+  HOME: '/home/agent',
+  TEMPLATE_VAR_ROOT: '/srv/agents',
+  TEMPLATE_VAR_TEAM: 'red',
+  TEAM_ROOT: '/srv/teams',
+};
+
+async function workspaceDir(workspace_dir: string, env: NodeJS.ProcessEnv = PLATFORM_ENV): Promise<string | TemplateError> {
+  const { templateVars } = loadConfig(env);
+  const source = memoryFileSource({ 'org.yaml': `name: O\nworkspaces:\n  - name: W\n    workspace_dir: "${workspace_dir}"\n` });
+  try {
+    const t = await parseOrgTemplate({ source, env: templateVars });
+    return t.workspaces[0].workspace_dir ?? '';
+  } catch (err) {
+    if (err instanceof TemplateError) return err;
+    throw err;
+  }
+}
+
+describe('template variables', () => {
+  it('TEMPLATE_VAR_* expand; the rest of the environment does not', async () => {
+    expect(await workspaceDir('${TEMPLATE_VAR_ROOT}/${TEMPLATE_VAR_TEAM}')).toBe('/srv/agents/red');
+    expect(loadConfig(PLATFORM_ENV).templateVars).toEqual({ TEMPLATE_VAR_ROOT: '/srv/agents', TEMPLATE_VAR_TEAM: 'red' });
+  });
+
+  it('TEMPLATE_VARS adds named variables', async () => {
+    const env = { ...PLATFORM_ENV, TEMPLATE_VARS: 'TEAM_ROOT, HOME,NOT_SET_ANYWHERE' };
+    expect(await workspaceDir('${TEAM_ROOT}/${TEMPLATE_VAR_TEAM}', env)).toBe('/srv/teams/red');
+    expect(await workspaceDir('${HOME}/x', env)).toBe('/home/agent/x');
+    expect(loadConfig(env).templateVars).not.toHaveProperty('NOT_SET_ANYWHERE');
+  });
+
+  it('platform configuration and credentials never expand, and fail exactly like an unset variable', async () => {
+    const unset = await workspaceDir('${TEMPLATE_VAR_NOT_SET}/w');
+    expect(unset).toBeInstanceOf(TemplateError);
+    for (const name of ['SECRETS_KEY', 'ADMIN_TOKEN', 'TEMPLATE_GIT_TOKEN', 'DATABASE_URL', 'AWS_SECRET_ACCESS_KEY', 'AWS_REGION', 'PGPASSWORD', 'HOME', 'TEAM_ROOT']) {
+      const err = await workspaceDir(`\${${name}}/w`);
+      expect(err).toBeInstanceOf(TemplateError);
+      const { code, message, path, file } = err as TemplateError;
+      expect({ code, message, path, file }).toEqual({ code: (unset as TemplateError).code, message: (unset as TemplateError).message, path: (unset as TemplateError).path, file: (unset as TemplateError).file });
+      expect(message).not.toContain(name);
+    }
+    expect((unset as TemplateError).code).toBe('unset_variable');
+  });
+
+  it('loadConfig refuses a TEMPLATE_VARS that lists configuration or a credential', () => {
+    for (const name of ['SECRETS_KEY', 'ADMIN_TOKEN', 'TEMPLATE_GIT_TOKEN', 'DATABASE_URL', 'AWS_SECRET_ACCESS_KEY', 'AWS_REGION', 'PGPASSWORD', 'MY_API_KEY', 'GITHUB_TOKEN', 'DB_PASSWORD', 'TEMPLATE_VARS', 'WORKSPACE_IMAGE_HERMES', 'CONTAINER_MEMORY_MB_HERMES']) {
+      expect(() => loadConfig({ ...PLATFORM_ENV, TEMPLATE_VARS: `TEAM_ROOT,${name}` })).toThrow(/^invalid configuration: TEMPLATE_VARS: /);
+    }
+  });
+
+  it('every name config/index.ts reads is unlistable, and templateVariables drops them even when listed', () => {
+    for (const key of CONFIG_KEYS) expect(isListableTemplateVar(key, CONFIG_KEYS)).toBe(false);
+    const env = Object.fromEntries(CONFIG_KEYS.map((k) => [k, `value-of-${k}`]));
+    expect(templateVariables({ ...env, TEMPLATE_VAR_A: 'a' }, CONFIG_KEYS, CONFIG_KEYS)).toEqual({ TEMPLATE_VAR_A: 'a' });
+    // The bare prefix is not a variable name of its own.
+    expect(templateVariables({ TEMPLATE_VAR_: 'x' }, [], CONFIG_KEYS)).toEqual({});
+  });
+});
