@@ -51,7 +51,7 @@ const removedBody = z.object({ error: z.string(), code: z.string(), id: z.string
 export const workspaceRoutes =
   (deps: ApiDeps): FastifyPluginAsyncZod =>
   async (app) => {
-    app.addHook('preHandler', deps.adminGuard);
+    app.addHook('onRequest', deps.adminGuard);
     const view = (row: WorkspaceRow) => toWorkspaceView(row, deps.config);
     // Hot reads (GET, restart) of the same row share one query while it is in flight.
     const readRow = singleFlight((id: string) => id, (id: string) => deps.store.getWorkspace(id));
@@ -95,6 +95,7 @@ export const workspaceRoutes =
     app.post(
       '/workspaces',
       {
+        preHandler: deps.requireSecretsKey,
         schema: {
           tags: ['workspaces'],
           body: createWorkspaceBody,
@@ -168,6 +169,7 @@ export const workspaceRoutes =
     app.post(
       '/workspaces/:id/provision',
       {
+        preHandler: deps.requireSecretsKey,
         schema: {
           tags: ['workspaces'],
           params: idParams,
@@ -188,6 +190,7 @@ export const workspaceRoutes =
     app.post(
       '/workspaces/:id/restart',
       {
+        preHandler: deps.requireSecretsKey,
         schema: {
           tags: ['workspaces'],
           params: idParams,
@@ -274,7 +277,7 @@ export const workspaceRoutes =
 
     app.put(
       '/workspaces/:id/secrets/:name',
-      { schema: { tags: ['secrets'], params: secretParams, body: secretBody, response: { 204: z.null(), 404: errorResponse, 410: removedBody } } },
+      { preHandler: deps.requireSecretsKey, schema: { tags: ['secrets'], params: secretParams, body: secretBody, response: { 204: z.null(), 404: errorResponse, 410: removedBody } } },
       async (request, reply) => {
         await loadLive(request.params.id);
         await deps.store.putWorkspaceSecret(request.params.id, request.params.name, request.body.value);
@@ -284,7 +287,7 @@ export const workspaceRoutes =
 
     app.put(
       '/admin/secrets/:name',
-      { schema: { tags: ['secrets'], params: globalSecretParams, body: secretBody, response: { 204: z.null() } } },
+      { preHandler: deps.requireSecretsKey, schema: { tags: ['secrets'], params: globalSecretParams, body: secretBody, response: { 204: z.null() } } },
       async (request, reply) => {
         await deps.store.putGlobalSecret(request.params.name, request.body.value);
         return reply.status(204).send(null);
