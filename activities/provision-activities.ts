@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Config } from '../config';
 import { imageForRuntime } from '../config';
+import { containerLimitsFor } from '../config/container-limits';
 import { ComputeError, FAILURE_TYPES } from '../domain/errors';
 import { assembleEnv } from '../domain/provision-env';
 import { resolveProvisionTimeout } from '../domain/provision-timeout';
@@ -216,6 +217,7 @@ export function createProvisionActivities(deps: ProvisionActivityDeps) {
             env,
             files: { '.auth_token': token },
             provisionRunId: input.runId,
+            limits: containerLimitsFor(config.containerLimits, ws.runtime),
           });
           await store.setComputeRefs(ws.id, { containerName: started.containerName });
           return { compute: 'docker', containerName: started.containerName };

@@ -2,6 +2,7 @@
 // kept in step with this file.
 import { z } from 'zod';
 import { MAX_PROVISION_TIMEOUT_SECONDS } from '../domain/provision-timeout';
+import { parseContainerLimits, type ContainerLimitConfig } from './container-limits';
 import { isListableTemplateVar, parseTemplateVarList, templateVariables } from './template-vars';
 
 const optionalInt = (min: number, max: number) =>
@@ -39,6 +40,10 @@ const schema = z.object({
   /** Extra tags (k=v,k=v) put on every EC2 instance. */
   EC2_EXTRA_TAGS: z.string().default(''),
   WORKSPACE_IMAGE: z.string().default('localhost/molecule-agent:latest'),
+  /** Workspace container limits (config/container-limits.ts); each has a CONTAINER_*_<RUNTIME> override. */
+  CONTAINER_MEMORY_MB: z.string().default(''),
+  CONTAINER_PIDS_LIMIT: z.string().default(''),
+  CONTAINER_CPUS: z.string().default(''),
   /** Seconds between agent heartbeats, passed to the agent as HEARTBEAT_INTERVAL. */
   HEARTBEAT_INTERVAL_SECONDS: optionalInt(1, 3600).transform((v) => v ?? 10),
   EC2_ENDPOINT: z.string().optional(),
@@ -71,6 +76,8 @@ export type Config = z.infer<typeof schema> & {
   computeProviders: Set<'docker' | 'ec2'>;
   /** What `${VAR}` in on-disk templates expands from: the allowlisted variables only, read once at start. */
   templateVars: Readonly<Record<string, string>>;
+  /** CONTAINER_MEMORY_MB / _PIDS_LIMIT / _CPUS and their per-runtime overrides, validated at start. */
+  containerLimits: ContainerLimitConfig;
 };
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -89,7 +96,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (listed.some((name) => !isListableTemplateVar(name, CONFIG_KEYS))) {
     throw new Error('invalid configuration: TEMPLATE_VARS: names platform configuration or a credential, which templates may never read');
   }
-  return { ...parsed.data, computeProviders: providers, templateVars: templateVariables(env, listed, CONFIG_KEYS) };
+  return {
+    ...parsed.data,
+    computeProviders: providers,
+    templateVars: templateVariables(env, listed, CONFIG_KEYS),
+    containerLimits: parseContainerLimits(env),
+  };
 }
 
 /** Image per runtime: WORKSPACE_IMAGE_<RUNTIME> (dashes as underscores) overrides WORKSPACE_IMAGE. */

@@ -10,7 +10,9 @@ import pino from 'pino';
 import type { ComputePorts } from '../../activities/compute-ports';
 import { buildApp } from '../../api/app';
 import { loadConfig } from '../../config';
+import { containerName } from '../../domain/vocabulary';
 import { buildClients, type PlatformClients } from '../../worker/clients';
+import { createOnline, removeWorkspaceContainer } from './support/compute';
 import { ADMIN_TOKEN, startPlatform, testEnv, waitFor, type Platform } from './support/platform';
 
 let p: Platform;
@@ -25,6 +27,9 @@ function writeTemplate(dir: string, files: Record<string, string>): void {
   }
 }
 
+/** Defaults for every runtime, and hermes overriding memory and CPUs (pids keeps the default). */
+const LIMITS_ENV = { CONTAINER_MEMORY_MB: '384', CONTAINER_PIDS_LIMIT: '96', CONTAINER_CPUS: '0.5', CONTAINER_MEMORY_MB_HERMES: '448', CONTAINER_CPUS_HERMES: '1.25' };
+
 const orgWithDir = (workspaceDir: string) => `name: Vars Org\nworkspaces:\n  - name: Vars WS\n    runtime: external\n    workspace_dir: "${workspaceDir}"\n`;
 
 beforeAll(async () => {
@@ -34,7 +39,7 @@ beforeAll(async () => {
   writeTemplate('vars-admin', { 'team.yaml': 'name: T\nworkspace_dir: "/w/${ADMIN_TOKEN}"\n', 'org.yaml': 'name: O\nworkspaces:\n  - !include team.yaml\n' });
   writeTemplate('vars-listed', { 'org.yaml': orgWithDir('${TEMPLATE_VAR_X}/${DATABASE_URL}') });
   writeTemplate('vars-unset', { 'org.yaml': orgWithDir('${TEMPLATE_VAR_X}/${TEMPLATE_VAR_NEVER_SET}') });
-  p = await startPlatform({ env: { TEMPLATES_ROOT: root, TEMPLATE_VAR_X } });
+  p = await startPlatform({ env: { TEMPLATES_ROOT: root, TEMPLATE_VAR_X, ...LIMITS_ENV } });
 });
 afterAll(async () => {
   await p?.close();
@@ -244,5 +249,59 @@ describe('/readyz cache', () => {
     } finally {
       await api.close();
     }
+  });
+});
+
+describe('workspace containers run with limits (Podman)', () => {
+  /** /proc/1/status of the running agent, read through the engine's exec (the stream is multiplexed). */
+  async function agentStatus(id: string): Promise<string> {
+    const exec = await p.docker.getContainer(containerName(id)).exec({ Cmd: ['cat', '/proc/1/status'], AttachStdout: true, AttachStderr: true });
+    const stream = await exec.start({ hijack: true, stdin: false });
+    const chunks: Buffer[] = [];
+    await new Promise<void>((resolve, reject) => {
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('end', resolve);
+      stream.on('error', reject);
+    });
+    return Buffer.concat(chunks).toString('latin1');
+  }
+
+  async function provisioned(runtime: string) {
+    // createOnline returns once the agent registered: the stand-in works under these limits.
+    const id = await createOnline(p, { name: `limits-${runtime}-${Date.now()}`, runtime, compute: 'docker' });
+    try {
+      const info = await p.docker.getContainer(containerName(id)).inspect();
+      const hc = info.HostConfig as typeof info.HostConfig & { PidsLimit?: number; NanoCpus?: number; CpuQuota?: number; CpuPeriod?: number };
+      return { hc, status: await agentStatus(id) };
+    } finally {
+      await p.api('DELETE', `/workspaces/${id}?confirm=true`);
+      await removeWorkspaceContainer(p, id);
+    }
+  }
+  /** Podman reports CPUs as NanoCpus and as quota/period; either must say the same. */
+  const cpusOf = (hc: { NanoCpus?: number; CpuQuota?: number; CpuPeriod?: number }) => (hc.NanoCpus ? hc.NanoCpus / 1e9 : (hc.CpuQuota ?? 0) / (hc.CpuPeriod || 100_000));
+
+  it('memory, pids and CPU capped, no-new-privileges, every capability dropped; the agent still registers', async () => {
+    const { hc, status } = await provisioned('claude-code');
+    expect(hc.Memory).toBe(384 * 1024 * 1024);
+    expect(hc.MemorySwap).toBe(384 * 1024 * 1024);
+    expect(hc.PidsLimit).toBe(96);
+    expect(cpusOf(hc)).toBeCloseTo(0.5, 5);
+    expect(hc.SecurityOpt).toEqual(['no-new-privileges']);
+    // Podman lists "ALL" as the capabilities it dropped; Docker keeps "ALL". Either way none is added.
+    const dropped = (hc.CapDrop ?? []).map((c: string) => c.replace(/^CAP_/, ''));
+    if (!dropped.includes('ALL')) expect(dropped).toEqual(expect.arrayContaining(['CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'KILL', 'NET_RAW', 'SETUID', 'SETGID', 'SYS_CHROOT', 'MKNOD']));
+    expect(hc.CapAdd ?? []).toEqual([]);
+    // And inside: the agent process holds no capability and cannot gain privileges.
+    expect(/CapEff:\s*([0-9a-f]+)/.exec(status)?.[1]).toBe('0000000000000000');
+    expect(/CapBnd:\s*([0-9a-f]+)/.exec(status)?.[1]).toBe('0000000000000000');
+    expect(/NoNewPrivs:\s*(\d)/.exec(status)?.[1]).toBe('1');
+  });
+
+  it('a per-runtime override replaces only the fields it sets', async () => {
+    const { hc } = await provisioned('hermes');
+    expect(hc.Memory).toBe(448 * 1024 * 1024);
+    expect(cpusOf(hc)).toBeCloseTo(1.25, 5);
+    expect(hc.PidsLimit).toBe(96);
   });
 });
