@@ -2,6 +2,7 @@
 // kept in step with this file.
 import { z } from 'zod';
 import { MAX_PROVISION_TIMEOUT_SECONDS } from '../domain/provision-timeout';
+import { parseAllowCidrs, type Cidr } from '../domain/push-url';
 import { parseContainerLimits, type ContainerLimitConfig } from './container-limits';
 import { isListableTemplateVar, parseTemplateVarList, templateVariables } from './template-vars';
 
@@ -44,6 +45,11 @@ const schema = z.object({
   CONTAINER_MEMORY_MB: z.string().default(''),
   CONTAINER_PIDS_LIMIT: z.string().default(''),
   CONTAINER_CPUS: z.string().default(''),
+  /**
+   * CIDRs (comma-separated) a registered push URL may point into although they are internal: loopback,
+   * private, link-local... for dev setups only. The metadata service stays refused whatever it says.
+   */
+  PUSH_URL_ALLOW_CIDRS: z.string().default(''),
   /** Seconds between agent heartbeats, passed to the agent as HEARTBEAT_INTERVAL. */
   HEARTBEAT_INTERVAL_SECONDS: optionalInt(1, 3600).transform((v) => v ?? 10),
   EC2_ENDPOINT: z.string().optional(),
@@ -78,6 +84,8 @@ export type Config = z.infer<typeof schema> & {
   templateVars: Readonly<Record<string, string>>;
   /** CONTAINER_MEMORY_MB / _PIDS_LIMIT / _CPUS and their per-runtime overrides, validated at start. */
   containerLimits: ContainerLimitConfig;
+  /** PUSH_URL_ALLOW_CIDRS, parsed. */
+  pushUrlAllow: Cidr[];
 };
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -101,6 +109,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     computeProviders: providers,
     templateVars: templateVariables(env, listed, CONFIG_KEYS),
     containerLimits: parseContainerLimits(env),
+    pushUrlAllow: parseAllowCidrs(parsed.data.PUSH_URL_ALLOW_CIDRS),
   };
 }
 

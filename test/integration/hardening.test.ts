@@ -305,3 +305,67 @@ describe('workspace containers run with limits (Podman)', () => {
     expect(hc.PidsLimit).toBe(96);
   });
 });
+
+describe('push URLs (POST /registry/register url)', () => {
+  async function externalAgent(): Promise<{ id: string; token: string }> {
+    const created = await p.api<{ workspace: { id: string }; auth_token: string }>('POST', '/workspaces', { name: `push-url-${Date.now()}`, runtime: 'external' });
+    expect(created.status).toBe(201);
+    return { id: created.body.workspace.id, token: created.body.auth_token };
+  }
+  const storedUrl = async (id: string) => (await p.clients.pool.query<{ url: string | null }>('SELECT url FROM workspaces WHERE id = $1', [id])).rows[0].url;
+
+  it('refuses internal, loopback, link-local and metadata targets with 400 and a reason, storing nothing', async () => {
+    const agent = await externalAgent();
+    const refused: Array<[string, string]> = [
+      ['http://169.254.169.254/latest/meta-data/', 'metadata'],
+      ['http://[fd00:ec2::254]/', 'metadata'],
+      ['http://[::ffff:169.254.169.254]/', 'metadata'],
+      ['http://127.0.0.1:9000/hook', 'loopback'],
+      ['http://2130706433/', 'loopback'],
+      ['http://[::1]:8000/', 'loopback'],
+      ['http://localhost:8000/', 'loopback'],
+      ['http://10.0.0.7/', 'private'],
+      ['http://[fd12::1]/', 'private'],
+      ['http://[fe80::1]/', 'link_local'],
+      ['http://100.64.1.1/', 'shared_address_space'],
+      ['https://user:pw@8.8.8.8/', 'credentials'],
+    ];
+    for (const [url, reason] of refused) {
+      const res = await p.api<{ code: string; reason: string }>('POST', '/registry/register', { workspace_id: agent.id, url }, agent.token);
+      expect({ url, status: res.status, body: res.body }).toEqual({
+        url,
+        status: 400,
+        body: { error: 'push url refused: it must be a public http(s) address', code: 'PUSH_URL_REFUSED', reason },
+      });
+    }
+    expect(await storedUrl(agent.id)).toBeNull();
+    // The token is checked first: without it, the same URL is a 401 that says nothing about the URL.
+    expect((await p.api('POST', '/registry/register', { workspace_id: agent.id, url: 'http://169.254.169.254/' }, 'mol_wrong')).status).toBe(401);
+    // A public address registers; no url at all (the agent stand-in's way) too.
+    expect((await p.api('POST', '/registry/register', { workspace_id: agent.id, url: 'https://8.8.8.8/agent' }, agent.token)).status).toBe(200);
+    expect(await storedUrl(agent.id)).toBe('https://8.8.8.8/agent');
+    expect((await p.api('POST', '/registry/register', { workspace_id: agent.id }, agent.token)).status).toBe(200);
+  });
+
+  it('PUSH_URL_ALLOW_CIDRS opens loopback for a dev setup; the metadata service stays refused', async () => {
+    const agent = await externalAgent();
+    const api = await extraApp({ PUSH_URL_ALLOW_CIDRS: '127.0.0.0/8,::1/128' });
+    try {
+      const register = (url: string) =>
+        api.app.inject({
+          method: 'POST',
+          url: '/registry/register',
+          headers: { authorization: `Bearer ${agent.token}`, 'content-type': 'application/json' },
+          payload: JSON.stringify({ workspace_id: agent.id, url }),
+        });
+      expect((await register('http://127.0.0.1:9000/hook')).statusCode).toBe(200);
+      expect(await storedUrl(agent.id)).toBe('http://127.0.0.1:9000/hook');
+      expect((await register('http://localhost:9001/')).statusCode).toBe(200);
+      const metadata = await register('http://169.254.169.254/');
+      expect({ status: metadata.statusCode, reason: metadata.json().reason }).toEqual({ status: 400, reason: 'metadata' });
+      expect((await register('http://10.0.0.7/')).json().reason).toBe('private');
+    } finally {
+      await api.close();
+    }
+  });
+});
