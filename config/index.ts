@@ -2,6 +2,7 @@
 // kept in step with this file.
 import { z } from 'zod';
 import { MAX_PROVISION_TIMEOUT_SECONDS } from '../domain/provision-timeout';
+import { normaliseRepoPattern } from '../domain/org-template/external';
 import { parseAllowCidrs, type Cidr } from '../domain/push-url';
 import { parseContainerLimits, type ContainerLimitConfig } from './container-limits';
 import { isListableTemplateVar, parseTemplateVarList, templateVariables } from './template-vars';
@@ -60,14 +61,21 @@ const schema = z.object({
   TEMPLATES_ROOT: z.string().default('./org-templates'),
   /** More variables `${VAR}` in on-disk templates may read, besides every TEMPLATE_VAR_* (config/template-vars.ts). */
   TEMPLATE_VARS: z.string().default(''),
-  /** Hosts `!external` repositories may live on (comma-separated, exact host match). */
-  TEMPLATE_GIT_HOSTS: z.string().default('github.com'),
-  /** Bearer token for cloning `!external` repositories (sent as a header, never in the URL). */
+  /**
+   * Repositories `!external` may name, comma-separated: `host/owner/` (a prefix: every repository of the
+   * owner) or `host/owner/repo` (exactly that one). Empty: no `!external` at all.
+   */
+  TEMPLATE_GIT_ALLOW: z.string().default(''),
+  /** Bearer token for `!external` fetches: sent only to the allowlisted repository being fetched, never on a redirect. */
   TEMPLATE_GIT_TOKEN: z.string().default(''),
   /** Mirrors: `base=prefix,...`, fetched as git's url.<base>.insteadOf=<prefix>. */
   TEMPLATE_GIT_REWRITE: z.string().default(''),
-  /** Content-addressed cache of fetched `!external` subtrees. */
+  /** Cache of fetched `!external` checkouts, one entry per repository and resolved commit. */
   TEMPLATE_CACHE_DIR: z.string().default('./.data/template-cache'),
+  /** A single `!external` fetch (git data and checkout) is aborted beyond this size. */
+  TEMPLATE_GIT_MAX_CLONE_MB: optionalInt(1, 100_000).transform((v) => v ?? 50),
+  /** Least recently used cache entries are evicted beyond this total. */
+  TEMPLATE_CACHE_MAX_MB: optionalInt(1, 1_000_000).transform((v) => v ?? 500),
   /** /readyz answers from its last probe for this long, so hammering it cannot spend a provider's API budget. */
   READYZ_CACHE_SECONDS: optionalInt(0, 300).transform((v) => v ?? 5),
   LOG_LEVEL: z.string().default('info'),
@@ -98,6 +106,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   for (const p of parsed.data.COMPUTE_PROVIDERS.split(',').map((s) => s.trim()).filter(Boolean)) {
     if (p !== 'docker' && p !== 'ec2') throw new Error(`invalid configuration: COMPUTE_PROVIDERS: unknown provider`);
     providers.add(p);
+  }
+  // A renamed variable fails loudly: silently ignoring it would refuse every !external after an upgrade.
+  if (env.TEMPLATE_GIT_HOSTS !== undefined) {
+    throw new Error('invalid configuration: TEMPLATE_GIT_HOSTS was replaced by TEMPLATE_GIT_ALLOW, which names repository prefixes such as github.com/acme/');
+  }
+  if (parseTemplateVarList(parsed.data.TEMPLATE_GIT_ALLOW).some((p) => normaliseRepoPattern(p) === null)) {
+    throw new Error('invalid configuration: TEMPLATE_GIT_ALLOW: expected host/owner/ or host/owner/repo entries');
   }
   const listed = parseTemplateVarList(parsed.data.TEMPLATE_VARS);
   // Loud rather than silently ignored: an operator who lists SECRETS_KEY expects it to work.

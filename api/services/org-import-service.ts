@@ -61,11 +61,13 @@ export function templateError(err: TemplateError): DomainError {
 export function createOrgImportService({ config, store, client, log }: OrgImportServiceDeps) {
   const templatesRoot = resolve(config.TEMPLATES_ROOT);
   const externals = {
-    allowedExternalHosts: config.TEMPLATE_GIT_HOSTS.split(',').map((h) => h.trim()).filter(Boolean),
+    allowedExternalRepos: config.TEMPLATE_GIT_ALLOW.split(',').map((h) => h.trim()).filter(Boolean),
     resolveExternal: createGitExternalResolver({
       cacheDir: resolve(config.TEMPLATE_CACHE_DIR),
       token: config.TEMPLATE_GIT_TOKEN || undefined,
       rewrites: parseRewrites(config.TEMPLATE_GIT_REWRITE),
+      maxCloneBytes: config.TEMPLATE_GIT_MAX_CLONE_MB * 1024 * 1024,
+      maxCacheBytes: config.TEMPLATE_CACHE_MAX_MB * 1024 * 1024,
     }),
   };
 
