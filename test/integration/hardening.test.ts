@@ -65,16 +65,17 @@ async function extraApp(env: Record<string, string>, wrap?: (ports: ComputePorts
 }
 
 describe('template variables (POST /org/import {dir})', () => {
-  const saved = process.env.SECRETS_KEY;
+  const saved = { SECRETS_KEY: process.env.SECRETS_KEY, DATABASE_URL: process.env.DATABASE_URL };
   // The API process's own environment holds the key, as in production: the old expansion read it.
   beforeAll(() => {
     process.env.SECRETS_KEY = p.config.SECRETS_KEY;
     process.env.DATABASE_URL = p.config.DATABASE_URL;
   });
   afterAll(() => {
-    if (saved === undefined) delete process.env.SECRETS_KEY;
-    else process.env.SECRETS_KEY = saved;
-    delete process.env.DATABASE_URL;
+    for (const [key, value] of Object.entries(saved)) {
+      if (value === undefined) delete process.env[key];
+      else process.env[key] = value;
+    }
   });
 
   it('expands TEMPLATE_VAR_* from the platform configuration', async () => {
