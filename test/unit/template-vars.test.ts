@@ -2,6 +2,7 @@
 import { CONFIG_KEYS, loadConfig } from '../../config';
 import { isListableTemplateVar, templateVariables } from '../../config/template-vars';
 import { memoryFileSource, parseOrgTemplate, TemplateError } from '../../domain/org-template';
+import { seededRandom } from '../support/seeded-random';
 
 const PLATFORM_ENV = {
   SECRETS_KEY: 'a'.repeat(64),
@@ -67,5 +68,38 @@ describe('template variables', () => {
     expect(templateVariables({ ...env, TEMPLATE_VAR_A: 'a' }, CONFIG_KEYS, CONFIG_KEYS)).toEqual({ TEMPLATE_VAR_A: 'a' });
     // The bare prefix is not a variable name of its own.
     expect(templateVariables({ TEMPLATE_VAR_: 'x' }, [], CONFIG_KEYS)).toEqual({});
+  });
+
+  it('fuzz: 400 seeded references expand only allowlisted values and otherwise fail identically', async () => {
+    const rng = seededRandom(0x7e3a_14);
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rng() * xs.length)];
+    const env = { ...PLATFORM_ENV, TEMPLATE_VARS: 'TEAM_ROOT' };
+    const allowed = loadConfig(env).templateVars;
+    const secrets = ['a'.repeat(64), 'admin-token-value', 'ghp_template_git_token', 'postgres://u:pw@db/x', 'aws-secret', 'pg-secret', '/home/agent'];
+    const names = [...Object.keys(PLATFORM_ENV), ...CONFIG_KEYS, 'TEMPLATE_VARS', 'TEMPLATE_VAR_', 'PATH', 'NODE_OPTIONS', '__proto__', 'constructor', 'hasOwnProperty', 'toString'];
+    const randomName = () => {
+      const chars = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ_0123456789';
+      let out = pick(['', 'TEMPLATE_VAR_', 'AWS_', 'SECRET_', 'TEMPLATE_']);
+      for (let i = 0, n = 1 + Math.floor(rng() * 12); i < n; i++) out += pick([...chars]);
+      return /^[0-9]/.test(out) ? `X${out}` : out;
+    };
+    const unset = (await workspaceDir('/w/${TEMPLATE_VAR_NEVER_SET_ANYWHERE}', env)) as TemplateError;
+    const failures: string[] = [];
+    for (let i = 0; i < 400; i++) {
+      const refs = Array.from({ length: 1 + Math.floor(rng() * 3) }, () => (rng() < 0.5 ? pick(names) : randomName()));
+      const text = `/w/${refs.map((n) => `\${${n}}`).join('/')}`;
+      const result = await workspaceDir(text, env);
+      const expandable = refs.every((n) => Object.hasOwn(allowed, n));
+      if (typeof result === 'string') {
+        if (!expandable) failures.push(`#${i} expanded a name outside the allowlist: ${refs.join(',')}`);
+        else if (result !== `/w/${refs.map((n) => allowed[n]).join('/')}`) failures.push(`#${i} wrong expansion`);
+        if (secrets.some((v) => result.includes(v))) failures.push(`#${i} leaked a secret value`);
+      } else if (expandable) {
+        failures.push(`#${i} refused allowlisted names: ${refs.join(',')}`);
+      } else if (result.code !== unset.code || result.message !== unset.message || result.path !== unset.path) {
+        failures.push(`#${i} answered differently from an unset variable: ${result.code}`);
+      }
+    }
+    expect(failures).toEqual([]);
   });
 });
