@@ -2,6 +2,7 @@
 // activities/ec2-compute.ts implement these against dockerode and @aws-sdk/client-ec2; declaring the
 // ports here keeps the activities testable with any real client the worker or a test hands in.
 import { ApplicationFailure } from '@temporalio/activity';
+import type { ContainerLimits } from '../config/container-limits';
 import { FAILURE_TYPES } from '../domain/errors';
 import type { WorkspaceStore } from './workspace-store';
 
@@ -16,6 +17,7 @@ export interface DockerComputePort {
     provisionRunId: string;
     /** Called between the engine calls (heartbeat; may throw to stop the start there). */
     onProgress?: () => void;
+    limits?: ContainerLimits;
   }): Promise<{ containerId: string; containerName: string; created: boolean }>;
   isRunning(workspaceId: string): Promise<'running' | 'stopped' | 'not_found'>;
   stopContainer(workspaceId: string, opts?: { timeoutSeconds?: number }): Promise<'stopped' | 'not_found'>;

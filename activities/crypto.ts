@@ -57,10 +57,22 @@ export function createSecretBox(key: Buffer): SecretBox {
   };
 }
 
+/**
+ * The platform has no key at all: a configuration problem, not a bad value. A DecryptError still (the
+ * provision activities treat both as "cannot read secrets"), but the API answers 503 instead of 500.
+ */
+export class SecretsKeyMissingError extends DecryptError {
+  constructor() {
+    super();
+    this.message = 'SECRETS_KEY is not configured';
+    this.name = 'SecretsKeyMissingError';
+  }
+}
+
 /** A box that refuses to work: used when SECRETS_KEY is unset, so secrets can never be stored in clear. */
 export function createMissingKeyBox(): SecretBox {
   const fail = (): never => {
-    throw new DecryptError();
+    throw new SecretsKeyMissingError();
   };
   return { seal: fail, open: fail, agentTokenForRun: fail };
 }

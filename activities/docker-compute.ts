@@ -18,6 +18,7 @@
 import type Docker from 'dockerode';
 import { ComputeError } from '../domain/errors';
 import { configVolumeName, containerName, MANAGED_LABEL, PROVISION_RUN_LABEL, WORKSPACE_ID_LABEL } from '../domain/vocabulary';
+import { DEFAULT_CONTAINER_LIMITS, type ContainerLimits } from '../config/container-limits';
 import type { DockerComputePort } from './compute-ports';
 import { boundedText, sleep } from './compute-util';
 import {
@@ -61,6 +62,8 @@ export interface StartContainerRequest {
   provisionRunId: string;
   /** Called before each engine step (volume, create, files, start): heartbeats, and may throw to stop there. */
   onProgress?: () => void;
+  /** Memory, pids and CPU caps; the defaults of config/container-limits.ts when not given. */
+  limits?: ContainerLimits;
 }
 
 export interface ManagedContainer {
@@ -223,6 +226,8 @@ export function createDockerCompute(deps: DockerComputeDeps): DockerCompute {
    * ownership rule to theirs); 'network_missing': ensureNetwork was never called on this engine.
    */
   async function create(req: StartContainerRequest): Promise<{ id: string } | 'name_taken' | 'network_missing'> {
+    const limits = req.limits ?? DEFAULT_CONTAINER_LIMITS;
+    const memory = limits.memoryMb * 1024 * 1024;
     try {
       const created = await docker.createContainer({
         name: containerName(req.workspaceId),
@@ -233,6 +238,15 @@ export function createDockerCompute(deps: DockerComputeDeps): DockerCompute {
           Binds: [`${configVolumeName(req.workspaceId)}:/configs`],
           NetworkMode: network,
           RestartPolicy: { Name: 'no' },
+          // The agent runs code its model writes: bounded resources, no privilege gain through setuid
+          // binaries, and no capabilities (it reads /configs and speaks HTTP, which need none).
+          Memory: memory,
+          MemorySwap: memory, // equal to Memory: no swap on top
+          PidsLimit: limits.pidsLimit,
+          NanoCpus: Math.round(limits.cpus * 1e9),
+          SecurityOpt: ['no-new-privileges'],
+          CapDrop: ['ALL'],
+          CapAdd: [],
         },
       });
       return { id: created.id };

@@ -4,6 +4,7 @@
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import type { Config } from '../config';
 import { imageForRuntime } from '../config';
+import { containerLimitsFor } from '../config/container-limits';
 import { ComputeError, FAILURE_TYPES } from '../domain/errors';
 import { assembleEnv } from '../domain/provision-env';
 import { resolveProvisionTimeout } from '../domain/provision-timeout';
@@ -284,6 +285,7 @@ export function createProvisionActivities(deps: ProvisionActivityDeps) {
             files: { '.auth_token': token },
             provisionRunId: input.runId,
             onProgress: progress,
+            limits: containerLimitsFor(config.containerLimits, ws.runtime),
           });
           await store.setComputeRefs(ws.id, { containerName: started.containerName });
           return { compute: 'docker', containerName: started.containerName };

@@ -10,7 +10,7 @@ import type { Config } from '../config';
 import type { ComputePorts } from '../activities/compute-ports';
 import type { SecretBox } from '../activities/crypto';
 import type { WorkspaceStore } from '../activities/workspace-store';
-import { adminGuard } from './auth';
+import { adminGuard, secretsKeyGuard } from './auth';
 import { installErrorHandling, installStrictJsonParser } from './errors';
 import { BODY_LIMIT_BYTES } from './limits';
 import { adminRoutes } from './routes/admin';
@@ -28,6 +28,8 @@ export interface ApiDeps {
   compute: ComputePorts;
   workflows: WorkflowService;
   adminGuard: (request: FastifyRequest) => Promise<void>;
+  /** preHandler of routes that need SECRETS_KEY (503 SECRETS_KEY_MISSING without it). */
+  requireSecretsKey: () => Promise<void>;
 }
 
 export interface BuildAppOptions {
@@ -78,6 +80,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     compute: opts.compute,
     workflows: createWorkflowService({ client: opts.temporal, taskQueue: opts.config.TASK_QUEUE }),
     adminGuard: adminGuard(opts.config.ADMIN_TOKEN),
+    requireSecretsKey: secretsKeyGuard(opts.config.SECRETS_KEY),
   };
   await app.register(healthRoutes(deps));
   await app.register(registryRoutes(deps));

@@ -3,6 +3,7 @@
 // carrying the request id that also appears in the logs.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
+import { SecretsKeyMissingError } from '../activities/crypto';
 import { DomainError } from '../domain/errors';
 import { BODY_LIMIT_BYTES, describeBytes } from './limits';
 import { SCHEMA_FIELD_NAMES } from './schemas';
@@ -71,6 +72,10 @@ export function installErrorHandling(app: FastifyInstance): void {
       }));
       return reply.status(400).send({ error: 'invalid request', code: 'VALIDATION_FAILED', details } satisfies ErrorBody);
     }
+    if (err instanceof SecretsKeyMissingError) {
+      const missing = secretsKeyMissing();
+      return reply.status(missing.httpStatus).send({ error: missing.message, code: missing.code } satisfies ErrorBody);
+    }
     if (err instanceof DomainError) {
       return reply.status(err.httpStatus).send({ error: err.message, code: err.code, ...(err.details ? err.details : {}) });
     }
@@ -90,6 +95,9 @@ export function installErrorHandling(app: FastifyInstance): void {
 }
 
 export const notFound = (what: string) => new DomainError('NOT_FOUND', 404, `${what} not found`);
+/** 503: the route must seal or open a secret and the platform has no SECRETS_KEY (a setup problem, not the caller's). */
+export const secretsKeyMissing = () =>
+  new DomainError('SECRETS_KEY_MISSING', 503, 'secrets are unavailable: the platform has no SECRETS_KEY configured');
 export const unauthorized = () => new DomainError('UNAUTHORIZED', 401, 'missing or invalid bearer token');
 
 /**

@@ -2,6 +2,7 @@
 import { Client, Connection } from '@temporalio/client';
 import pino from 'pino';
 import { loadConfig } from '../config';
+import { temporalConnectionOptions } from '../config/temporal-tls';
 import { migrate } from '../db/migrate';
 import { buildClients } from '../worker/clients';
 import { buildApp } from './app';
@@ -11,7 +12,7 @@ async function main(): Promise<void> {
   const log = pino({ level: config.LOG_LEVEL, name: 'api' });
   await migrate(config.DATABASE_URL);
   const clients = buildClients(config, log);
-  const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+  const connection = await Connection.connect(temporalConnectionOptions(config));
   const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
   const app = await buildApp({ config, store: clients.store, box: clients.box, temporal, compute: clients.compute });
   await app.listen({ host: config.API_HOST, port: config.API_PORT });

@@ -2,6 +2,10 @@
 // kept in step with this file.
 import { z } from 'zod';
 import { MAX_PROVISION_TIMEOUT_SECONDS } from '../domain/provision-timeout';
+import { normaliseRepoPattern } from '../domain/org-template/external';
+import { parseAllowCidrs, type Cidr } from '../domain/push-url';
+import { parseContainerLimits, type ContainerLimitConfig } from './container-limits';
+import { isListableTemplateVar, parseTemplateVarList, templateVariables } from './template-vars';
 
 const optionalInt = (min: number, max: number) =>
   z
@@ -14,6 +18,12 @@ const schema = z.object({
   DATABASE_URL: z.string().default('postgres://postgres@127.0.0.1:5432/molecule'),
   TEMPORAL_ADDRESS: z.string().default('127.0.0.1:7233'),
   TEMPORAL_NAMESPACE: z.string().default('default'),
+  /** PEM files for mTLS to Temporal (config/temporal-tls.ts); all empty means a plaintext connection. */
+  TEMPORAL_TLS_CERT: z.string().default(''),
+  TEMPORAL_TLS_KEY: z.string().default(''),
+  TEMPORAL_TLS_CA: z.string().default(''),
+  /** SNI / host name the server certificate is checked against, when it differs from TEMPORAL_ADDRESS's host. */
+  TEMPORAL_TLS_SERVER_NAME: z.string().default(''),
   TASK_QUEUE: z.string().default('workspace-lifecycle'),
   API_HOST: z.string().default('127.0.0.1'),
   API_PORT: optionalInt(0, 65535).transform((v) => v ?? 8080),
@@ -32,6 +42,15 @@ const schema = z.object({
   /** Extra tags (k=v,k=v) put on every EC2 instance. */
   EC2_EXTRA_TAGS: z.string().default(''),
   WORKSPACE_IMAGE: z.string().default('localhost/molecule-agent:latest'),
+  /** Workspace container limits (config/container-limits.ts); each has a CONTAINER_*_<RUNTIME> override. */
+  CONTAINER_MEMORY_MB: z.string().default(''),
+  CONTAINER_PIDS_LIMIT: z.string().default(''),
+  CONTAINER_CPUS: z.string().default(''),
+  /**
+   * CIDRs (comma-separated) a registered push URL may point into although they are internal: loopback,
+   * private, link-local... for dev setups only. The metadata service stays refused whatever it says.
+   */
+  PUSH_URL_ALLOW_CIDRS: z.string().default(''),
   /** Seconds between agent heartbeats, passed to the agent as HEARTBEAT_INTERVAL. */
   HEARTBEAT_INTERVAL_SECONDS: optionalInt(1, 3600).transform((v) => v ?? 10),
   EC2_ENDPOINT: z.string().optional(),
@@ -40,14 +59,25 @@ const schema = z.object({
   EC2_INSTANCE_TYPE: z.string().default('t3.micro'),
   PROVISION_TIMEOUT_SECONDS: optionalInt(1, MAX_PROVISION_TIMEOUT_SECONDS),
   TEMPLATES_ROOT: z.string().default('./org-templates'),
-  /** Hosts `!external` repositories may live on (comma-separated, exact host match). */
-  TEMPLATE_GIT_HOSTS: z.string().default('github.com'),
-  /** Bearer token for cloning `!external` repositories (sent as a header, never in the URL). */
+  /** More variables `${VAR}` in on-disk templates may read, besides every TEMPLATE_VAR_* (config/template-vars.ts). */
+  TEMPLATE_VARS: z.string().default(''),
+  /**
+   * Repositories `!external` may name, comma-separated: `host/owner/` (a prefix: every repository of the
+   * owner) or `host/owner/repo` (exactly that one). Empty: no `!external` at all.
+   */
+  TEMPLATE_GIT_ALLOW: z.string().default(''),
+  /** Bearer token for `!external` fetches: sent only to the allowlisted repository being fetched, never on a redirect. */
   TEMPLATE_GIT_TOKEN: z.string().default(''),
   /** Mirrors: `base=prefix,...`, fetched as git's url.<base>.insteadOf=<prefix>. */
   TEMPLATE_GIT_REWRITE: z.string().default(''),
-  /** Content-addressed cache of fetched `!external` subtrees. */
+  /** Cache of fetched `!external` checkouts, one entry per repository and resolved commit. */
   TEMPLATE_CACHE_DIR: z.string().default('./.data/template-cache'),
+  /** A single `!external` fetch (git data and checkout) is aborted beyond this size. */
+  TEMPLATE_GIT_MAX_CLONE_MB: optionalInt(1, 100_000).transform((v) => v ?? 50),
+  /** Least recently used cache entries are evicted beyond this total. */
+  TEMPLATE_CACHE_MAX_MB: optionalInt(1, 1_000_000).transform((v) => v ?? 500),
+  /** /readyz answers from its last probe for this long, so hammering it cannot spend a provider's API budget. */
+  READYZ_CACHE_SECONDS: optionalInt(0, 300).transform((v) => v ?? 5),
   LOG_LEVEL: z.string().default('info'),
   /** The worker creates the orphan-sweeper Schedule (every 60 s, one pass at boot) unless this is false. */
   SWEEPER_ENABLED: z.enum(['true', 'false']).default('true'),
@@ -56,7 +86,15 @@ const schema = z.object({
 /** Every variable the processes read (the README's table and docker-compose.yml are checked against it). */
 export const CONFIG_KEYS = Object.keys(schema.shape);
 
-export type Config = z.infer<typeof schema> & { computeProviders: Set<'docker' | 'ec2'> };
+export type Config = z.infer<typeof schema> & {
+  computeProviders: Set<'docker' | 'ec2'>;
+  /** What `${VAR}` in on-disk templates expands from: the allowlisted variables only, read once at start. */
+  templateVars: Readonly<Record<string, string>>;
+  /** CONTAINER_MEMORY_MB / _PIDS_LIMIT / _CPUS and their per-runtime overrides, validated at start. */
+  containerLimits: ContainerLimitConfig;
+  /** PUSH_URL_ALLOW_CIDRS, parsed. */
+  pushUrlAllow: Cidr[];
+};
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = schema.safeParse(env);
@@ -69,7 +107,25 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     if (p !== 'docker' && p !== 'ec2') throw new Error(`invalid configuration: COMPUTE_PROVIDERS: unknown provider`);
     providers.add(p);
   }
-  return { ...parsed.data, computeProviders: providers };
+  // A renamed variable fails loudly: silently ignoring it would refuse every !external after an upgrade.
+  if (env.TEMPLATE_GIT_HOSTS !== undefined) {
+    throw new Error('invalid configuration: TEMPLATE_GIT_HOSTS was replaced by TEMPLATE_GIT_ALLOW, which names repository prefixes such as github.com/acme/');
+  }
+  if (parseTemplateVarList(parsed.data.TEMPLATE_GIT_ALLOW).some((p) => normaliseRepoPattern(p) === null)) {
+    throw new Error('invalid configuration: TEMPLATE_GIT_ALLOW: expected host/owner/ or host/owner/repo entries');
+  }
+  const listed = parseTemplateVarList(parsed.data.TEMPLATE_VARS);
+  // Loud rather than silently ignored: an operator who lists SECRETS_KEY expects it to work.
+  if (listed.some((name) => !isListableTemplateVar(name, CONFIG_KEYS))) {
+    throw new Error('invalid configuration: TEMPLATE_VARS: names platform configuration or a credential, which templates may never read');
+  }
+  return {
+    ...parsed.data,
+    computeProviders: providers,
+    templateVars: templateVariables(env, listed, CONFIG_KEYS),
+    containerLimits: parseContainerLimits(env),
+    pushUrlAllow: parseAllowCidrs(parsed.data.PUSH_URL_ALLOW_CIDRS),
+  };
 }
 
 /** Image per runtime: WORKSPACE_IMAGE_<RUNTIME> (dashes as underscores) overrides WORKSPACE_IMAGE. */

@@ -8,6 +8,7 @@ import { Client, Connection } from '@temporalio/client';
 import { ReplayError, Worker } from '@temporalio/worker';
 import { DeterminismViolationError } from '@temporalio/workflow';
 import { loadConfig } from '../config';
+import { temporalConnectionOptions } from '../config/temporal-tls';
 import { historyToText, readHistory } from '../worker/history-file';
 
 function arg(name: string): string | undefined {
@@ -41,7 +42,7 @@ async function main(): Promise<number> {
     return 2;
   }
   const config = loadConfig();
-  const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+  const connection = await Connection.connect(temporalConnectionOptions(config));
   try {
     const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
     const history = await client.workflow.getHandle(workflowId, arg('--run')).fetchHistory();

@@ -4,6 +4,7 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import pino from 'pino';
 import { loadConfig } from '../config';
+import { temporalConnectionOptions } from '../config/temporal-tls';
 import { migrate } from '../db/migrate';
 import { buildClients } from './clients';
 import { createWorker } from './create-worker';
@@ -14,9 +15,9 @@ async function main(): Promise<void> {
   const log = pino({ level: config.LOG_LEVEL, name: 'worker' });
   await migrate(config.DATABASE_URL);
   const clients = buildClients(config, log);
-  const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
+  const connection = await NativeConnection.connect(temporalConnectionOptions(config));
   // A plain client too: delete activities wait on cancelled workflows through it.
-  const clientConnection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+  const clientConnection = await Connection.connect(temporalConnectionOptions(config));
   const temporal = new Client({ connection: clientConnection, namespace: config.TEMPORAL_NAMESPACE });
   const worker = await createWorker({
     connection,

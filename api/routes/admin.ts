@@ -11,7 +11,7 @@ const finding = z.object({ kind: z.string(), id: z.string(), workspace_id: z.str
 export const adminRoutes =
   (deps: ApiDeps): FastifyPluginAsyncZod =>
   async (app) => {
-    app.addHook('preHandler', deps.adminGuard);
+    app.addHook('onRequest', deps.adminGuard);
     const sweeper = createOrphanSweeper({ store: deps.store, compute: deps.compute, config: deps.config, log: pino({ level: 'silent' }), temporal: deps.temporal });
 
     app.get(

@@ -25,7 +25,7 @@ const started = z.object({
 export const orgRoutes =
   (deps: ApiDeps): FastifyPluginAsyncZod =>
   async (app) => {
-    app.addHook('preHandler', deps.adminGuard);
+    app.addHook('onRequest', deps.adminGuard);
     const service = createOrgImportService({ config: deps.config, store: deps.store, client: deps.temporal, log: app.log });
 
     app.get(
@@ -38,7 +38,8 @@ export const orgRoutes =
     app.post(
       '/org/import',
       {
-        preHandler: importIdempotency.preHandler,
+        // Secrets key first: an import that could not seal its snapshot must not take an idempotency key.
+        preHandler: [deps.requireSecretsKey, importIdempotency.preHandler],
         onSend: importIdempotency.onSend,
         schema: {
           tags: ['org'],
@@ -66,7 +67,7 @@ export const orgRoutes =
 
     app.post(
       '/org/imports/:id/retry',
-      { schema: { tags: ['org'], params: idParams, response: { 202: started.extend({ retry_of: z.string() }), 404: errorResponse, 409: errorResponse, 503: notStarted } } },
+      { preHandler: deps.requireSecretsKey, schema: { tags: ['org'], params: idParams, response: { 202: started.extend({ retry_of: z.string() }), 404: errorResponse, 409: errorResponse, 503: notStarted } } },
       async (request, reply) => {
         const run = await service.retry(request.params.id);
         return reply.status(202).send({ import_id: run.importId, workflow_id: run.workflowId, run_id: run.runId, status: 'running' as const, retry_of: request.params.id });

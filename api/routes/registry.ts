@@ -2,10 +2,12 @@
 // A removed workspace never comes back to life here: the store's writes exclude `removed` rows.
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { DomainError } from '../../domain/errors';
 import type { ApiDeps } from '../app';
 import { bearerToken } from '../auth';
 import { unauthorized, workspaceRemoved as removed } from '../errors';
 import { errorResponse, heartbeatBody, registerBody } from '../schemas';
+import { createPushUrlCheck } from '../services/push-url';
 
 const agentAnswer = z.object({ status: z.string(), platform_inbound_secret: z.string().nullable() });
 
@@ -20,12 +22,23 @@ export const registryRoutes =
       return identity;
     }
 
+    const pushUrlRefusal = createPushUrlCheck(deps.config.pushUrlAllow);
+
     app.post(
       '/registry/register',
-      { schema: { tags: ['registry'], body: registerBody, response: { 200: agentAnswer, 401: errorResponse, 410: errorResponse } } },
+      {
+        schema: {
+          tags: ['registry'],
+          body: registerBody,
+          response: { 200: agentAnswer, 400: errorResponse.extend({ reason: z.string().optional() }), 401: errorResponse, 410: errorResponse },
+        },
+      },
       async (request) => {
         const token = bearerToken(request);
         await authenticate(token, request.body.workspace_id);
+        // After the token check: an unauthenticated caller learns nothing about what the platform refuses.
+        const refusal = request.body.url ? await pushUrlRefusal(request.body.url) : null;
+        if (refusal) throw new DomainError('PUSH_URL_REFUSED', 400, 'push url refused: it must be a public http(s) address', { reason: refusal });
         // Re-checks the token under the row lock: one a new provision run revoked since is refused.
         const registered = await deps.store.markRegistered(request.body.workspace_id, token ?? '', request.body.url ?? null);
         if (registered.outcome !== 'registered') throw registered.outcome === 'removed' ? removed() : unauthorized();

@@ -55,7 +55,7 @@ const removedBody = z.object({ error: z.string(), code: z.string(), id: z.string
 export const workspaceRoutes =
   (deps: ApiDeps): FastifyPluginAsyncZod =>
   async (app) => {
-    app.addHook('preHandler', deps.adminGuard);
+    app.addHook('onRequest', deps.adminGuard);
     const view = (row: WorkspaceRow) => toWorkspaceView(row, deps.config);
     // Hot reads (GET, restart) of the same row share one query while it is in flight.
     const readRow = singleFlight((id: string) => id, (id: string) => deps.store.getWorkspace(id));
@@ -123,7 +123,8 @@ export const workspaceRoutes =
             503: errorResponse.extend({ workspace_id: z.string().optional() }),
           },
         },
-        preHandler: createIdempotency.preHandler,
+        // Secrets key first: a create that could not seal its secrets must not take an idempotency key.
+        preHandler: [deps.requireSecretsKey, createIdempotency.preHandler],
         onSend: createIdempotency.onSend,
       },
       async (request, reply) => {
@@ -197,6 +198,7 @@ export const workspaceRoutes =
     app.post(
       '/workspaces/:id/provision',
       {
+        preHandler: deps.requireSecretsKey,
         schema: {
           tags: ['workspaces'],
           params: idParams,
@@ -217,6 +219,7 @@ export const workspaceRoutes =
     app.post(
       '/workspaces/:id/restart',
       {
+        preHandler: deps.requireSecretsKey,
         schema: {
           tags: ['workspaces'],
           params: idParams,
@@ -303,7 +306,7 @@ export const workspaceRoutes =
 
     app.put(
       '/workspaces/:id/secrets/:name',
-      { schema: { tags: ['secrets'], params: secretParams, body: secretBody, response: { 204: z.null(), 404: errorResponse, 410: removedBody } } },
+      { preHandler: deps.requireSecretsKey, schema: { tags: ['secrets'], params: secretParams, body: secretBody, response: { 204: z.null(), 404: errorResponse, 410: removedBody } } },
       async (request, reply) => {
         await loadLive(request.params.id);
         await deps.store.putWorkspaceSecret(request.params.id, request.params.name, request.body.value);
@@ -313,7 +316,7 @@ export const workspaceRoutes =
 
     app.put(
       '/admin/secrets/:name',
-      { schema: { tags: ['secrets'], params: globalSecretParams, body: secretBody, response: { 204: z.null() } } },
+      { preHandler: deps.requireSecretsKey, schema: { tags: ['secrets'], params: globalSecretParams, body: secretBody, response: { 204: z.null() } } },
       async (request, reply) => {
         await deps.store.putGlobalSecret(request.params.name, request.body.value);
         return reply.status(204).send(null);

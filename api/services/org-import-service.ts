@@ -68,11 +68,13 @@ export function templateError(err: TemplateError): DomainError {
 export function createOrgImportService({ config, store, client, log }: OrgImportServiceDeps) {
   const templatesRoot = resolve(config.TEMPLATES_ROOT);
   const externals = {
-    allowedExternalHosts: config.TEMPLATE_GIT_HOSTS.split(',').map((h) => h.trim()).filter(Boolean),
+    allowedExternalRepos: config.TEMPLATE_GIT_ALLOW.split(',').map((h) => h.trim()).filter(Boolean),
     resolveExternal: createGitExternalResolver({
       cacheDir: resolve(config.TEMPLATE_CACHE_DIR),
       token: config.TEMPLATE_GIT_TOKEN || undefined,
       rewrites: parseRewrites(config.TEMPLATE_GIT_REWRITE),
+      maxCloneBytes: config.TEMPLATE_GIT_MAX_CLONE_MB * 1024 * 1024,
+      maxCacheBytes: config.TEMPLATE_CACHE_MAX_MB * 1024 * 1024,
     }),
   };
 
@@ -97,8 +99,9 @@ export function createOrgImportService({ config, store, client, log }: OrgImport
     }
     try {
       if (body.dir !== undefined) {
-        return await parseOrgTemplate({ source: diskFileSource(resolveDir(body.dir)), env: process.env as Record<string, string>, ...externals });
+        return await parseOrgTemplate({ source: diskFileSource(resolveDir(body.dir)), env: config.templateVars, ...externals });
       }
+      // Inline templates expand nothing: their caller can write the value itself.
       return await parseOrgTemplate({ inline: body.template, env: {}, ...externals });
     } catch (err) {
       if (err instanceof TemplateError) {
@@ -252,7 +255,7 @@ export function createOrgImportService({ config, store, client, log }: OrgImport
       for (const entry of readdirSync(templatesRoot, { withFileTypes: true })) {
         if (!entry.isDirectory() || !DIR_PATTERN.test(entry.name)) continue;
         try {
-          const t = await parseOrgTemplate({ source: diskFileSource(join(templatesRoot, entry.name)), env: process.env as Record<string, string>, ...externals });
+          const t = await parseOrgTemplate({ source: diskFileSource(join(templatesRoot, entry.name)), env: config.templateVars, ...externals });
           out.push({ dir: entry.name, name: t.name, workspaces: countWorkspaces(t) });
         } catch (err) {
           out.push({ dir: entry.name, name: '', workspaces: 0, error: err instanceof TemplateError ? err.code : 'unreadable' });

@@ -1,6 +1,9 @@
 // `${VAR}` expansion for workspace_dir. An unset variable is an error, not an empty string: an empty
 // expansion turns `${ROOT}/agents` into `/agents`, a different (and possibly sensitive) host path.
 
+/** The one message for a variable that is unset or not exposed to templates. */
+export const UNAVAILABLE_VARIABLE = 'workspace_dir refers to a variable that is not available to templates';
+
 export type ExpandResult = { ok: true; value: string } | { ok: false; reason: 'unset' | 'syntax' };
 
 const VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;

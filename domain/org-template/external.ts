@@ -7,7 +7,7 @@ import { resolveTemplatePath } from './paths';
 import { isPlainObject } from './plain-object';
 
 export interface ExternalRef {
-  /** https URL without userinfo, query or fragment, on an allowed host. */
+  /** https URL without userinfo, query or fragment, matching an allowlisted repository prefix. */
   repo: string;
   ref: string;
   /** Normalised, relative to the repository root ('' for the root). */
@@ -23,7 +23,42 @@ export interface ResolvedExternal {
 
 export type ExternalResolver = (ref: ExternalRef) => Promise<ResolvedExternal>;
 
-export const DEFAULT_EXTERNAL_HOSTS: readonly string[] = ['github.com'];
+/**
+ * Repositories `!external` may name when the caller gives no allowlist: none. Fetching third-party
+ * template content is opt-in, per repository or owner (TEMPLATE_GIT_ALLOW).
+ */
+export const DEFAULT_EXTERNAL_REPOS: readonly string[] = [];
+
+// A path segment of an allowed repository: no empty, `.`/`..` or percent-encoded segments, which a
+// server might normalise into a different repository than the one the allowlist matched.
+const REPO_SEGMENT = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
+
+/**
+ * `host/owner/` (every repository of the owner: the trailing slash makes it a prefix) or
+ * `host/owner/repo` (that repository only); a trailing `*` is dropped, the host is case-insensitive,
+ * `.git` and trailing slashes are ignored. Null when the pattern names no owner or is malformed.
+ */
+export function normaliseRepoPattern(pattern: string): string | null {
+  const text = pattern.trim().replace(/\*$/, '');
+  const slash = text.indexOf('/');
+  if (slash <= 0) return null;
+  const host = text.slice(0, slash).toLowerCase();
+  if (!/^[a-z0-9.-]+(:[0-9]{1,5})?$/.test(host)) return null;
+  const prefix = text.endsWith('/');
+  const segments = text.slice(slash + 1).replace(/\/+$/, '').replace(/\.git$/, '').split('/');
+  if (segments.length === 0 || !segments.every((s) => REPO_SEGMENT.test(s))) return null;
+  return `${host}/${segments.join('/')}${prefix ? '/' : ''}`;
+}
+
+/** `host/owner/repo` of a normalised https repository URL against the allowlist patterns. */
+export function repoAllowed(repo: string, patterns: readonly string[]): boolean {
+  const url = new URL(repo);
+  const key = `${url.host.toLowerCase()}${url.pathname}`;
+  return patterns.some((raw) => {
+    const p = normaliseRepoPattern(raw);
+    return p !== null && (p.endsWith('/') ? key.startsWith(p) : key === p);
+  });
+}
 
 // The SPEC's pattern; `..` is refused separately, and a leading `-` too so a ref can never be read as a
 // git command-line option by whatever runs the clone.
@@ -33,7 +68,7 @@ const MAX_REF_LENGTH = 255;
 
 export function parseExternalRef(
   spec: unknown,
-  allowedHosts: readonly string[],
+  allowedRepos: readonly string[],
   at: { file: string; path: readonly PathSegment[] },
 ): ExternalRef {
   const fail = (code: 'external_invalid' | 'external_host_not_allowed', message: string): never => {
@@ -56,8 +91,12 @@ export function parseExternalRef(
     fail('external_invalid', '!external repo must not carry credentials');
   }
   if (url.search || url.hash || repo.includes('?') || repo.includes('#')) fail('external_invalid', '!external repo must not have a query or fragment');
-  const hosts = new Set(allowedHosts.map((h) => h.toLowerCase()));
-  if (!hosts.has(url.host.toLowerCase())) fail('external_host_not_allowed', '!external repo host is not allowed');
+  const segments = url.pathname.replace(/\/+$/, '').replace(/\.git$/, '').split('/').slice(1);
+  if (segments.length < 2 || !segments.every((s) => REPO_SEGMENT.test(s)) || repo.includes('%') || repo.includes('\\')) {
+    fail('external_invalid', '!external repo must be https://host/owner/repository');
+  }
+  // The code predates repository prefixes (it meant "host not allowed"); kept so callers need not change.
+  if (!repoAllowed(normaliseRepo(url), allowedRepos)) fail('external_host_not_allowed', '!external repo is not in the allowlist');
   if (ref.length > MAX_REF_LENGTH || !REF_PATTERN.test(ref) || ref.includes('..') || ref.startsWith('-')) {
     fail('external_invalid', '!external ref is not a valid git ref');
   }

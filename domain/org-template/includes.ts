@@ -27,7 +27,7 @@ export interface ExpandedTree {
 }
 
 export interface ExpandOptions {
-  allowedHosts: readonly string[];
+  allowedRepos: readonly string[];
   resolveExternal?: ExternalResolver;
 }
 
@@ -152,7 +152,7 @@ class Expander {
     const fail = (code: TemplateErrorCode, message: string, detail?: string): never => {
       throw new TemplateError(code, message, ctx.file, formatPath(path), detail);
     };
-    const ref = parseExternalRef(spec, this.options.allowedHosts, { file: ctx.file, path });
+    const ref = parseExternalRef(spec, this.options.allowedRepos, { file: ctx.file, path });
     const depths = { includeDepth: ctx.includeDepth, externalDepth: ctx.externalDepth + 1 };
     if (depths.externalDepth > LIMITS.maxExternalDepth) fail('external_depth', '!external subtrees are nested too deeply');
     const resolver = this.options.resolveExternal;

@@ -1,7 +1,7 @@
 // Org template import: parse an `org.yaml` tree (or an inline JSON body) into one validated OrgTemplate.
 // Pure apart from the injected file source and external resolver: no Temporal, no network.
 import { INLINE_FILE, TemplateError } from './errors';
-import { DEFAULT_EXTERNAL_HOSTS, type ExternalResolver } from './external';
+import { DEFAULT_EXTERNAL_REPOS, type ExternalResolver } from './external';
 import type { TemplateFileSource } from './file-source';
 import { expandFromSource, expandInline } from './includes';
 import type { OrgTemplate } from './schema';
@@ -14,10 +14,13 @@ export interface ParseOrgTemplateInput {
   entry?: string;
   /** An already-parsed JSON object (API body). Includes are `{"!include": "path"}` and are rejected. */
   inline?: unknown;
-  /** For `${VAR}` in workspace_dir. */
+  /**
+   * For `${VAR}` in workspace_dir: exactly the variables templates may read (config.templateVars), never
+   * the process environment. A name outside it fails like an unset one.
+   */
   env?: Readonly<Record<string, string>>;
-  /** Hosts `!external` repos may live on; default github.com. */
-  allowedExternalHosts?: readonly string[];
+  /** Repository prefixes `!external` may name (`host/owner/` or `host/owner/repo`); default none. */
+  allowedExternalRepos?: readonly string[];
   /** Fetches `!external` subtrees; without it `!external` fails with `external_unsupported`. */
   resolveExternal?: ExternalResolver;
 }
@@ -28,7 +31,7 @@ export async function parseOrgTemplate(input: ParseOrgTemplateInput): Promise<Or
   const hasSource = input.source !== undefined;
   const hasInline = input.inline !== undefined;
   if (hasSource === hasInline) throw new TemplateError('invalid_input', 'give exactly one of a template directory or an inline template', '', '');
-  const options = { allowedHosts: input.allowedExternalHosts ?? DEFAULT_EXTERNAL_HOSTS, resolveExternal: input.resolveExternal };
+  const options = { allowedRepos: input.allowedExternalRepos ?? DEFAULT_EXTERNAL_REPOS, resolveExternal: input.resolveExternal };
   const entry = input.entry ?? DEFAULT_ENTRY;
   const expanded = input.source ? await expandFromSource(input.source, entry, options) : await expandInline(input.inline, options);
   return validateTemplate(expanded.value, { origins: expanded.origins, env: input.env ?? {}, rootFile: input.source ? entry : INLINE_FILE });
@@ -36,7 +39,7 @@ export async function parseOrgTemplate(input: ParseOrgTemplateInput): Promise<Or
 
 export { INLINE_FILE, PRINTABLE_KEYS, TEMPLATE_ERROR_CODES, TemplateError, formatPath } from './errors';
 export type { PathSegment, TemplateErrorCode, TemplateWarning } from './errors';
-export { DEFAULT_EXTERNAL_HOSTS, contentAddress, parseExternalRef, redactSecrets } from './external';
+export { DEFAULT_EXTERNAL_REPOS, contentAddress, normaliseRepoPattern, parseExternalRef, redactSecrets, repoAllowed } from './external';
 export type { ExternalRef, ExternalResolver, ResolvedExternal } from './external';
 export { diskFileSource, memoryFileSource } from './file-source';
 export type { TemplateFileSource } from './file-source';

@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import { normalizeRuntime } from '../vocabulary';
 import { type PathSegment, TemplateError, type TemplateErrorCode, type TemplateWarning, formatPath } from './errors';
-import { expandVariables } from './expand-vars';
+import { UNAVAILABLE_VARIABLE, expandVariables } from './expand-vars';
 import type { Origin } from './includes';
 import { LIMITS } from './limits';
 import { CONTROL_CHARS, resolveTemplatePath } from './paths';
@@ -86,7 +86,8 @@ class Validator {
     if (workspace_dir !== undefined) {
       const expanded = expandVariables(workspace_dir, this.options.env);
       const at = formatPath([...path, 'workspace_dir']);
-      if (!expanded.ok && expanded.reason === 'unset') throw new TemplateError('unset_variable', 'workspace_dir refers to an unset variable', file, at);
+      // One answer for "not set" and "not allowed": it must not tell a template author what is set.
+      if (!expanded.ok && expanded.reason === 'unset') throw new TemplateError('unset_variable', UNAVAILABLE_VARIABLE, file, at);
       if (!expanded.ok || CONTROL_CHARS.test(expanded.value)) throw new TemplateError('invalid_value', 'workspace_dir is not a valid path', file, at);
       out.workspace_dir = expanded.value;
     }

@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { IDEMPOTENCY_KEY_PATTERN } from '../../api/services/idempotency';
 import { createWorkspaceBody, heartbeatBody, listWorkspacesQuery, registerBody, secretBody, secretParams, globalSecretParams, deleteQuery } from '../../api/schemas';
+import { loadConfig } from '../../config';
 import { diskFileSource, parseOrgTemplate, TemplateError } from '../../domain/org-template';
 import { ADMIN_TOKEN, startPlatform, type Platform } from './support/platform';
 import { seededRandom } from '../support/seeded-random';
@@ -833,7 +834,8 @@ async function diskTemplateCases(c: Corpus, root: string, defects: Corpus): Prom
     const dir = join(root, name);
     const t = make(at.marker);
     write(dir, t);
-    const failure = await templateFailure(() => parseOrgTemplate({ source: diskFileSource(dir), env: process.env as Record<string, string> }));
+    // The variables the server's templates may read (its config), not this process's environment.
+    const failure = await templateFailure(() => parseOrgTemplate({ source: diskFileSource(dir), env: loadConfig(F6_TEMPLATE_ENV).templateVars }));
     if (!failure) {
       c.skippedValid++;
       return;
@@ -995,6 +997,20 @@ async function diskTemplateCases(c: Corpus, root: string, defects: Corpus): Prom
   await add('disk.tree', (m) => ({ files: { 'org.yaml': `${head(m)}workspaces:\n  - name: a\n    files_dir: ../../etc\n    role: "${m}"\n` } }));
   await add('disk.tree', (m) => ({ files: { 'org.yaml': `${head(m)}workspaces:\n  - name: a\n    files_dir: escape\n    role: "${m}"\n` }, links: { escape: '/etc' } }));
   await add('disk.tree', (m) => ({ files: { 'org.yaml': `${head(m)}workspaces:\n  - name: a\n    workspace_dir: "\${F6_NOT_SET_${m}}/w"\n` } }));
+  // Template variables: only TEMPLATE_VAR_* and TEMPLATE_VARS names expand; configuration, credentials
+  // and the rest of the environment fail like an unset name, wherever the reference sits.
+  const forbiddenVars = [
+    'SECRETS_KEY', 'ADMIN_TOKEN', 'TEMPLATE_GIT_TOKEN', 'DATABASE_URL', 'AWS_SECRET_ACCESS_KEY', 'AWS_ACCESS_KEY_ID', 'TEMPORAL_ADDRESS',
+    'PATH', 'HOME', 'PWD', 'TEMPLATE_VARS', 'TEMPLATE_VAR_', 'F6_UNLISTED', 'secrets_key', '__proto__', 'constructor', 'TEMPLATE_VAR_F6_NOT_SET',
+  ];
+  for (const name of forbiddenVars) {
+    await add('disk.template-var', (m) => ({ files: { 'org.yaml': `${head(m)}workspaces:\n  - name: "${m}"\n    workspace_dir: "/w/\${${name}}"\n` } }));
+    await add('disk.template-var', (m) => ({ files: { 'org.yaml': `${head(m)}defaults:\n  workspace_dir: "\${TEMPLATE_VAR_F6_OK}/\${${name}}/${m}"\nworkspaces:\n  - name: a\n` } }));
+    await add('disk.template-var', (m) => ({ files: { 'org.yaml': `${head(m)}workspaces:\n  - !include team.yaml\n`, 'team.yaml': `name: "${m}"\nworkspace_dir: "\${${name}}"\n` } }));
+  }
+  for (const text of ['\${\${SECRETS_KEY}}', '\${SECRETS_KEY', '\$\${ADMIN_TOKEN}', '\${ SECRETS_KEY }', '\${SECRETS_KEY:-x}', '\${TEMPLATE_VAR_F6_OK}\${DATABASE_URL}', '\${TEMPLATE_VAR_F6_OK']) {
+    await add('disk.template-var', (m) => ({ files: { 'org.yaml': `${head(m)}workspaces:\n  - name: "${m}"\n    workspace_dir: "${text}/${m}"\n` } }));
+  }
   // Special files.
   await add('disk.special', () => ({ dirs: ['empty'], files: {}, expect: [404] }));
   await add('disk.special', () => ({ dirs: ['org.yaml'], expect: [404] }));
@@ -1008,7 +1024,7 @@ async function diskTemplateCases(c: Corpus, root: string, defects: Corpus): Prom
 
 function oversizedCases(c: Corpus): void {
   const MiB = 1024 * 1024;
-  const targets: Array<{ method: Method; path: string; auth?: string | null }> = [
+  const targets: Array<{ method: Method; path: string; auth?: string | null; unauthorized?: boolean }> = [
     { method: 'POST', path: '/workspaces' },
     { method: 'POST', path: '/org/import' },
     { method: 'POST', path: '/registry/register', auth: null },
@@ -1016,19 +1032,39 @@ function oversizedCases(c: Corpus): void {
     { method: 'PUT', path: '/admin/secrets/F6_BIG' },
     { method: 'PUT', path: `/workspaces/${UNKNOWN_ID}/secrets/F6_BIG` },
     { method: 'POST', path: `/workspaces/${UNKNOWN_ID}/restart` },
-    { method: 'POST', path: '/workspaces', auth: 'Bearer wrong' },
+    // Admin routes check the token before reading the body: 401, never 413/415, for a caller without it.
+    { method: 'POST', path: '/workspaces', auth: 'Bearer wrong', unauthorized: true },
+    { method: 'POST', path: '/org/import', auth: null, unauthorized: true },
+    { method: 'PUT', path: '/admin/secrets/F6_BIG', auth: `Bearer ${ADMIN_TOKEN}x`, unauthorized: true },
   ];
   for (const t of targets) {
+    const refused = (statuses: number[]) => (t.unauthorized ? [401] : statuses);
     for (const size of [MiB + 1, 2 * MiB, 8 * MiB]) {
       c.add('oversized', (m) => {
         const prefix = `{"name":"${m}","role":"`;
         const body = prefix + 'r'.repeat(size - prefix.length - 2) + '"}';
-        return { method: t.method, path: t.path, body, auth: t.auth, expect: [413] };
+        return { method: t.method, path: t.path, body, auth: t.auth, expect: refused([413]) };
       });
     }
-    c.add('oversized.chunked', (m) => ({ method: t.method, path: t.path, body: `{"value":"${m}${'v'.repeat(3 * MiB)}"}`, chunked: true, auth: t.auth, expect: [413] }));
-    c.add('oversized.garbage', (m) => ({ method: t.method, path: t.path, body: `${m}${'\u0000{['.repeat(MiB)}`, auth: t.auth, expect: [413] }));
-    c.add('oversized.wrong-type', (m) => ({ method: t.method, path: t.path, body: `${m}${'x'.repeat(2 * MiB)}`, contentType: 'text/plain', auth: t.auth, expect: [413, 415] }));
+    c.add('oversized.chunked', (m) => ({ method: t.method, path: t.path, body: `{"value":"${m}${'v'.repeat(3 * MiB)}"}`, chunked: true, auth: t.auth, expect: refused([413]) }));
+    c.add('oversized.garbage', (m) => ({ method: t.method, path: t.path, body: `${m}${'\u0000{['.repeat(MiB)}`, auth: t.auth, expect: refused([413]) }));
+    c.add('oversized.wrong-type', (m) => ({ method: t.method, path: t.path, body: `${m}${'x'.repeat(2 * MiB)}`, contentType: 'text/plain', auth: t.auth, expect: refused([413, 415]) }));
+  }
+  // Without the admin token, a malformed, mistyped or invalid body is still just a 401.
+  const writes: Array<{ method: Method; path: string }> = [
+    { method: 'POST', path: '/workspaces' },
+    { method: 'POST', path: '/org/import' },
+    { method: 'PUT', path: '/admin/secrets/F6_AUTH' },
+    { method: 'PUT', path: `/workspaces/${UNKNOWN_ID}/secrets/F6_AUTH` },
+    { method: 'POST', path: `/workspaces/${UNKNOWN_ID}/restart` },
+  ];
+  for (const w of writes) {
+    for (const auth of [null, 'Bearer wrong', `Bearer ${ADMIN_TOKEN}x`]) {
+      c.add('admin.auth-first', (m) => ({ method: w.method, path: w.path, body: `{"name": "${m}"`, auth, expect: [401] }));
+      c.add('admin.auth-first', (m) => ({ method: w.method, path: w.path, body: `name=${m}`, contentType: 'text/plain', auth, expect: [401] }));
+      c.add('admin.auth-first', (m) => ({ method: w.method, path: w.path, body: j({ name: 5, value: 7, x: m }), auth, expect: [401] }));
+      c.add('admin.auth-first', (m) => ({ method: w.method, path: w.path, body: Buffer.from([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x7d]), auth, expect: [401] }));
+    }
   }
   // Exactly at the limit is allowed through the parser (and then refused as invalid).
   c.add('oversized.boundary', (m) => {
@@ -1107,6 +1143,9 @@ function knownDefectDiskCases(root: string): Case[] {
 
 // ---------------------------------------------------------------------------------------------------
 
+/** Variables templates may read on the F6 server, plus one the server has but does not expose. */
+const F6_TEMPLATE_ENV = { TEMPLATE_VAR_F6_OK: '/srv/f6', TEMPLATE_VARS: 'F6_LISTED', F6_LISTED: '/srv/listed', F6_UNLISTED: '/srv/unlisted' };
+
 const TABLES = ['workspaces', 'org_imports', 'org_import_items', 'global_secrets', 'workspace_secrets', 'workspace_auth_tokens', 'idempotency_keys'] as const;
 
 let p: Platform;
@@ -1147,7 +1186,7 @@ beforeAll(async () => {
   await diskTemplateCases(corpus, root, includeDefects);
   oversizedCases(corpus);
 
-  p = await startPlatform({ env: { TEMPLATES_ROOT: root } });
+  p = await startPlatform({ env: { TEMPLATES_ROOT: root, ...F6_TEMPLATE_ENV } });
   rowsBefore = await countRows();
 });
 
@@ -1161,7 +1200,7 @@ describe('F6: bad input', () => {
     const cases = corpus.cases;
     expect(cases.length).toBeGreaterThanOrEqual(1000);
     const started = Date.now();
-    const { failures, byStatus, byCategory } = await runCorpus(p.url, cases, [root, process.cwd()]);
+    const { failures, byStatus, byCategory } = await runCorpus(p.url, cases, [root, process.cwd(), p.config.SECRETS_KEY, ...Object.values(F6_TEMPLATE_ENV)]);
     const groups: Record<string, number> = {};
     for (const [category, n] of Object.entries(byCategory)) {
       const top = category.split('.')[0];

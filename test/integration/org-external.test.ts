@@ -1,6 +1,7 @@
 // `!external` subtrees fetched with real git from local repositories (never the network): an
 // allowlisted https URL is rewritten to a file:// repository with git's insteadOf, exactly as a mirror
-// would be configured. Covers fetch, cache hit, partial cache entries, token redaction and rejections.
+// would be configured. Covers fetch, the commit-keyed cache (a branch re-resolved on every import, a
+// pinned commit fetched once), partial cache entries, token redaction and rejections.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,6 +10,9 @@ import { startPlatform, waitFor, type Platform } from './support/platform';
 
 let p: Platform;
 let base: string;
+let repo: string;
+/** The commit tag v1 (and main, at first) points at. */
+let firstCommit: string;
 const TOKEN = 'ghp_supersecrettoken123';
 
 function write(root: string, files: Record<string, string>) {
@@ -24,7 +28,7 @@ function git(cwd: string, ...args: string[]) {
 
 beforeAll(async () => {
   base = mkdtempSync(join(tmpdir(), 'org-external-'));
-  const repo = join(base, 'repos', 'acme', 'agents.git');
+  repo = join(base, 'repos', 'acme', 'agents.git');
   mkdirSync(repo, { recursive: true });
   git(repo, 'init', '-q', '-b', 'main');
   write(repo, {
@@ -34,6 +38,9 @@ beforeAll(async () => {
   git(repo, 'add', '.');
   git(repo, 'commit', '-q', '-m', 'team');
   git(repo, 'tag', 'v1');
+  firstCommit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: repo }).toString().trim();
+  const extOrg = (ref: string) =>
+    `name: External Org\nworkspaces:\n  - name: Ext Root\n    runtime: external\n    children:\n      - !external { repo: "https://git.example.test/acme/agents.git", ref: ${ref}, path: teams/research.yaml }\n`;
   write(join(base, 'templates'), {
     'ext/org.yaml': [
       'name: External Org',
@@ -46,13 +53,16 @@ beforeAll(async () => {
     ].join('\n'),
     'badref/org.yaml': 'name: B\nworkspaces:\n  - !external { repo: "https://git.example.test/acme/agents.git", ref: "../x", path: a.yaml }\n',
     'badhost/org.yaml': 'name: B\nworkspaces:\n  - !external { repo: "https://evil.example.com/acme/agents.git", ref: v1, path: a.yaml }\n',
+    'badowner/org.yaml': 'name: B\nworkspaces:\n  - !external { repo: "https://git.example.test/evil/agents.git", ref: v1, path: a.yaml }\n',
+    'branch/org.yaml': extOrg('main'),
+    'pinned/org.yaml': extOrg(firstCommit),
     'missing/org.yaml': 'name: B\nworkspaces:\n  - !external { repo: "https://git.example.test/acme/agents.git", ref: no-such-tag, path: a.yaml }\n',
   });
   p = await startPlatform({
     env: {
       TEMPLATES_ROOT: join(base, 'templates'),
       TEMPLATE_CACHE_DIR: join(base, 'cache'),
-      TEMPLATE_GIT_HOSTS: 'git.example.test',
+      TEMPLATE_GIT_ALLOW: 'git.example.test/acme/',
       TEMPLATE_GIT_TOKEN: TOKEN,
       TEMPLATE_GIT_REWRITE: `file://${join(base, 'repos')}/=https://git.example.test/`,
     },
@@ -94,23 +104,42 @@ describe('!external subtrees', () => {
     expect(existsSync(join(base, 'cache', entries[0], '.complete'))).toBe(true);
   });
 
-  it('a complete cache entry is used without fetching; a partial one is fetched again', async () => {
-    const [entry] = readdirSync(join(base, 'cache'));
-    // Hit: the repository can be gone, the cache answers.
+  it('a branch is re-resolved on every import: a new commit is fetched, an unchanged one is a cache hit', async () => {
+    // main is at the commit v1 names: the same cache entry.
+    expect((await importDir('branch')).body).toMatchObject({ status: 'completed' });
+    expect(readdirSync(join(base, 'cache'))).toHaveLength(1);
+    write(repo, { 'teams/members.yaml': 'name: Ext Researcher Two\nruntime: external\n' });
+    git(repo, 'commit', '-q', '-am', 'rename');
+    const res = await importDir('branch');
+    expect(res.body).toMatchObject({ status: 'completed', created_count: 1 });
+    const { rows } = await p.clients.pool.query('SELECT name FROM workspaces WHERE org_import_id = $1', [(res.body as { id: string }).id]);
+    expect(rows).toEqual([{ name: 'Ext Researcher Two' }]);
+    expect(readdirSync(join(base, 'cache')).sort()).toHaveLength(2);
+  });
+
+  it('a pinned commit is fetched once and then served without asking the remote; a partial entry is fetched again', async () => {
+    const before = readdirSync(join(base, 'cache'));
+    // Hit: the repository can be gone, the cache answers (no ls-remote for a commit id).
     rmSync(join(base, 'repos'), { recursive: true, force: true });
-    const listed = await p.api<{ templates: Array<{ dir: string; workspaces: number }> }>('GET', '/org/templates');
-    expect(listed.body.templates.find((t) => t.dir === 'ext')?.workspaces).toBe(3);
-    // Partial: no marker → removed and fetched again, which now fails (the repository is gone).
-    rmSync(join(base, 'cache', entry, '.complete'));
-    const res = await importDir('ext');
+    const listed = await p.api<{ templates: Array<{ dir: string; workspaces: number; error?: string }> }>('GET', '/org/templates');
+    expect(listed.body.templates.find((t) => t.dir === 'pinned')).toMatchObject({ workspaces: 3 });
+    expect((await importDir('pinned')).body).toMatchObject({ status: 'completed' });
+    // A branch or tag cannot be resolved without the remote, so it is not served from a stale entry.
+    expect((await importDir('branch')).body).toMatchObject({ code: 'INVALID_TEMPLATE', template_error: 'external_failed' });
+    expect(readdirSync(join(base, 'cache')).sort()).toEqual(before.sort());
+    // Partial: no marker → moved aside and fetched again, which now fails (the repository is gone).
+    for (const entry of before) rmSync(join(base, 'cache', entry, '.complete'));
+    const res = await importDir('pinned');
     expect(res.status).toBe(400);
     expect(res.body).toMatchObject({ code: 'INVALID_TEMPLATE', template_error: 'external_failed' });
-    expect(existsSync(join(base, 'cache', entry))).toBe(false);
+    expect(readdirSync(join(base, 'cache')).filter((e) => /^[0-9a-f]{64}$/.test(e))).toHaveLength(before.length - 1);
   });
 
   it('rejects bad refs and hosts outside the allowlist; fetch errors never leak the token', async () => {
     expect((await importDir('badref')).body).toMatchObject({ template_error: 'external_invalid' });
     expect((await importDir('badhost')).body).toMatchObject({ template_error: 'external_host_not_allowed' });
+    // The allowlist names an owner on the host, not the host: another owner there is refused.
+    expect((await importDir('badowner')).body).toMatchObject({ template_error: 'external_host_not_allowed' });
     const missing = await importDir('missing');
     expect(missing.status).toBe(400);
     expect(missing.body).toMatchObject({ template_error: 'external_failed' });

@@ -69,6 +69,16 @@ function schemaKeysFromText(): string[] {
 
 const SECRETS = { ADMIN_TOKEN: 'test-admin', SECRETS_KEY: 'test-key' };
 
+/** Ports as compose 1.29 prints them: `{published, target}` objects, or `ip:published:target/proto` strings. */
+function publishedPorts(service: Service): Array<{ hostIp: string; published: number; target: number }> {
+  return (service.ports ?? []).map((p) => {
+    if (typeof p !== 'string') return { hostIp: '0.0.0.0', published: Number(p.published), target: Number(p.target) };
+    const parts = p.replace(/\/\w+$/, '').split(':');
+    const [hostIp, published, target] = parts.length === 3 ? parts : ['0.0.0.0', ...parts];
+    return { hostIp, published: Number(published), target: Number(target) };
+  });
+}
+
 describe('docker-compose.yml', () => {
   let resolved: ComposeDoc;
   const raw = parse(readFileSync(COMPOSE, 'utf8'), { merge: true }) as ComposeDoc;
@@ -96,7 +106,35 @@ describe('docker-compose.yml', () => {
     expect(resolved.services.temporal.image).toMatch(/^temporalio\/auto-setup:/);
     expect(resolved.services.temporal.environment?.DB).toMatch(/^postgres/);
     expect(resolved.services['temporal-ui'].image).toMatch(/^temporalio\/ui:/);
-    expect(resolved.services['temporal-ui'].ports).toContainEqual(expect.objectContaining({ published: 8233, target: 8080 }));
+    expect(publishedPorts(resolved.services['temporal-ui'])).toContainEqual({ hostIp: '127.0.0.1', published: 8233, target: 8080 });
+  });
+
+  it('publishes Temporal (frontend, UI) on loopback only and Postgres not at all', () => {
+    // Temporal has no auth of its own: anyone reaching it could start a delete or fake a registration.
+    for (const service of ['temporal', 'temporal-ui']) {
+      const ports = publishedPorts(resolved.services[service]);
+      expect(ports.length).toBeGreaterThan(0);
+      for (const port of ports) expect(port.hostIp).toBe('127.0.0.1');
+    }
+    expect(publishedPorts(resolved.services.postgres)).toEqual([]);
+  });
+
+  it('Postgres requires a password (never trust), passed through env with a dev default', () => {
+    const pg = resolved.services.postgres.environment ?? {};
+    expect(pg.POSTGRES_PASSWORD).toBe('molecule');
+    expect(pg.POSTGRES_HOST_AUTH_METHOD).toBe('scram-sha-256');
+    expect(String(pg.POSTGRES_INITDB_ARGS)).toContain('--auth-local=scram-sha-256');
+    expect(String(pg.POSTGRES_INITDB_ARGS)).toContain('--auth-host=scram-sha-256');
+    expect(JSON.stringify(resolved)).not.toMatch(/trust/i);
+    // POSTGRES_PASSWORD from the environment reaches the server, Temporal and both app services.
+    const custom = compose(['config'], { ...SECRETS, POSTGRES_PASSWORD: 'pw-from-env' });
+    expect(custom.status).toBe(0);
+    const doc = parse(custom.stdout) as ComposeDoc;
+    expect(doc.services.postgres.environment?.POSTGRES_PASSWORD).toBe('pw-from-env');
+    expect(doc.services.temporal.environment?.POSTGRES_PWD).toBe('pw-from-env');
+    for (const service of ['api', 'worker']) {
+      expect(new URL(String(doc.services[service].environment?.DATABASE_URL)).password).toBe('pw-from-env');
+    }
   });
 
   it('api and worker run the same entry points as the dev stack, built from the Dockerfile', () => {

@@ -4,6 +4,7 @@ import {
   contentAddress,
   flattenTemplate,
   memoryFileSource,
+  normaliseRepoPattern,
   parseExternalRef,
   parseOrgTemplate,
   redactSecrets,
@@ -11,7 +12,7 @@ import {
 import { templateError } from '../fixtures/org-templates/support';
 
 const at = { file: 'org.yaml', path: ['workspaces', 0] };
-const hosts = ['github.com'];
+const hosts = ['github.com/acme/'];
 const valid = { repo: 'https://github.com/acme/agents', ref: 'v1.2.0', path: 'teams/research' };
 
 describe('parseExternalRef', () => {
@@ -64,8 +65,49 @@ describe('parseExternalRef', () => {
   );
 
   it('uses a custom allowlist', () => {
-    expect(parseExternalRef({ ...valid, repo: 'https://git.example.com/a/b' }, ['git.example.com'], at).repo).toBe('https://git.example.com/a/b');
-    expect(() => parseExternalRef(valid, ['git.example.com'], at)).toThrow(expect.objectContaining({ code: 'external_host_not_allowed' }));
+    expect(parseExternalRef({ ...valid, repo: 'https://git.example.com/a/b' }, ['git.example.com/a/'], at).repo).toBe('https://git.example.com/a/b');
+    expect(() => parseExternalRef(valid, ['git.example.com/a/'], at)).toThrow(expect.objectContaining({ code: 'external_host_not_allowed' }));
+  });
+
+  it('allowlists repository prefixes, not hosts: host/owner/ is a prefix, host/owner/repo exact', () => {
+    const allow = (repo: string, patterns: string[]) => {
+      try {
+        return parseExternalRef({ ...valid, repo }, patterns, at).repo;
+      } catch (err) {
+        return (err as { code: string }).code;
+      }
+    };
+    expect(allow('https://github.com/acme/agents', ['github.com/acme/'])).toBe('https://github.com/acme/agents');
+    expect(allow('https://github.com/acme/agents.git', ['github.com/acme/agents'])).toBe('https://github.com/acme/agents');
+    expect(allow('https://github.com/acme/agents', ['GitHub.com/acme/agents.git'])).toBe('https://github.com/acme/agents');
+    expect(allow('https://github.com/acme/agents', ['github.com/acme/*'])).toBe('https://github.com/acme/agents');
+    expect(allow('https://github.com/acme/sub/agents', ['github.com/acme/'])).toBe('https://github.com/acme/sub/agents');
+    for (const [repo, patterns] of [
+      ['https://github.com/evil/agents', ['github.com/acme/']],
+      ['https://github.com/acme-evil/agents', ['github.com/acme/']],
+      ['https://github.com/acme/agents-fork', ['github.com/acme/agents']],
+      ['https://github.com/acme/agents/sub', ['github.com/acme/agents']],
+      ['https://github.com/acme/agents', ['github.com']],
+      ['https://github.com/acme/agents', ['github.com/']],
+      ['https://github.com/acme/agents', ['github.com/acme']],
+      ['https://github.com/ACME/agents', ['github.com/acme/']],
+      ['https://github.com/acme/../evil/agents', ['github.com/acme/']],
+      ['https://github.com/acme/agents', []],
+    ] as Array<[string, string[]]>) {
+      expect({ repo, patterns, verdict: allow(repo, patterns) }).toEqual({ repo, patterns, verdict: 'external_host_not_allowed' });
+    }
+    // Paths a server might read as another repository are malformed, whatever the allowlist says.
+    for (const repo of ['https://github.com/acme//agents', 'https://github.com/acme/%2e%2e/evil', 'https://github.com/acme%2Fevil/x', 'https://github.com/acme', 'https://github.com/acme/.hidden']) {
+      expect({ repo, verdict: allow(repo, ['github.com/']) }).toEqual({ repo, verdict: 'external_invalid' });
+    }
+  });
+
+  it('normalises allowlist patterns and refuses ones that name no owner', () => {
+    expect(normaliseRepoPattern(' GitHub.com/acme/ ')).toBe('github.com/acme/');
+    expect(normaliseRepoPattern('git.example.com:8443/a/b.git')).toBe('git.example.com:8443/a/b');
+    for (const bad of ['github.com', 'github.com/', '/acme/', 'github.com/acme//x', 'github.com/../x', 'https://github.com/acme/', 'github.com/acme x/']) {
+      expect({ bad, p: normaliseRepoPattern(bad) }).toEqual({ bad, p: null });
+    }
   });
 
   it('confines the path like an include', () => {
@@ -132,22 +174,22 @@ describe('!external in templates', () => {
     memoryFileSource({ [entry]: `name: Acme\ndefaults: {files_dir: shared}\nworkspaces:\n  - name: CEO\n    files_dir: ceo\n    children: [!external ${ext}]\n` });
 
   it('fails with external_unsupported when no resolver is configured', async () => {
-    const err = await templateError(parseOrgTemplate({ source: org() }), 'external_unsupported');
+    const err = await templateError(parseOrgTemplate({ allowedExternalRepos: hosts, source: org() }), 'external_unsupported');
     expect(err.path).toBe('workspaces[0].children[0]');
-    await templateError(parseOrgTemplate({ inline: { name: 'I', workspaces: [{ '!external': valid }] } }), 'external_unsupported');
+    await templateError(parseOrgTemplate({ allowedExternalRepos: hosts, inline: { name: 'I', workspaces: [{ '!external': valid }] } }), 'external_unsupported');
   });
 
   it('validates before resolving: a bad reference never reaches the resolver', async () => {
     const resolver = jest.fn<ReturnType<ExternalResolver>, Parameters<ExternalResolver>>();
-    await templateError(parseOrgTemplate({ source: org('org.yaml', '{repo: "https://evil.com/a", ref: main, path: x}'), resolveExternal: resolver }), 'external_host_not_allowed');
-    await templateError(parseOrgTemplate({ source: org('org.yaml', '{repo: "https://github.com/a/b", ref: "a..b", path: x}'), resolveExternal: resolver }), 'external_invalid');
-    await templateError(parseOrgTemplate({ source: memoryFileSource({ 'org.yaml': 'name: A\nworkspaces: [!external x]\n' }), resolveExternal: resolver }), 'yaml_invalid');
+    await templateError(parseOrgTemplate({ allowedExternalRepos: hosts, source: org('org.yaml', '{repo: "https://evil.com/a/b", ref: main, path: x}'), resolveExternal: resolver }), 'external_host_not_allowed');
+    await templateError(parseOrgTemplate({ allowedExternalRepos: hosts, source: org('org.yaml', '{repo: "https://github.com/acme/b", ref: "a..b", path: x}'), resolveExternal: resolver }), 'external_invalid');
+    await templateError(parseOrgTemplate({ allowedExternalRepos: hosts, source: memoryFileSource({ 'org.yaml': 'name: A\nworkspaces: [!external x]\n' }), resolveExternal: resolver }), 'yaml_invalid');
     expect(resolver).not.toHaveBeenCalled();
   });
 
   it('resolves through the injected resolver; includes inside stay relative to the subtree', async () => {
     const resolver = jest.fn<ReturnType<ExternalResolver>, Parameters<ExternalResolver>>(async () => ({ source: subtree, entry: 'teams/research/team.yaml' }));
-    const t = await parseOrgTemplate({ source: org(), resolveExternal: resolver });
+    const t = await parseOrgTemplate({ allowedExternalRepos: hosts, source: org(), resolveExternal: resolver });
     expect(resolver).toHaveBeenCalledWith({ repo: 'https://github.com/acme/agents', ref: 'v1.2.0', path: 'teams/research' });
     const flat = flattenTemplate(t);
     expect(flat.map((w) => w.key)).toEqual(['CEO', 'CEO/Research Lead', 'CEO/Research Lead/Analyst']);
@@ -162,16 +204,16 @@ describe('!external in templates', () => {
   });
 
   it('blames the file inside the subtree for errors there', async () => {
-    const err = await templateError(parseOrgTemplate({ source: org(), resolveExternal: async () => ({ source: subtree, entry: 'teams/research/bad.yaml' }) }), 'invalid_value');
+    const err = await templateError(parseOrgTemplate({ allowedExternalRepos: hosts, source: org(), resolveExternal: async () => ({ source: subtree, entry: 'teams/research/bad.yaml' }) }), 'invalid_value');
     expect(err).toMatchObject({ file: 'teams/research/bad.yaml', path: 'workspaces[0].children[0].tier' });
   });
 
   it('confines the entry the resolver names', async () => {
-    await templateError(parseOrgTemplate({ source: org(), resolveExternal: async () => ({ source: subtree, entry: '../../etc/passwd' }) }), 'include_escape');
+    await templateError(parseOrgTemplate({ allowedExternalRepos: hosts, source: org(), resolveExternal: async () => ({ source: subtree, entry: '../../etc/passwd' }) }), 'include_escape');
   });
 
   it('detects an external subtree that includes itself', async () => {
-    await templateError(parseOrgTemplate({ source: org(), resolveExternal: async () => ({ source: subtree, entry: 'teams/research/loop.yaml' }) }), 'include_cycle');
+    await templateError(parseOrgTemplate({ allowedExternalRepos: hosts, source: org(), resolveExternal: async () => ({ source: subtree, entry: 'teams/research/loop.yaml' }) }), 'include_cycle');
   });
 
   it('caps external nesting at depth 4', async () => {
@@ -181,15 +223,15 @@ describe('!external in templates', () => {
       return { source: memoryFileSource({ 'entry.yaml': `name: L${level}\n${next}` }), entry: 'entry.yaml' };
     };
     const root = memoryFileSource({ 'org.yaml': 'name: A\nworkspaces: [!external {repo: "https://github.com/acme/agents", ref: main, path: l1}]\n' });
-    expect(flattenTemplate(await parseOrgTemplate({ source: root, resolveExternal: nested(4) }))).toHaveLength(4);
-    await templateError(parseOrgTemplate({ source: root, resolveExternal: nested(5) }), 'external_depth');
+    expect(flattenTemplate(await parseOrgTemplate({ allowedExternalRepos: hosts, source: root, resolveExternal: nested(4) }))).toHaveLength(4);
+    await templateError(parseOrgTemplate({ allowedExternalRepos: hosts, source: root, resolveExternal: nested(5) }), 'external_depth');
   });
 
   it('wraps resolver failures with a fixed message and a redacted internal detail', async () => {
     const resolveExternal: ExternalResolver = async () => {
       throw new Error('git clone https://x-access-token:ghp_abcdefghijklmnopqrstuvwxyz0123@github.com/acme/agents failed');
     };
-    const err = await templateError(parseOrgTemplate({ source: org(), resolveExternal }), 'external_failed');
+    const err = await templateError(parseOrgTemplate({ allowedExternalRepos: hosts, source: org(), resolveExternal }), 'external_failed');
     expect(err.message).not.toContain('github.com');
     expect(err.internalDetail).toContain('[REDACTED]');
     expect(err.internalDetail).not.toContain('ghp_');
@@ -197,11 +239,11 @@ describe('!external in templates', () => {
 
   it('rejects a malformed resolver answer', async () => {
     const bad = (async () => ({ source: {}, entry: 5 })) as unknown as ExternalResolver;
-    await templateError(parseOrgTemplate({ source: org(), resolveExternal: bad }), 'external_failed');
+    await templateError(parseOrgTemplate({ allowedExternalRepos: hosts, source: org(), resolveExternal: bad }), 'external_failed');
   });
 
   it('works from an inline template with the {"!external": {...}} spelling', async () => {
-    const t = await parseOrgTemplate({ inline: { name: 'I', workspaces: [{ '!external': valid }] }, resolveExternal: async () => ({ source: subtree, entry: 'teams/research/team.yaml' }) });
+    const t = await parseOrgTemplate({ allowedExternalRepos: hosts, inline: { name: 'I', workspaces: [{ '!external': valid }] }, resolveExternal: async () => ({ source: subtree, entry: 'teams/research/team.yaml' }) });
     expect(flattenTemplate(t).map((w) => w.key)).toEqual(['Research Lead', 'Research Lead/Analyst']);
   });
 });
