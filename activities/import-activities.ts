@@ -8,6 +8,7 @@ import { EVENTS, type ComputeKind, type ImportItemOutcome, type OrgImportMode } 
 import { computeFor, deliveryModeFor, initialStatusFor } from '../domain/workspace-defaults';
 import type { Config } from '../config';
 import { hashToken, newAuthToken, newInboundSecret, type SecretBox } from './crypto';
+import { readSnapshot } from './template-snapshot';
 import type { WorkspaceStore } from './workspace-store';
 
 export interface ImportActivityDeps {
@@ -51,9 +52,12 @@ export function createImportActivities({ store, box, config }: ImportActivityDep
   const pool = store.pool;
 
   async function loadTemplate(importId: string): Promise<{ template: OrgTemplate; mode: OrgImportMode }> {
-    const { rows } = await pool.query<{ template: OrgTemplate; mode: OrgImportMode }>('SELECT template, mode FROM org_imports WHERE id = $1', [importId]);
+    const { rows } = await pool.query<{ template: OrgTemplate; mode: OrgImportMode; snapshot_format: number }>(
+      'SELECT template, mode, snapshot_format FROM org_imports WHERE id = $1',
+      [importId],
+    );
     if (!rows[0]) throw ApplicationFailure.nonRetryable('import not found', 'ImportNotFound');
-    return rows[0];
+    return { template: readSnapshot(rows[0], box), mode: rows[0].mode };
   }
 
   /**

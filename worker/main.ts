@@ -5,6 +5,7 @@ import { NativeConnection } from '@temporalio/worker';
 import pino from 'pino';
 import { loadConfig } from '../config';
 import { migrate } from '../db/migrate';
+import { sealLegacySnapshots } from '../activities/template-snapshot';
 import { buildClients } from './clients';
 import { createWorker } from './create-worker';
 import { ensureSweeperSchedule } from './sweeper-schedule';
@@ -14,6 +15,10 @@ async function main(): Promise<void> {
   const log = pino({ level: config.LOG_LEVEL, name: 'worker' });
   await migrate(config.DATABASE_URL);
   const clients = buildClients(config, log);
+  if (config.SECRETS_KEY) {
+    const sealed = await sealLegacySnapshots(clients.pool, clients.box);
+    if (sealed > 0) log.info({ sealed }, 'sealed env values of import snapshots written before the sealed-snapshot migration');
+  }
   const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
   // A plain client too: delete activities wait on cancelled workflows through it.
   const clientConnection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
