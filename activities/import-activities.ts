@@ -11,6 +11,7 @@ import { computeFor, deliveryModeFor, initialStatusFor } from '../domain/workspa
 import type { Config } from '../config';
 import { hashToken, newAuthToken, newInboundSecret, type SecretBox } from './crypto';
 import { planReconcile } from './import-reconcile';
+import { readSnapshot } from './template-snapshot';
 import type { WorkspaceStore } from './workspace-store';
 
 export interface ImportActivityDeps {
@@ -59,9 +60,12 @@ export function createImportActivities({ store, box, config }: ImportActivityDep
   const pool = store.pool;
 
   async function loadTemplate(importId: string): Promise<{ template: OrgTemplate; mode: OrgImportMode; org_key: string }> {
-    const { rows } = await pool.query<{ template: OrgTemplate; mode: OrgImportMode; org_key: string }>('SELECT template, mode, org_key FROM org_imports WHERE id = $1', [importId]);
+    const { rows } = await pool.query<{ template: OrgTemplate; mode: OrgImportMode; org_key: string; snapshot_format: number }>(
+      'SELECT template, mode, org_key, snapshot_format FROM org_imports WHERE id = $1',
+      [importId],
+    );
     if (!rows[0]) throw ApplicationFailure.nonRetryable('import not found', 'ImportNotFound');
-    return rows[0];
+    return { template: readSnapshot(rows[0], box), mode: rows[0].mode, org_key: rows[0].org_key };
   }
 
   /**

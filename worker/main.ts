@@ -6,6 +6,7 @@ import pino from 'pino';
 import { loadConfig } from '../config';
 import { temporalConnectionOptions } from '../config/temporal-tls';
 import { migrate } from '../db/migrate';
+import { sealLegacySnapshots } from '../activities/template-snapshot';
 import { buildClients } from './clients';
 import { createWorker } from './create-worker';
 import { ensureSweeperSchedule } from './sweeper-schedule';
@@ -15,6 +16,10 @@ async function main(): Promise<void> {
   const log = pino({ level: config.LOG_LEVEL, name: 'worker' });
   await migrate(config.DATABASE_URL);
   const clients = buildClients(config, log);
+  if (config.SECRETS_KEY) {
+    const sealed = await sealLegacySnapshots(clients.pool, clients.box);
+    if (sealed > 0) log.info({ sealed }, 'sealed env values of import snapshots written before the sealed-snapshot migration');
+  }
   const connection = await NativeConnection.connect(temporalConnectionOptions(config));
   // A plain client too: delete activities wait on cancelled workflows through it.
   const clientConnection = await Connection.connect(temporalConnectionOptions(config));

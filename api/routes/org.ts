@@ -26,7 +26,7 @@ export const orgRoutes =
   (deps: ApiDeps): FastifyPluginAsyncZod =>
   async (app) => {
     app.addHook('onRequest', deps.adminGuard);
-    const service = createOrgImportService({ config: deps.config, store: deps.store, client: deps.temporal, log: app.log });
+    const service = createOrgImportService({ config: deps.config, store: deps.store, box: deps.box, client: deps.temporal, log: app.log });
 
     app.get(
       '/org/templates',

@@ -9,7 +9,9 @@ import { isAbsolute, join, resolve, sep } from 'node:path';
 import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy, TypedSearchAttributes } from '@temporalio/common';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Config } from '../../config';
+import type { SecretBox } from '../../activities/crypto';
 import { createGitExternalResolver, parseRewrites } from '../../activities/template-git';
+import { readSnapshot, sealTemplateSecrets, SNAPSHOT_FORMAT } from '../../activities/template-snapshot';
 import type { WorkspaceStore } from '../../activities/workspace-store';
 import { DomainError } from '../../domain/errors';
 import {
@@ -46,6 +48,8 @@ interface ImportProgressRow {
 export interface OrgImportServiceDeps {
   config: Config;
   store: WorkspaceStore;
+  /** Seals the snapshot's env values: org_imports.template never holds a secret in clear. */
+  box: SecretBox;
   client: Client;
   /** Gets the parser's redacted internal detail of a rejected template (never sent to the caller). */
   log?: { warn(obj: object, msg?: string): void };
@@ -65,7 +69,7 @@ export function templateError(err: TemplateError): DomainError {
   return new DomainError('INVALID_TEMPLATE', 400, err.message, { template_error: err.code, file: err.file, path: err.path });
 }
 
-export function createOrgImportService({ config, store, client, log }: OrgImportServiceDeps) {
+export function createOrgImportService({ config, store, box, client, log }: OrgImportServiceDeps) {
   const templatesRoot = resolve(config.TEMPLATES_ROOT);
   const externals = {
     allowedExternalRepos: config.TEMPLATE_GIT_ALLOW.split(',').map((h) => h.trim()).filter(Boolean),
@@ -141,8 +145,8 @@ export function createOrgImportService({ config, store, client, log }: OrgImport
     const importId = randomUUID();
     const workflowId = workflowIds.orgImport(importId);
     await store.pool.query(
-      'INSERT INTO org_imports (id, retry_of, mode, template_name, template, workflow_id, org_key) VALUES ($1, $2, $3, $4, $5, $6, $7)',
-      [importId, retryOf, mode, template.name, JSON.stringify(template), workflowId, orgKeyOf(template)],
+      'INSERT INTO org_imports (id, retry_of, mode, template_name, template, snapshot_format, workflow_id, org_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
+      [importId, retryOf, mode, template.name, JSON.stringify(sealTemplateSecrets(template, box)), SNAPSHOT_FORMAT.sealed, workflowId, orgKeyOf(template)],
     );
     try {
       const handle = await client.workflow.start('importOrg', {
@@ -180,15 +184,15 @@ export function createOrgImportService({ config, store, client, log }: OrgImport
     },
 
     async retry(importId: string) {
-      const { rows } = await store.pool.query<{ status: string; mode: OrgImportMode; template: OrgTemplate }>(
-        'SELECT status, mode, template FROM org_imports WHERE id = $1',
+      const { rows } = await store.pool.query<{ status: string; mode: OrgImportMode; template: OrgTemplate; snapshot_format: number }>(
+        'SELECT status, mode, template, snapshot_format FROM org_imports WHERE id = $1',
         [importId],
       );
       const row = rows[0];
       if (!row) throw new DomainError('NOT_FOUND', 404, 'import not found');
       if (row.status === 'running') throw new DomainError('IMPORT_RUNNING', 409, 'the import is still running');
       if (row.status === 'completed') throw new DomainError('NOTHING_TO_RETRY', 409, 'the import completed without failures');
-      return start(row.template, row.mode, importId);
+      return start(readSnapshot(row, box), row.mode, importId);
     },
 
     /**
