@@ -12,18 +12,17 @@ import {
   deleteQuery,
   errorResponse,
   getWorkspaceQuery,
-  globalSecretParams,
   idParams,
   listWorkspacesQuery,
   operationView,
   provisionBody,
   restartBody,
-  secretBody,
-  secretParams,
   workspaceView,
 } from '../schemas';
 import { resultWithin } from '../services/result-within';
 import { singleFlight } from '../services/single-flight';
+import { liveWorkspaceLoader } from '../services/live-workspace';
+import { persistModel } from '../services/model-settings';
 import { operationWithFailure } from '../services/workflow-service';
 import { toWorkspaceView } from '../services/workspace-view';
 
@@ -56,12 +55,7 @@ export const workspaceRoutes =
     // Hot reads (GET, restart) of the same row share one query while it is in flight.
     const readRow = singleFlight((id: string) => id, (id: string) => deps.store.getWorkspace(id));
 
-    async function loadLive(id: string): Promise<WorkspaceRow> {
-      const row = await readRow(id);
-      if (!row) throw notFound('workspace');
-      if (row.status === 'removed') throw workspaceRemoved(row);
-      return row;
-    }
+    const loadLive = liveWorkspaceLoader(readRow);
 
     /** Starts provisioning; for an external workspace waits for the token and returns it once. */
     async function provision(row: WorkspaceRow, model: string | undefined) {
@@ -128,6 +122,7 @@ export const workspaceRoutes =
           requiredEnv: body.required_env,
         });
         for (const [name, value] of Object.entries(body.secrets ?? {})) await deps.store.putWorkspaceSecret(row.id, name, value);
+        if (body.model) await persistModel(deps.store, row.id, body.model);
         const { status, body: answer } = await provision(row, body.model);
         return reply.status(status).send(answer);
       },
@@ -180,6 +175,8 @@ export const workspaceRoutes =
         if (row.status === 'online') {
           throw new DomainError('WORKSPACE_ONLINE', 409, 'workspace is online; use POST /workspaces/:id/restart');
         }
+        // A4: a model given here is stored like one given at create, so the next restart keeps it.
+        if (request.body?.model) await persistModel(deps.store, row.id, request.body.model);
         const { status, body } = await provision(row, request.body?.model);
         return reply.status(status).send(body);
       },
@@ -269,25 +266,6 @@ export const workspaceRoutes =
         const row = await deps.store.getWorkspace(request.params.id);
         if (!row) throw notFound('workspace');
         return { entries: await deps.store.listActivity(row.id) };
-      },
-    );
-
-    app.put(
-      '/workspaces/:id/secrets/:name',
-      { schema: { tags: ['secrets'], params: secretParams, body: secretBody, response: { 204: z.null(), 404: errorResponse, 410: removedBody } } },
-      async (request, reply) => {
-        await loadLive(request.params.id);
-        await deps.store.putWorkspaceSecret(request.params.id, request.params.name, request.body.value);
-        return reply.status(204).send(null);
-      },
-    );
-
-    app.put(
-      '/admin/secrets/:name',
-      { schema: { tags: ['secrets'], params: globalSecretParams, body: secretBody, response: { 204: z.null() } } },
-      async (request, reply) => {
-        await deps.store.putGlobalSecret(request.params.name, request.body.value);
-        return reply.status(204).send(null);
       },
     );
   };
