@@ -16,7 +16,9 @@ import { BODY_LIMIT_BYTES } from './limits';
 import { adminRoutes } from './routes/admin';
 import { healthRoutes } from './routes/health';
 import { orgRoutes } from './routes/org';
+import { modelRoutes } from './routes/model';
 import { registryRoutes } from './routes/registry';
+import { secretRoutes } from './routes/secrets';
 import { workspaceRoutes } from './routes/workspaces';
 import { createWorkflowService, type WorkflowService } from './services/workflow-service';
 
@@ -85,6 +87,8 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   await app.register(healthRoutes(deps));
   await app.register(registryRoutes(deps));
   await app.register(workspaceRoutes(deps));
+  await app.register(secretRoutes(deps));
+  await app.register(modelRoutes(deps));
   await app.register(adminRoutes(deps));
   await app.register(orgRoutes(deps));
   return app;

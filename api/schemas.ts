@@ -57,6 +57,9 @@ export const idParams = z.object({ id: z.uuid() });
 export const secretParams = z.object({ id: z.uuid(), name: envName });
 export const globalSecretParams = z.object({ name: envName });
 export const secretBody = z.object({ value: z.string().max(64 * 1024) });
+export const secretWriteBody = z.object({ key: envName, value: secretBody.shape.value });
+export const modelBody = z.object({ model: z.string().max(200).describe('model slug, e.g. anthropic/claude-sonnet-4; empty clears it') });
+export const providerBody = z.object({ provider: z.string().max(100).regex(/^[a-z0-9._-]*$/, 'must be a lowercase provider name').describe('LLM provider hint; empty clears it') });
 
 export const getWorkspaceQuery = z.object({ include_removed: z.enum(['true', 'false']).optional() });
 export const listWorkspacesQuery = z.object({
@@ -140,6 +143,9 @@ export const SCHEMA_FIELD_NAMES: ReadonlySet<string> = new Set(
     secretParams,
     globalSecretParams,
     secretBody,
+    secretWriteBody,
+    modelBody,
+    providerBody,
     getWorkspaceQuery,
     listWorkspacesQuery,
     registerBody,

@@ -1,5 +1,6 @@
 // Environment assembly for a workspace's agent (SPEC §2 step 2). Pure: the caller passes decrypted
 // secrets in, and only names (never values) come out of the preflight.
+import { providerForModel } from './agent-config';
 
 export interface EnvAssemblyInput {
   workspace: { id: string; name: string; parentId: string | null; model: string | null };
@@ -33,14 +34,6 @@ export function nameSlug(name: string): string {
   return slug || 'workspace';
 }
 
-/** `anthropic/claude-sonnet-4` → `anthropic`; a slug without a provider prefix gives undefined. */
-export function llmProviderFromModel(model: string): string | undefined {
-  const slash = model.indexOf('/');
-  if (slash <= 0) return undefined;
-  const prefix = model.slice(0, slash).trim().toLowerCase();
-  return /^[a-z0-9][a-z0-9._-]*$/.test(prefix) ? prefix : undefined;
-}
-
 function setIfEmpty(env: Record<string, string>, key: string, value: string): void {
   if (!env[key]) env[key] = value;
 }
@@ -64,8 +57,10 @@ export function assembleEnv(input: EnvAssemblyInput): AssembledEnv {
   const model = input.requestModel || env.MODEL || env.MODEL_PROVIDER || input.workspace.model || '';
   if (model) {
     env.MODEL = model;
-    const provider = llmProviderFromModel(model);
-    if (provider) env.LLM_PROVIDER = provider;
+    // A stored LLM_PROVIDER (set at create or through PUT /provider) is passed as is and never
+    // re-derived (A4.3); only a workspace without one gets the provider its model implies.
+    const provider = providerForModel(model);
+    if (provider) setIfEmpty(env, 'LLM_PROVIDER', provider);
   }
   setIfEmpty(env, 'PYTHONPATH', '/app');
   Object.assign(env, input.platform ?? {});

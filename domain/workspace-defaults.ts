@@ -19,3 +19,14 @@ export function deliveryModeFor(runtime: Runtime, requested?: DeliveryMode | nul
 export function initialStatusFor(compute: ComputeKind): Extract<WorkspaceStatus, 'awaiting_agent' | 'provisioning'> {
   return compute === 'none' ? 'awaiting_agent' : 'provisioning';
 }
+
+/**
+ * Statuses in which a configuration write (secret, model, provider, files) does not restart the agent:
+ * it is gone, or an operator stopped it on purpose; the write takes effect when it next starts.
+ */
+export const NO_RESTART_ON_WRITE_STATUSES: readonly WorkspaceStatus[] = ['removed', 'paused', 'hibernated', 'hibernating'];
+
+/** A3: a configuration write restarts the agent when the platform runs it and nobody stopped it. */
+export function restartsOnConfigWrite(ws: { compute: ComputeKind; status: WorkspaceStatus }): boolean {
+  return ws.compute !== 'none' && !NO_RESTART_ON_WRITE_STATUSES.includes(ws.status);
+}

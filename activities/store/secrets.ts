@@ -1,6 +1,7 @@
 // The secrets aggregate: global and workspace secrets, sealed with the platform key before they are
 // written and opened only inside the process that needs them.
 import type { Pool } from 'pg';
+import { NO_RESTART_ON_WRITE_STATUSES } from '../../domain/workspace-defaults';
 import type { SecretBox } from '../crypto';
 import type { Queryable } from './db';
 
@@ -40,6 +41,44 @@ export function createSecretStore(pool: Pool, box: SecretBox) {
          ON CONFLICT (workspace_id, name) DO UPDATE SET value_enc = EXCLUDED.value_enc, updated_at = now()`,
         [workspaceId, name, box.seal(value)],
       );
+    },
+
+    /** Names and timestamps only: a secret's value never leaves the store through a listing. */
+    async listWorkspaceSecrets(workspaceId: string): Promise<Array<{ key: string; created_at: Date; updated_at: Date }>> {
+      const { rows } = await pool.query<{ key: string; created_at: Date; updated_at: Date }>(
+        'SELECT name AS key, created_at, updated_at FROM workspace_secrets WHERE workspace_id = $1 ORDER BY name',
+        [workspaceId],
+      );
+      return rows;
+    },
+
+    async getWorkspaceSecret(workspaceId: string, name: string): Promise<string | null> {
+      const { rows } = await pool.query<{ value_enc: string }>('SELECT value_enc FROM workspace_secrets WHERE workspace_id = $1 AND name = $2', [workspaceId, name]);
+      return rows[0] ? box.open(rows[0].value_enc) : null;
+    },
+
+    async deleteWorkspaceSecret(workspaceId: string, name: string): Promise<boolean> {
+      const res = await pool.query('DELETE FROM workspace_secrets WHERE workspace_id = $1 AND name = $2', [workspaceId, name]);
+      return (res.rowCount ?? 0) > 0;
+    },
+
+    async deleteGlobalSecret(name: string): Promise<boolean> {
+      const res = await pool.query('DELETE FROM global_secrets WHERE name = $1', [name]);
+      return (res.rowCount ?? 0) > 0;
+    },
+
+    /**
+     * Workspaces whose agent sees a change of global secret `name` (A3.2): restartsOnConfigWrite(), and without a workspace secret of the same name (which shadows the global one).
+     */
+    async workspacesUsingGlobalSecret(name: string): Promise<string[]> {
+      const { rows } = await pool.query<{ id: string }>(
+        `SELECT w.id FROM workspaces w
+          WHERE w.compute <> 'none' AND NOT (w.status = ANY($2::text[]))
+            AND NOT EXISTS (SELECT 1 FROM workspace_secrets s WHERE s.workspace_id = w.id AND s.name = $1)
+          ORDER BY w.id`,
+        [name, NO_RESTART_ON_WRITE_STATUSES],
+      );
+      return rows.map((r) => r.id);
     },
   };
 }

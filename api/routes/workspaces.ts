@@ -12,19 +12,18 @@ import {
   deleteQuery,
   errorResponse,
   getWorkspaceQuery,
-  globalSecretParams,
   idParams,
   listWorkspacesQuery,
   operationView,
   provisionBody,
   restartBody,
-  secretBody,
-  secretParams,
   workspaceView,
 } from '../schemas';
 import { resultWithin } from '../services/result-within';
 import { singleFlight } from '../services/single-flight';
 import { IDEMPOTENCY_DESCRIPTION, idempotencyHooks } from '../services/idempotency';
+import { liveWorkspaceLoader } from '../services/live-workspace';
+import { modelSecrets, persistModel } from '../services/model-settings';
 import { operationWithFailure } from '../services/workflow-service';
 import { toWorkspaceView } from '../services/workspace-view';
 
@@ -60,12 +59,7 @@ export const workspaceRoutes =
     // Hot reads (GET, restart) of the same row share one query while it is in flight.
     const readRow = singleFlight((id: string) => id, (id: string) => deps.store.getWorkspace(id));
 
-    async function loadLive(id: string): Promise<WorkspaceRow> {
-      const row = await readRow(id);
-      if (!row) throw notFound('workspace');
-      if (row.status === 'removed') throw workspaceRemoved(row);
-      return row;
-    }
+    const loadLive = liveWorkspaceLoader(readRow);
 
     /**
      * Starts provisioning; for an external workspace waits for the token and returns it once. A row
@@ -155,7 +149,10 @@ export const workspaceRoutes =
             provisionTimeoutSeconds: body.provision_timeout_seconds ?? null,
             requiredEnv: body.required_env,
           }, db);
-          for (const [name, value] of Object.entries(body.secrets ?? {})) await deps.store.putWorkspaceSecret(created.id, name, value, db);
+          // A4.1: a model given here is stored as MODEL_PROVIDER (with its derived LLM_PROVIDER unless the
+          // caller set one), in the same transaction as the caller's own secrets.
+          const secrets = { ...modelSecrets(body.model, body.secrets?.LLM_PROVIDER !== undefined), ...(body.secrets ?? {}) };
+          for (const [name, value] of Object.entries(secrets)) await deps.store.putWorkspaceSecret(created.id, name, value, db);
           return created;
         });
         const started = await provision(row, body.model, { newRow: true });
@@ -211,6 +208,8 @@ export const workspaceRoutes =
         if (row.status === 'online') {
           throw new DomainError('WORKSPACE_ONLINE', 409, 'workspace is online; use POST /workspaces/:id/restart');
         }
+        // A4: a model given here is stored like one given at create, so the next restart keeps it.
+        if (request.body?.model) await persistModel(deps.store, row.id, request.body.model);
         const { status, body } = await provision(row, request.body?.model);
         return reply.status(status).send(body);
       },
@@ -301,25 +300,6 @@ export const workspaceRoutes =
         const row = await deps.store.getWorkspace(request.params.id);
         if (!row) throw notFound('workspace');
         return { entries: await deps.store.listActivity(row.id) };
-      },
-    );
-
-    app.put(
-      '/workspaces/:id/secrets/:name',
-      { preHandler: deps.requireSecretsKey, schema: { tags: ['secrets'], params: secretParams, body: secretBody, response: { 204: z.null(), 404: errorResponse, 410: removedBody } } },
-      async (request, reply) => {
-        await loadLive(request.params.id);
-        await deps.store.putWorkspaceSecret(request.params.id, request.params.name, request.body.value);
-        return reply.status(204).send(null);
-      },
-    );
-
-    app.put(
-      '/admin/secrets/:name',
-      { preHandler: deps.requireSecretsKey, schema: { tags: ['secrets'], params: globalSecretParams, body: secretBody, response: { 204: z.null() } } },
-      async (request, reply) => {
-        await deps.store.putGlobalSecret(request.params.name, request.body.value);
-        return reply.status(204).send(null);
       },
     );
   };

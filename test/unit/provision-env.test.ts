@@ -1,4 +1,4 @@
-import { assembleEnv, llmProviderFromModel, nameSlug } from '../../domain/provision-env';
+import { assembleEnv, nameSlug } from '../../domain/provision-env';
 
 const ws = { id: 'w1', name: 'Research Lead', parentId: null as string | null, model: null as string | null };
 
@@ -30,9 +30,13 @@ describe('assembleEnv', () => {
     expect(assembleEnv({ workspace: ws, globalSecrets: {}, workspaceSecrets: {} }).env.MODEL).toBeUndefined();
   });
 
-  it('derives LLM_PROVIDER from the model prefix', () => {
+  it('derives LLM_PROVIDER through the mapping table (A4.2), only when none is stored (A4.3)', () => {
     expect(assembleEnv({ workspace: ws, globalSecrets: {}, workspaceSecrets: {}, requestModel: 'anthropic/claude-sonnet-4' }).env.LLM_PROVIDER).toBe('anthropic');
+    expect(assembleEnv({ workspace: ws, globalSecrets: {}, workspaceSecrets: {}, requestModel: 'openai/gpt-5' }).env.LLM_PROVIDER).toBe('openrouter');
     expect(assembleEnv({ workspace: ws, globalSecrets: {}, workspaceSecrets: {}, requestModel: 'plain-model' }).env.LLM_PROVIDER).toBeUndefined();
+    expect(assembleEnv({ workspace: ws, globalSecrets: {}, workspaceSecrets: {}, requestModel: 'acme/model' }).env.LLM_PROVIDER).toBeUndefined();
+    const stored = { LLM_PROVIDER: 'custom' };
+    expect(assembleEnv({ workspace: ws, globalSecrets: {}, workspaceSecrets: stored, requestModel: 'anthropic/claude-sonnet-4' }).env.LLM_PROVIDER).toBe('custom');
   });
 
   it('defaults PYTHONPATH to /app unless overridden', () => {
@@ -62,19 +66,11 @@ describe('assembleEnv', () => {
   });
 });
 
-describe('nameSlug / llmProviderFromModel', () => {
+describe('nameSlug', () => {
   it.each([
     ['Research Lead', 'research-lead'],
     ['  Ünïcode Näme  ', 'unicode-name'],
     ['***', 'workspace'],
     ['a'.repeat(100), 'a'.repeat(63)],
   ])('slug(%p) = %p', (input, out) => expect(nameSlug(input)).toBe(out));
-
-  it.each([
-    ['anthropic/claude', 'anthropic'],
-    ['OpenAI/gpt', 'openai'],
-    ['/x', undefined],
-    ['none', undefined],
-    ['bad prefix!/x', undefined],
-  ])('provider(%p) = %p', (input, out) => expect(llmProviderFromModel(input)).toBe(out));
 });
