@@ -14,10 +14,12 @@ import { adminGuard } from './auth';
 import { installErrorHandling, installStrictJsonParser } from './errors';
 import { BODY_LIMIT_BYTES } from './limits';
 import { adminRoutes } from './routes/admin';
+import { eventRoutes } from './routes/events';
 import { healthRoutes } from './routes/health';
 import { orgRoutes } from './routes/org';
 import { registryRoutes } from './routes/registry';
 import { workspaceRoutes } from './routes/workspaces';
+import { createEventHub, type EventHub } from './services/event-hub';
 import { createWorkflowService, type WorkflowService } from './services/workflow-service';
 
 export interface ApiDeps {
@@ -27,6 +29,8 @@ export interface ApiDeps {
   temporal: Client;
   compute: ComputePorts;
   workflows: WorkflowService;
+  /** Wakes the open event streams when an event is recorded (LISTEN molecule_events). */
+  eventHub: EventHub;
   adminGuard: (request: FastifyRequest) => Promise<void>;
 }
 
@@ -77,6 +81,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     temporal: opts.temporal,
     compute: opts.compute,
     workflows: createWorkflowService({ client: opts.temporal, taskQueue: opts.config.TASK_QUEUE }),
+    eventHub: createEventHub(opts.config.DATABASE_URL, app.log),
     adminGuard: adminGuard(opts.config.ADMIN_TOKEN),
   };
   await app.register(healthRoutes(deps));
@@ -84,5 +89,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   await app.register(workspaceRoutes(deps));
   await app.register(adminRoutes(deps));
   await app.register(orgRoutes(deps));
+  await app.register(eventRoutes(deps));
+  app.addHook('onClose', () => deps.eventHub.close());
   return app;
 }
