@@ -14,12 +14,14 @@ import { adminGuard, secretsKeyGuard } from './auth';
 import { installErrorHandling, installStrictJsonParser } from './errors';
 import { BODY_LIMIT_BYTES } from './limits';
 import { adminRoutes } from './routes/admin';
+import { eventRoutes } from './routes/events';
 import { healthRoutes } from './routes/health';
 import { orgRoutes } from './routes/org';
 import { modelRoutes } from './routes/model';
 import { registryRoutes } from './routes/registry';
 import { secretRoutes } from './routes/secrets';
 import { workspaceRoutes } from './routes/workspaces';
+import { createEventHub, type EventHub } from './services/event-hub';
 import { createWorkflowService, type WorkflowService } from './services/workflow-service';
 
 export interface ApiDeps {
@@ -29,6 +31,8 @@ export interface ApiDeps {
   temporal: Client;
   compute: ComputePorts;
   workflows: WorkflowService;
+  /** Wakes the open event streams when an event is recorded (LISTEN molecule_events). */
+  eventHub: EventHub;
   adminGuard: (request: FastifyRequest) => Promise<void>;
   /** preHandler of routes that need SECRETS_KEY (503 SECRETS_KEY_MISSING without it). */
   requireSecretsKey: () => Promise<void>;
@@ -81,6 +85,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     temporal: opts.temporal,
     compute: opts.compute,
     workflows: createWorkflowService({ client: opts.temporal, taskQueue: opts.config.TASK_QUEUE }),
+    eventHub: createEventHub(opts.config.DATABASE_URL, app.log),
     adminGuard: adminGuard(opts.config.ADMIN_TOKEN),
     requireSecretsKey: secretsKeyGuard(opts.config.SECRETS_KEY),
   };
@@ -91,5 +96,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   await app.register(modelRoutes(deps));
   await app.register(adminRoutes(deps));
   await app.register(orgRoutes(deps));
+  await app.register(eventRoutes(deps));
+  app.addHook('onClose', () => deps.eventHub.close());
   return app;
 }

@@ -81,6 +81,12 @@ const schema = z.object({
   LOG_LEVEL: z.string().default('info'),
   /** The worker creates the orphan-sweeper Schedule (every 60 s, one pass at boot) unless this is false. */
   SWEEPER_ENABLED: z.enum(['true', 'false']).default('true'),
+  /** Concurrent GET /events/stream connections per API process; one more answers 429. */
+  EVENT_STREAM_MAX: optionalInt(1, 10_000).transform((v) => v ?? 100),
+  /** Bytes a stream may have queued for a client that does not read; past it the client is disconnected. */
+  EVENT_STREAM_BUFFER_BYTES: optionalInt(1024, 64 * 1024 * 1024).transform((v) => v ?? 1024 * 1024),
+  /** An idle stream sends a comment this often, so proxies and clients see the connection is alive. */
+  EVENT_STREAM_KEEPALIVE_SECONDS: optionalInt(1, 3600).transform((v) => v ?? 15),
 });
 
 /** Every variable the processes read (the README's table and docker-compose.yml are checked against it). */

@@ -1,8 +1,29 @@
 // The events aggregate: broadcast structure events (recorded and NOTIFYed once per dedupe key) and
 // the per-workspace activity log.
 import type { Pool } from 'pg';
+import type { EventCursor } from '../../domain/event-cursor';
 import type { EventName } from '../../domain/vocabulary';
 import { eventNotice } from './db';
+
+export interface StoredEvent {
+  tx: string;
+  id: string;
+  event_type: string;
+  workspace_id: string | null;
+  org_import_id: string | null;
+  payload: Record<string, unknown>;
+  created_at: Date;
+}
+
+export interface EventFilter {
+  workspaceId?: string | null;
+  /** The import's own events and those of every workspace it created. */
+  orgImportId?: string | null;
+}
+
+const EVENT_COLUMNS = 'tx::text AS tx, id::text AS id, event_type, workspace_id, org_import_id, payload, created_at';
+/** Only events whose transaction is older than every running one: nothing can appear before them later. */
+const SETTLED = 'tx < pg_snapshot_xmin(pg_current_snapshot())';
 
 export function createEventStore(pool: Pool) {
   return {
@@ -56,6 +77,38 @@ export function createEventStore(pool: Pool) {
       const { rows } = await pool.query(
         'SELECT action, level, message, details, created_at FROM activity_logs WHERE workspace_id = $1 ORDER BY id DESC LIMIT $2',
         [workspaceId, limit],
+      );
+      return rows;
+    },
+
+    /** The stream's current end: where a client that gives no Last-Event-ID starts. */
+    async eventStreamHead(): Promise<EventCursor> {
+      const { rows } = await pool.query<{ tx: string; id: string }>(
+        `SELECT tx::text AS tx, id::text AS id FROM structure_events WHERE ${SETTLED} ORDER BY tx DESC, id DESC LIMIT 1`,
+      );
+      return rows[0] ?? { tx: '0', id: '0' };
+    },
+
+    /** Settled events after `after`, in stream order, optionally of one workspace or one import. */
+    async eventsAfter(after: EventCursor, filter: EventFilter, limit: number): Promise<StoredEvent[]> {
+      const { rows } = await pool.query<StoredEvent>(
+        `SELECT ${EVENT_COLUMNS} FROM structure_events
+          WHERE (tx, id) > ($1::xid8, $2::bigint) AND ${SETTLED}
+            AND ($3::uuid IS NULL OR workspace_id = $3)
+            AND ($4::uuid IS NULL OR org_import_id = $4 OR workspace_id IN (SELECT id FROM workspaces WHERE org_import_id = $4))
+          ORDER BY tx, id LIMIT $5`,
+        [after.tx, after.id, filter.workspaceId ?? null, filter.orgImportId ?? null, limit],
+      );
+      return rows;
+    },
+
+    /** One workspace's events, newest first, one page before the `before` cursor (or from the newest). */
+    async workspaceEventsPage(workspaceId: string, before: EventCursor | null, limit: number): Promise<StoredEvent[]> {
+      const { rows } = await pool.query<StoredEvent>(
+        `SELECT ${EVENT_COLUMNS} FROM structure_events
+          WHERE workspace_id = $1 AND ($2::xid8 IS NULL OR (tx, id) < ($2::xid8, $3::bigint))
+          ORDER BY tx DESC, id DESC LIMIT $4`,
+        [workspaceId, before?.tx ?? null, before?.id ?? null, limit],
       );
       return rows;
     },
