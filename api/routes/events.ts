@@ -44,7 +44,7 @@ function cursorOrFail(text: string | undefined): EventCursor | null {
 export const eventRoutes =
   (deps: ApiDeps): FastifyPluginAsyncZod =>
   async (app) => {
-    app.addHook('preHandler', deps.adminGuard);
+    app.addHook('onRequest', deps.adminGuard);
     let openStreams = 0;
     // Hijacked responses are not Fastify's to close: end them so that app.close() does not wait on them.
     const live = new Set<ServerResponse>();
