@@ -10,7 +10,7 @@ import { createOrgImportService } from '../services/org-import-service';
 
 const SSE_POLL_MS = 500;
 
-const notStarted = errorResponse.extend({ import_id: z.string().describe('the import, marked failed; POST /org/imports/:id/retry re-runs it') });
+const notStarted = errorResponse.extend({ import_id: z.string().optional().describe('IMPORT_NOT_STARTED: the import, marked failed; POST /org/imports/:id/retry re-runs it') });
 const cancelAnswer = z.object({ import_id: z.string(), workflow_id: z.string(), status: z.enum(['cancelling', 'cancelled']) });
 const SSE_MAX_MS = 60 * 60 * 1000;
 

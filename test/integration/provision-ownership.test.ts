@@ -191,7 +191,7 @@ describe('rule 6 (sweeper part): provisioning rows that no provision will finish
     const fresh = await p.clients.store.createWorkspace(newRow('Own Fresh Ghost'));
 
     const importId = randomUUID();
-    await p.clients.pool.query(`INSERT INTO org_imports (id, mode, status, template, workflow_id) VALUES ($1, 'merge', 'running', '{}'::jsonb, $2)`, [importId, `org-import-${importId}`]);
+    await p.clients.pool.query(`INSERT INTO org_imports (id, mode, status, template, workflow_id, org_key) VALUES ($1, 'merge', 'running', '{}'::jsonb, $2, 'own-import')`, [importId, `org-import-${importId}`]);
     const queued = await p.clients.store.createWorkspace(newRow('Own Import Queued', { orgImportId: importId }));
     await backdate(queued.id);
 
