@@ -26,6 +26,11 @@ export interface SecretBox {
    * or retried one computes it again and finds its hash stored), unguessable without the platform key.
    */
   agentTokenForRun(workspaceId: string, runId: string): string;
+  /**
+   * The one-time credential an EC2 instance of this run exchanges for its token and env: deterministic
+   * for the same reason as the token (a retried launch reuses the instance and its user data).
+   */
+  bootstrapCredentialForRun(workspaceId: string, runId: string): string;
 }
 
 export function createSecretBox(key: Buffer): SecretBox {
@@ -34,6 +39,9 @@ export function createSecretBox(key: Buffer): SecretBox {
   // key that encrypts secrets.
   const tokenKey = createHmac('sha256', key).update('molecule agent token key').digest();
   return {
+    bootstrapCredentialForRun(workspaceId, runId) {
+      return `molb_${createHmac('sha256', tokenKey).update(`bootstrap:v1:${workspaceId}:${runId}`).digest('base64url')}`;
+    },
     agentTokenForRun(workspaceId, runId) {
       return `mol_${createHmac('sha256', tokenKey).update(`agent-token:v1:${workspaceId}:${runId}`).digest('base64url')}`;
     },
@@ -74,7 +82,7 @@ export function createMissingKeyBox(): SecretBox {
   const fail = (): never => {
     throw new SecretsKeyMissingError();
   };
-  return { seal: fail, open: fail, agentTokenForRun: fail };
+  return { seal: fail, open: fail, agentTokenForRun: fail, bootstrapCredentialForRun: fail };
 }
 
 export function secretBoxFromConfig(rawKey: string): SecretBox {

@@ -212,6 +212,9 @@ export function createEc2Compute(deps: Ec2ComputeDeps): Ec2Compute {
             MaxCount: 1,
             ClientToken: req.clientToken,
             UserData: Buffer.from(req.userData, 'utf8').toString('base64'),
+            // IMDSv2 only, one hop: a process in a container on the instance (or an SSRF through the
+            // agent) cannot read the instance's metadata and role credentials with a plain GET.
+            MetadataOptions: { HttpTokens: 'required', HttpPutResponseHopLimit: 1, HttpEndpoint: 'enabled' },
             TagSpecifications: [{ ResourceType: 'instance', Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) }],
           }),
         ),

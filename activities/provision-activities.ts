@@ -6,10 +6,10 @@ import type { Config } from '../config';
 import { imageForRuntime } from '../config';
 import { containerLimitsFor } from '../config/container-limits';
 import { ComputeError, FAILURE_TYPES } from '../domain/errors';
-import { assembleEnv } from '../domain/provision-env';
 import { resolveProvisionTimeout } from '../domain/provision-timeout';
 import { missingEnvMessage, PUBLIC_MESSAGES } from '../domain/public-errors';
 import { EVENTS, type ComputeKind, type Runtime } from '../domain/vocabulary';
+import { agentEnv } from './agent-env';
 import { portRequirer, removeWorkspaceContainer, type ComputePorts } from './compute-ports';
 import { DecryptError, type SecretBox } from './crypto';
 import { ec2ClientToken, ec2UserData } from './ec2-launch-data';
@@ -76,20 +76,9 @@ export function createProvisionActivities(deps: ProvisionActivityDeps) {
     return { ws, secrets: await secrets };
   }
 
-  function assemble(ws: WorkspaceRow, secrets: Secrets, requestModel: string | null | undefined) {
-    return assembleEnv({
-      workspace: { id: ws.id, name: ws.name, parentId: ws.parent_id, model: ws.model },
-      globalSecrets: secrets.global,
-      workspaceSecrets: secrets.workspace,
-      requestModel,
-      requiredEnv: ws.required_env,
-      platform: {
-        WORKSPACE_ID: ws.id,
-        PLATFORM_URL: config.PLATFORM_URL,
-        HEARTBEAT_INTERVAL: String(config.HEARTBEAT_INTERVAL_SECONDS),
-      },
-    });
-  }
+  const timeoutFor = (ws: WorkspaceRow) =>
+    resolveProvisionTimeout({ envOverrideSeconds: config.PROVISION_TIMEOUT_SECONDS, templateSeconds: ws.provision_timeout_seconds, runtime: ws.runtime });
+  const assemble = (ws: WorkspaceRow, secrets: Secrets, requestModel: string | null | undefined) => agentEnv(config, ws, secrets, requestModel);
 
   /** Assembles env from the secrets read. Business failures mark the workspace failed and do not retry. */
   async function buildEnv(ws: WorkspaceRow, read: SecretsRead, requestModel: string | null | undefined, dedupe: string) {
@@ -165,11 +154,7 @@ export function createProvisionActivities(deps: ProvisionActivityDeps) {
       name: ws.name,
       runtime: ws.runtime,
       compute: ws.compute,
-      timeoutSeconds: resolveProvisionTimeout({
-        envOverrideSeconds: config.PROVISION_TIMEOUT_SECONDS,
-        templateSeconds: ws.provision_timeout_seconds,
-        runtime: ws.runtime,
-      }),
+      timeoutSeconds: timeoutFor(ws),
       envNames: Object.keys(env).sort(),
     };
   }
@@ -293,10 +278,20 @@ export function createProvisionActivities(deps: ProvisionActivityDeps) {
         if (ws.compute === 'ec2') {
           const ec2 = requirePort('ec2');
           progress();
+          // User data carries no secret: the agent exchanges this one-time credential for its token and
+          // env over the API. It lives as long as the run may still register.
+          const credential = box.bootstrapCredentialForRun(ws.id, input.runId);
+          await store.issueBootstrapCredential({
+            workspaceId: ws.id,
+            runId: input.runId,
+            credential,
+            expiresAt: ws.provision_deadline_at ?? new Date(Date.now() + timeoutFor(ws) * 1000),
+            requestModel: input.model ?? null,
+          });
           const launched = await ec2.launchInstance({
             workspaceId: ws.id,
             clientToken: ec2ClientToken(ws.id, input.runId),
-            userData: ec2UserData(env, token),
+            userData: ec2UserData({ platformUrl: config.PLATFORM_URL, workspaceId: ws.id, credential }),
             provisionRunId: input.runId,
           });
           // Persist as soon as known, before waiting: a crash now still leaves the id for cleanup.

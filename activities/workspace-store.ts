@@ -3,6 +3,7 @@
 // activity factories and routes receive.
 import type { Pool } from 'pg';
 import type { SecretBox } from './crypto';
+import { createBootstrapStore } from './store/bootstrap';
 import { createCredentialStore } from './store/credentials';
 import { transactionRunner } from './store/db';
 import { createEventStore } from './store/events';
@@ -21,6 +22,7 @@ export function createWorkspaceStore(pool: Pool, box: SecretBox) {
     ...createWorkspaceRows(pool, inTransaction),
     ...createSecretStore(pool, box),
     ...createCredentialStore(pool, box),
+    ...createBootstrapStore(pool),
     ...createEventStore(pool),
     ...createIdempotencyStore(pool, box),
   };

@@ -26,7 +26,12 @@ export function initialStatusFor(compute: ComputeKind): Extract<WorkspaceStatus,
  */
 export const NO_RESTART_ON_WRITE_STATUSES: readonly WorkspaceStatus[] = ['removed', 'paused', 'hibernated', 'hibernating'];
 
-/** A3: a configuration write restarts the agent when the platform runs it and nobody stopped it. */
-export function restartsOnConfigWrite(ws: { compute: ComputeKind; status: WorkspaceStatus }): boolean {
+/**
+ * A3: a configuration write restarts the agent when the platform runs it and nobody stopped it. A
+ * workspace still waiting for its first provision run (queued in an import, or just created) is left
+ * alone: that run reads the newest secrets when it starts.
+ */
+export function restartsOnConfigWrite(ws: { compute: ComputeKind; status: WorkspaceStatus; provision_run_id: string | null }): boolean {
+  if (ws.status === 'provisioning' && ws.provision_run_id === null) return false;
   return ws.compute !== 'none' && !NO_RESTART_ON_WRITE_STATUSES.includes(ws.status);
 }

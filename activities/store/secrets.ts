@@ -73,7 +73,7 @@ export function createSecretStore(pool: Pool, box: SecretBox) {
     async workspacesUsingGlobalSecret(name: string): Promise<string[]> {
       const { rows } = await pool.query<{ id: string }>(
         `SELECT w.id FROM workspaces w
-          WHERE w.compute <> 'none' AND NOT (w.status = ANY($2::text[]))
+          WHERE w.compute <> 'none' AND NOT (w.status = ANY($2::text[])) AND NOT (w.status = 'provisioning' AND w.provision_run_id IS NULL)
             AND NOT EXISTS (SELECT 1 FROM workspace_secrets s WHERE s.workspace_id = w.id AND s.name = $1)
           ORDER BY w.id`,
         [name, NO_RESTART_ON_WRITE_STATUSES],

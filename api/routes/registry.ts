@@ -7,9 +7,20 @@ import type { ApiDeps } from '../app';
 import { bearerToken } from '../auth';
 import { unauthorized, workspaceRemoved as removed } from '../errors';
 import { errorResponse, heartbeatBody, registerBody } from '../schemas';
+import { agentEnv } from '../../activities/agent-env';
 import { createPushUrlCheck } from '../services/push-url';
+import { fixedWindowLimiter } from '../services/rate-limit';
 
 const agentAnswer = z.object({ status: z.string(), platform_inbound_secret: z.string().nullable() });
+const bootstrapAnswer = z.object({
+  workspace_id: z.string(),
+  auth_token: z.string().describe('the agent token of this provision run; send it as the bearer token of register and heartbeat'),
+  env: z.record(z.string(), z.string()).describe('the agent env: secrets and platform wiring'),
+});
+
+/** Bootstrap exchanges allowed per client address and per workspace in one window. */
+export const BOOTSTRAP_RATE = { perAddress: 30, perWorkspace: 10, windowMs: 60_000 } as const;
+const BOOTSTRAP_CREDENTIAL = /^molb_[A-Za-z0-9_-]{10,100}$/;
 
 export const registryRoutes =
   (deps: ApiDeps): FastifyPluginAsyncZod =>
@@ -23,6 +34,46 @@ export const registryRoutes =
     }
 
     const pushUrlRefusal = createPushUrlCheck(deps.config.pushUrlAllow);
+    const bootstrapLimiter = fixedWindowLimiter({ limit: BOOTSTRAP_RATE.perWorkspace, windowMs: BOOTSTRAP_RATE.windowMs });
+    const addressLimiter = fixedWindowLimiter({ limit: BOOTSTRAP_RATE.perAddress, windowMs: BOOTSTRAP_RATE.windowMs });
+
+    // EC2 agents start with a one-time credential from their user data (which anyone with
+    // ec2:DescribeInstanceAttribute can read) and exchange it here, once, for their token and env.
+    app.post(
+      '/registry/bootstrap',
+      {
+        schema: {
+          tags: ['registry'],
+          body: heartbeatBody,
+          response: { 200: bootstrapAnswer, 401: errorResponse, 410: errorResponse, 429: errorResponse, 503: errorResponse },
+        },
+      },
+      async (request, reply) => {
+        const workspaceId = request.body.workspace_id;
+        // Both limits count every attempt, so neither one address nor many can guess at full speed.
+        if (![addressLimiter.allow(request.ip), bootstrapLimiter.allow(workspaceId)].every(Boolean)) {
+          throw new DomainError('RATE_LIMITED', 429, 'too many bootstrap attempts; retry in a minute');
+        }
+        const credential = bearerToken(request);
+        if (!credential || !BOOTSTRAP_CREDENTIAL.test(credential)) throw unauthorized();
+        const use = await deps.store.useBootstrapCredential(workspaceId, credential);
+        if (use.outcome === 'unknown') throw unauthorized();
+        if (use.outcome !== 'exchanged') {
+          throw new DomainError(use.outcome === 'used' ? 'BOOTSTRAP_USED' : 'BOOTSTRAP_EXPIRED', 410, `bootstrap credential ${use.outcome === 'used' ? 'already used' : 'expired'}; the workspace must be provisioned again`);
+        }
+        const ws = await deps.store.getWorkspace(workspaceId);
+        if (!ws || ws.status === 'removed') throw removed();
+        const token = deps.box.agentTokenForRun(ws.id, use.runId);
+        // A newer provision run has replaced this run's credentials: its instance is being removed.
+        if (!(await deps.store.authenticateAgent(token))) {
+          throw new DomainError('BOOTSTRAP_SUPERSEDED', 410, 'a newer provision replaced these credentials');
+        }
+        const env = agentEnv(deps.config, ws, await deps.store.loadSecrets(ws.id), use.requestModel).env;
+        request.log.info({ workspaceId }, 'agent bootstrap exchanged');
+        void reply.header('cache-control', 'no-store');
+        return { workspace_id: ws.id, auth_token: token, env };
+      },
+    );
 
     app.post(
       '/registry/register',

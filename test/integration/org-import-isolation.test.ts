@@ -72,7 +72,7 @@ describe('org import isolation', () => {
     });
     const slow = await awaitingAgent(importId, 'R Root/R Slow');
     // The restart's own provision reads the newest secrets: this time the agent registers.
-    expect((await p.api('PUT', `/workspaces/${slow}/secrets/AGENT_BEHAVIOUR`, { value: 'normal' })).status).toBe(204);
+    expect((await p.api('PUT', `/workspaces/${slow}/secrets/AGENT_BEHAVIOUR`, { value: 'normal' })).status).toBe(200);
     expect((await p.api('POST', `/workspaces/${slow}/restart`, {})).status).toBe(202);
 
     const view = await finished(importId);
@@ -149,7 +149,7 @@ describe('org import isolation', () => {
     const ids = Object.fromEntries((await importView(importId)).items.map((i) => [i.key, i.workspace_id as string]));
     const queued = ids[`C Root/${name(8)}`];
     // A user re-provisions a queued item (its agent registers this time); then a delete frees a lane.
-    expect((await p.api('PUT', `/workspaces/${queued}/secrets/AGENT_BEHAVIOUR`, { value: 'normal' })).status).toBe(204);
+    expect((await p.api('PUT', `/workspaces/${queued}/secrets/AGENT_BEHAVIOUR`, { value: 'normal' })).status).toBe(200);
     expect((await p.api('POST', `/workspaces/${queued}/provision`, {})).status).toBe(202);
     await waitFor('re-provisioned item online', async () => (await p.api<{ status: string }>('GET', `/workspaces/${queued}`)).body.status === 'online');
     expect((await p.api('DELETE', `/workspaces/${ids[`C Root/${name(0)}`]}?confirm=true`)).status).toBe(200);

@@ -1,8 +1,11 @@
 // Provision on EC2 (moto's server). Nothing boots inside moto, so the test plays the VM's agent: it
-// reads the token from the instance's user data, as cloud-init would, and registers with it.
+// reads the one-time bootstrap credential from the instance's user data, as cloud-init would, exchanges
+// it for its token and env (POST /registry/bootstrap), and registers with the token.
 import { ApplicationFailure } from '@temporalio/common';
 import { MANAGED_LABEL, WORKSPACE_ID_LABEL } from '../../domain/vocabulary';
-import { instancesOf as instancesIn, tokenFromUserData as tokenIn } from './support/compute';
+import { randomBytes } from 'node:crypto';
+import { BOOTSTRAP_RATE } from '../../api/routes/registry';
+import { bootstrapFromUserData, instancesOf as instancesIn, tokenFromUserData as tokenIn } from './support/compute';
 import { startPlatform, waitFor, type Platform } from './support/platform';
 
 let p: Platform;
@@ -81,5 +84,66 @@ describe('provision on EC2 (moto)', () => {
     expect((await instancesOf(row.id)).filter((i) => i.State?.Name !== 'terminated')).toHaveLength(1);
     await env.run(activities.removeCompute, { workspaceId: row.id });
     expect(['shutting-down', 'terminated']).toContain((await instancesOf(row.id))[0].State?.Name);
+  });
+
+  it('user data carries no secret, only the bootstrap values; the credential is exchanged once for token and env; IMDSv2 is required', async () => {
+    const globalValue = `global-${randomBytes(8).toString('hex')}`;
+    const wsValue = `ws-${randomBytes(8).toString('hex')}`;
+    await p.api('PUT', '/admin/secrets/EC2_BOOT_GLOBAL', { value: globalValue });
+    const res = await p.api<{ workspace: { id: string } }>('POST', '/workspaces', { name: 'Cloud Bootstrap', compute: 'ec2', secrets: { EC2_BOOT_SECRET: wsValue } });
+    const id = res.body.workspace.id;
+    const instanceId = await waitFor('instance id', async () => {
+      const { rows } = await p.clients.pool.query('SELECT instance_id FROM workspaces WHERE id = $1', [id]);
+      return rows[0].instance_id as string | null;
+    });
+    const { script, values } = await bootstrapFromUserData(p, instanceId);
+    expect(values).toEqual({ PLATFORM_URL: p.url, WORKSPACE_ID: id, BOOTSTRAP_CREDENTIAL: expect.stringMatching(/^molb_/) });
+    const [instance] = await instancesOf(id);
+    const tagText = JSON.stringify(instance.Tags);
+    for (const secret of [globalValue, wsValue]) expect(script).not.toContain(secret);
+    for (const secret of [globalValue, wsValue, values.BOOTSTRAP_CREDENTIAL]) expect(tagText).not.toContain(secret);
+    expect(instance.MetadataOptions).toMatchObject({ HttpTokens: 'required', HttpPutResponseHopLimit: 1 });
+
+    // Wrong credential, other workspace, no credential: 401, nothing spent.
+    expect((await p.api('POST', '/registry/bootstrap', { workspace_id: id }, `molb_${randomBytes(16).toString('base64url')}`)).status).toBe(401);
+    expect((await p.api('POST', '/registry/bootstrap', { workspace_id: '00000000-0000-4000-8000-000000000000' }, values.BOOTSTRAP_CREDENTIAL)).status).toBe(401);
+    expect((await p.api('POST', '/registry/bootstrap', { workspace_id: id }, null)).status).toBe(401);
+
+    const first = await p.api<{ auth_token: string; env: Record<string, string> }>('POST', '/registry/bootstrap', { workspace_id: id }, values.BOOTSTRAP_CREDENTIAL);
+    expect(first.status).toBe(200);
+    expect(first.body.env).toMatchObject({ EC2_BOOT_GLOBAL: globalValue, EC2_BOOT_SECRET: wsValue, WORKSPACE_ID: id, PLATFORM_URL: p.url });
+    const again = await p.api<{ code: string }>('POST', '/registry/bootstrap', { workspace_id: id }, values.BOOTSTRAP_CREDENTIAL);
+    expect(again.status).toBe(410);
+    expect(again.body.code).toBe('BOOTSTRAP_USED');
+
+    expect(script).not.toContain(first.body.auth_token);
+    expect((await p.api('POST', '/registry/register', { workspace_id: id }, first.body.auth_token)).status).toBe(200);
+    expect((await p.temporal.workflow.getHandle(`provision-${id}`).result()).status).toBe('online');
+    // Nothing of it in clear at rest: only hashes of the credential and the token.
+    const { rows } = await p.clients.pool.query('SELECT count(*)::int AS n FROM workspace_bootstrap_credentials WHERE position($1 in credential_hash) > 0', [values.BOOTSTRAP_CREDENTIAL]);
+    expect(rows[0].n).toBe(0);
+    expect((await p.api('DELETE', `/workspaces/${id}?confirm=true`)).status).toBe(200);
+  });
+
+  it('an expired credential answers 410; guessing is rate limited', async () => {
+    const res = await p.api<{ workspace: { id: string } }>('POST', '/workspaces', { name: 'Cloud Expired', compute: 'ec2' });
+    const id = res.body.workspace.id;
+    const instanceId = await waitFor('instance id', async () => {
+      const { rows } = await p.clients.pool.query('SELECT instance_id FROM workspaces WHERE id = $1', [id]);
+      return rows[0].instance_id as string | null;
+    });
+    const { values } = await bootstrapFromUserData(p, instanceId);
+    await p.clients.pool.query(`UPDATE workspace_bootstrap_credentials SET expires_at = now() - interval '1 second' WHERE workspace_id = $1`, [id]);
+    const expired = await p.api<{ code: string }>('POST', '/registry/bootstrap', { workspace_id: id }, values.BOOTSTRAP_CREDENTIAL);
+    expect(expired.status).toBe(410);
+    expect(expired.body.code).toBe('BOOTSTRAP_EXPIRED');
+
+    const statuses: number[] = [];
+    for (let i = 0; i < BOOTSTRAP_RATE.perWorkspace + 2; i++) {
+      statuses.push((await p.api('POST', '/registry/bootstrap', { workspace_id: id }, `molb_${randomBytes(16).toString('base64url')}`)).status);
+    }
+    expect(statuses).toContain(429);
+    expect(statuses.filter((s) => s !== 401 && s !== 429)).toEqual([]);
+    expect((await p.api('DELETE', `/workspaces/${id}?confirm=true`)).status).toBe(200);
   });
 });

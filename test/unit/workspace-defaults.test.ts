@@ -1,4 +1,5 @@
-import { computeFor, deliveryModeFor, initialStatusFor } from '../../domain/workspace-defaults';
+import { computeFor, deliveryModeFor, initialStatusFor, restartsOnConfigWrite } from '../../domain/workspace-defaults';
+import type { ComputeKind, WorkspaceStatus } from '../../domain/vocabulary';
 
 describe('new-workspace defaults shared by POST /workspaces and the org import', () => {
   it('computeFor: external has no compute whatever was asked; others take the request, else the default', () => {
@@ -19,5 +20,17 @@ describe('new-workspace defaults shared by POST /workspaces and the org import',
     expect(initialStatusFor('none')).toBe('awaiting_agent');
     expect(initialStatusFor('docker')).toBe('provisioning');
     expect(initialStatusFor('ec2')).toBe('provisioning');
+  });
+});
+
+describe('restartsOnConfigWrite (A3)', () => {
+  const ws = (status: WorkspaceStatus, compute: ComputeKind = 'docker', provision_run_id: string | null = 'run-1') => ({ status, compute, provision_run_id });
+  it('restarts a platform-run agent that nobody stopped', () => {
+    for (const status of ['online', 'offline', 'degraded', 'failed', 'provisioning'] as const) expect(restartsOnConfigWrite(ws(status))).toBe(true);
+  });
+  it('leaves external, stopped and removed workspaces, and one whose first provision has not begun', () => {
+    expect(restartsOnConfigWrite(ws('online', 'none'))).toBe(false);
+    for (const status of ['removed', 'paused', 'hibernated', 'hibernating'] as const) expect(restartsOnConfigWrite(ws(status))).toBe(false);
+    expect(restartsOnConfigWrite(ws('provisioning', 'docker', null))).toBe(false);
   });
 });

@@ -32,13 +32,27 @@ export async function instancesOf(p: Platform, workspaceId: string): Promise<Ins
   return (out.Reservations ?? []).flatMap((r) => r.Instances ?? []);
 }
 
-/** Plays the VM's agent: reads the token from the instance's user data, as cloud-init would. */
-export async function tokenFromUserData(p: Platform, instanceId: string): Promise<string> {
+/** What an instance's user data says: the bootstrap values cloud-init writes to /configs/bootstrap.env. */
+export async function bootstrapFromUserData(p: Platform, instanceId: string): Promise<{ script: string; values: Record<string, string> }> {
   const attr = await p.ec2.send(new DescribeInstanceAttributeCommand({ InstanceId: instanceId, Attribute: 'userData' }));
   const script = Buffer.from(attr.UserData?.Value ?? '', 'base64').toString('utf8');
-  const match = /echo ([A-Za-z0-9+/=]+) \| base64 -d > \/configs\/\.auth_token/.exec(script);
-  if (!match) throw new Error('user data carries no token line');
-  return Buffer.from(match[1], 'base64').toString('utf8');
+  const values = Object.fromEntries([...script.matchAll(/^(PLATFORM_URL|WORKSPACE_ID|BOOTSTRAP_CREDENTIAL)=(.*)$/gm)].map((m) => [m[1], m[2]]));
+  return { script, values };
+}
+
+/** The exchange an instance's agent makes once at boot: its tokens by instance, so tests may ask again. */
+const exchanged = new Map<string, string>();
+
+/** Plays the VM's agent: reads the bootstrap credential from user data and exchanges it for its token. */
+export async function tokenFromUserData(p: Platform, instanceId: string): Promise<string> {
+  const known = exchanged.get(instanceId);
+  if (known) return known;
+  const { values } = await bootstrapFromUserData(p, instanceId);
+  if (!values.BOOTSTRAP_CREDENTIAL || !values.WORKSPACE_ID) throw new Error('user data carries no bootstrap credential');
+  const res = await p.api<{ auth_token: string }>('POST', '/registry/bootstrap', { workspace_id: values.WORKSPACE_ID }, values.BOOTSTRAP_CREDENTIAL);
+  if (res.status !== 200) throw new Error(`bootstrap exchange answered ${res.status}`);
+  exchanged.set(instanceId, res.body.auth_token);
+  return res.body.auth_token;
 }
 
 /** Creates a workspace through the API and waits until it is online (registering as the agent for EC2). */
