@@ -15,7 +15,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { IDEMPOTENCY_KEY_PATTERN } from '../../api/services/idempotency';
-import { createWorkspaceBody, heartbeatBody, listWorkspacesQuery, registerBody, secretBody, secretParams, globalSecretParams, deleteQuery } from '../../api/schemas';
+import { createWorkspaceBody, heartbeatBody, listWorkspacesQuery, registerBody, secretBody, secretWriteBody, secretParams, globalSecretParams, deleteQuery } from '../../api/schemas';
 import { loadConfig } from '../../config';
 import { diskFileSource, parseOrgTemplate, TemplateError } from '../../domain/org-template';
 import { ADMIN_TOKEN, startPlatform, type Platform } from './support/platform';
@@ -434,6 +434,14 @@ function idAndQueryCases(c: Corpus): void {
     { method: 'GET', suffix: '' },
     { method: 'GET', suffix: '/activity' },
     { method: 'POST', suffix: '/provision', body: '{}' },
+    { method: 'GET', suffix: '/secrets' },
+    { method: 'POST', suffix: '/secrets', body: '{"key":"F6_KEY","value":"v"}' },
+    { method: 'DELETE', suffix: '/secrets/F6_KEY' },
+    { method: 'GET', suffix: '/model' },
+    { method: 'PUT', suffix: '/model', body: '{"model":"anthropic/x"}' },
+    { method: 'GET', suffix: '/provider' },
+    { method: 'PUT', suffix: '/provider', body: '{"provider":"anthropic"}' },
+    { method: 'GET', suffix: '/events' },
   ];
   const count = MALFORMED_IDS('x').length;
   for (let i = 0; i < count; i++) {
@@ -536,7 +544,9 @@ function registryCases(c: Corpus): void {
     j({ workspace_id: `${UNKNOWN_ID.slice(0, 8)}\u0000${UNKNOWN_ID.slice(9)}`, x: m }), j({ workspace_id: `' OR 1=1 --${m}` }),
   ];
   const count = bodies('x').length;
-  for (const route of ['/registry/register', '/registry/heartbeat'] as const) {
+  // The bootstrap exchange is rate limited per address: past the limit a guess answers 429, not 401.
+  const refusedAuth = (route: string): number[] => (route === '/registry/bootstrap' ? [401, 429] : [401]);
+  for (const route of ['/registry/register', '/registry/heartbeat', '/registry/bootstrap'] as const) {
     const schema = route === '/registry/register' ? registerBody : heartbeatBody;
     for (let i = 0; i < count; i++) {
       for (const auth of [null, 'Bearer agent-token-f6']) {
@@ -544,7 +554,7 @@ function registryCases(c: Corpus): void {
           const text = bodies(m)[i];
           const parsed = parseJsonLikeServer(text);
           const valid = parsed.ok && schema.safeParse(parsed.value).success;
-          return { method: 'POST', path: route, body: text, auth, expect: valid ? [401] : [400] };
+          return { method: 'POST', path: route, body: text, auth, expect: valid ? refusedAuth(route) : [400] };
         });
       }
     }
@@ -557,8 +567,8 @@ function registryCases(c: Corpus): void {
   ];
   const aCount = authHeaders('x').length;
   for (let i = 0; i < aCount; i++) {
-    for (const route of ['/registry/register', '/registry/heartbeat']) {
-      c.add('registry.auth', (m) => ({ method: 'POST', path: route, body: j({ workspace_id: UNKNOWN_ID }), auth: authHeaders(m)[i], expect: [401] }));
+    for (const route of ['/registry/register', '/registry/heartbeat', '/registry/bootstrap']) {
+      c.add('registry.auth', (m) => ({ method: 'POST', path: route, body: j({ workspace_id: UNKNOWN_ID }), auth: authHeaders(m)[i], expect: refusedAuth(route) }));
     }
     // Admin routes with a wrong token but an otherwise valid request.
     c.add('admin.auth', (m) => ({ method: 'GET', path: '/workspaces', auth: authHeaders(m)[i].replace(`Bearer ${ADMIN_TOKEN}`, `Bearer ${ADMIN_TOKEN}${m}`), expect: [401] }));
@@ -633,6 +643,39 @@ function secretCases(c: Corpus): void {
       });
     }
   }
+  // {key, value} bodies (workspace and global), model and provider bodies.
+  const keyed = (m: string): string[] => [
+    j({ key: `lower${m}`, value: 'v' }), j({ key: 'F6_OK', value: 1, x: m }), j({ key: null, value: m }), j({ value: m }), j({ key: `F6_${m}`.toLowerCase(), value: m }),
+    j({ key: `../${m}`, value: 'v' }), j({ key: 'F6_OK', value: `${m}${'v'.repeat(64 * 1024)}` }), j([m]), `{"key":"F6_OK","value":"${m}"`,
+  ];
+  for (let i = 0; i < keyed('x').length; i++) {
+    for (const path of ['/settings/secrets', `/workspaces/${UNKNOWN_ID}/secrets`]) {
+      c.add('secrets.keyed-body', (m) => {
+        const text = keyed(m)[i];
+        const parsed = parseJsonLikeServer(text);
+        if (parsed.ok && secretWriteBody.safeParse(parsed.value).success) return null;
+        return { method: 'POST', path, body: text, expect: [400] };
+      });
+    }
+  }
+  const settings = (m: string): Array<[string, string]> => [
+    ['/model', j({ model: 1, x: m })], ['/model', j({ model: `${m}${'m'.repeat(300)}` })], ['/model', j({ x: m })],
+    ['/provider', j({ provider: `Bad ${m}` })], ['/provider', j({ provider: `${m}/x` })], ['/provider', j({ provider: null, x: m })],
+  ];
+  for (let i = 0; i < settings('x').length; i++) {
+    c.add('settings.body', (m) => {
+      const [suffix, body] = settings(m)[i];
+      return { method: 'PUT', path: `/workspaces/${UNKNOWN_ID}${suffix}`, body, expect: [400] };
+    });
+  }
+  // Event cursors and stream filters.
+  const cursors = (m: string): string[] => [`${m}`, `1-${m}`, `${m}-1`, `1-1-${m}`, `${'9'.repeat(30)}-1${m}`, `-1-${m}`, `1.5-${m}`];
+  for (let i = 0; i < cursors('x').length; i++) {
+    c.add('events.cursor', (m) => ({ method: 'GET', path: `/workspaces/${UNKNOWN_ID}/events?before=${enc(cursors(m)[i])}`, expect: [400] }));
+    c.add('events.stream-cursor', (m) => ({ method: 'GET', path: `/events/stream?last_event_id=${enc(cursors(m)[i])}`, expect: [400] }));
+  }
+  c.add('events.stream-filter', (m) => ({ method: 'GET', path: `/events/stream?workspace_id=${enc(m)}`, expect: [400] }));
+  c.add('events.stream-filter', (m) => ({ method: 'GET', path: `/events/stream?org_import_id=${enc(m)}`, expect: [400] }));
 }
 
 // ---------------------------------------------------------------------------------------------------
