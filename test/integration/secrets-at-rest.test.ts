@@ -106,7 +106,7 @@ describe('import env values at rest', () => {
     const template = { name: 'Legacy Org', defaults: { env: { LEGACY_KEY: value } }, required_env: [], recommended_env: [], warnings: [], workspaces: [] };
     const id = (await p.clients.pool.query<{ id: string }>('SELECT gen_random_uuid() AS id')).rows[0].id;
     await p.clients.pool.query(
-      `INSERT INTO org_imports (id, mode, status, template_name, template, workflow_id, snapshot_format) VALUES ($1, 'merge', 'failed', 'Legacy Org', $2, $3, 1)`,
+      `INSERT INTO org_imports (id, mode, status, template_name, template, workflow_id, snapshot_format, org_key) VALUES ($1, 'merge', 'failed', 'Legacy Org', $2, $3, 1, 'legacy-org')`,
       [id, JSON.stringify(template), `org-import-${id}`],
     );
     expect(await tablesContaining(value)).toEqual(['org_imports']);
