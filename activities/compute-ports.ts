@@ -14,6 +14,8 @@ export interface DockerComputePort {
     image: string;
     env: Record<string, string>;
     files: Record<string, string>;
+    /** /configs content written only into a config volume this run created (a kept volume keeps its edits). */
+    configFiles?: Record<string, Buffer>;
     provisionRunId: string;
     /** Called between the engine calls (heartbeat; may throw to stop the start there). */
     onProgress?: () => void;

@@ -58,6 +58,11 @@ export interface StartContainerRequest {
   env: Record<string, string>;
   /** Written into /configs before the container first starts, e.g. { '.auth_token': token }. */
   files: Record<string, string>;
+  /**
+   * The rest of /configs (config.yaml, template files), written only when this run created the config
+   * volume: a volume kept by a plain restart keeps the user's edits (SPEC-ADDENDUM A6.4).
+   */
+  configFiles?: Record<string, Buffer>;
   /** The provision run that owns the container: a retry of the same run reuses it, another replaces it. */
   provisionRunId: string;
   /** Called before each engine step (volume, create, files, start): heartbeats, and may throw to stop there. */
@@ -193,13 +198,22 @@ export function createDockerCompute(deps: DockerComputeDeps): DockerCompute {
     }
   }
 
-  async function ensureVolume(workspaceId: string): Promise<void> {
+  /** Creates the config volume if missing; true when it is this run's (created by it, now or in an earlier attempt). */
+  async function ensureVolume(workspaceId: string, runId: string): Promise<boolean> {
+    const name = configVolumeName(workspaceId);
     try {
       // Creating an existing volume answers 201 with the existing one (Docker and Podman alike).
-      await docker.createVolume({ Name: configVolumeName(workspaceId), Labels: labelsFor(workspaceId) });
+      await docker.createVolume({ Name: name, Labels: { ...labelsFor(workspaceId), [PROVISION_RUN_LABEL]: runId } });
     } catch (err) {
-      if (isNameConflict(err) || /already exists/i.test(engineMessage(err))) return;
-      throw transient('volume create', err);
+      if (!isNameConflict(err) && !/already exists/i.test(engineMessage(err))) throw transient('volume create', err);
+    }
+    try {
+      // The label says which run created it: a retry of that run still writes its files.
+      const info = await docker.getVolume(name).inspect();
+      return info.Labels?.[PROVISION_RUN_LABEL] === runId;
+    } catch (err) {
+      if (isNoSuchVolume(err)) return false; // removed meanwhile: the start fails and is retried
+      throw transient('volume inspect', err);
     }
   }
 
@@ -284,7 +298,7 @@ export function createDockerCompute(deps: DockerComputeDeps): DockerCompute {
         // Create first, look only when the name is taken: the first attempt (nearly every provision)
         // makes no inspect call at all, one engine round trip less under a burst of provisions.
         progress();
-        await ensureVolume(req.workspaceId);
+        const volumeIsNew = await ensureVolume(req.workspaceId, req.provisionRunId);
         progress();
         const outcome = await create(req);
         if (outcome === 'network_missing') {
@@ -318,10 +332,11 @@ export function createDockerCompute(deps: DockerComputeDeps): DockerCompute {
         const container = docker.getContainer(target.id);
         // Files go in only while the container has never run: the agent reads its token at its first
         // line. A started container of this run already has them (same run, same token).
-        if (target.status === 'created' && Object.keys(req.files).length > 0) {
+        const files = { ...(volumeIsNew ? (req.configFiles ?? {}) : {}), ...req.files };
+        if (target.status === 'created' && Object.keys(files).length > 0) {
           progress();
           try {
-            await container.putArchive(tarFiles(req.files), { path: '/configs' });
+            await container.putArchive(tarFiles(files), { path: '/configs' });
           } catch (err) {
             if (isNoSuchContainer(err)) continue;
             // Podman fails a PUT archive that races another one into the same volume ("error during

@@ -158,9 +158,19 @@ export function createImportActivities({ store, box, config }: ImportActivityDep
       for (const sch of c.ws.schedules ?? []) {
         await db.query('INSERT INTO workspace_schedules (workspace_id, cron, prompt, enabled) VALUES ($1, $2, $3, $4)', [c.id, sch.cron, sch.prompt, sch.enabled ?? true]);
       }
-      // Env layering: org .env (defaults.env) < workspace .env; stored as encrypted workspace secrets.
-      for (const [name, value] of Object.entries({ ...orgEnv, ...(c.ws.env ?? {}) })) {
+      // Env layering (A7, see template-materials.ts): persona < root .env < files_dir/.env (file_env)
+      // < defaults.env < workspace env; stored as encrypted workspace secrets.
+      for (const [name, value] of Object.entries({ ...(c.ws.file_env ?? {}), ...orgEnv, ...(c.ws.env ?? {}) })) {
         await db.query('INSERT INTO workspace_secrets (workspace_id, name, value_enc) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING', [c.id, name, box.seal(value)]);
+      }
+      // /configs (A6.2): the snapshot's files_dir and plugin files, then an inline system_prompt on top.
+      await store.copyImportFilesToWorkspace(db, importId, c.id, c.ws.file_sources ?? []);
+      if (c.ws.system_prompt) {
+        await db.query(
+          `INSERT INTO workspace_files (workspace_id, path, content) VALUES ($1, 'system-prompt.md', $2)
+           ON CONFLICT (workspace_id, path) DO UPDATE SET content = EXCLUDED.content`,
+          [c.id, Buffer.from(c.ws.system_prompt, 'utf8')],
+        );
       }
     }
     return out;

@@ -10,6 +10,7 @@ import { resolveProvisionTimeout } from '../domain/provision-timeout';
 import { missingEnvMessage, PUBLIC_MESSAGES } from '../domain/public-errors';
 import { EVENTS, type ComputeKind, type Runtime } from '../domain/vocabulary';
 import { agentEnv } from './agent-env';
+import { agentConfigFiles } from './agent-files';
 import { portRequirer, removeWorkspaceContainer, type ComputePorts } from './compute-ports';
 import { DecryptError, type SecretBox } from './crypto';
 import { ec2ClientToken, ec2UserData } from './ec2-launch-data';
@@ -268,6 +269,7 @@ export function createProvisionActivities(deps: ProvisionActivityDeps) {
             image: imageForRuntime(config, ws.runtime),
             env,
             files: { '.auth_token': token },
+            configFiles: await agentConfigFiles(store, ws),
             provisionRunId: input.runId,
             onProgress: progress,
             limits: containerLimitsFor(config.containerLimits, ws.runtime),

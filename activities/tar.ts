@@ -2,8 +2,9 @@
 // (PUT /containers/{id}/archive), which expects a tar stream. Pure: same input, same bytes.
 //
 // Layout: per file a 512-byte header, the content, zero padding to a 512-byte boundary; the archive
-// ends with two zero blocks. Only regular files at the top level of the target directory (or below
-// directories that already exist there) are written; owner root, mode 0600 unless told otherwise.
+// ends with two zero blocks. Regular files, each preceded (once) by directory entries for its parent
+// directories, so `skills/review/SKILL.md` lands in a fresh volume; owner root, files 0600 and
+// directories 0700 unless told otherwise.
 
 export const TAR_BLOCK = 512;
 /** The ustar name field holds 100 bytes; longer names would need the prefix field or pax headers. */
@@ -34,7 +35,7 @@ function checkName(name: string): void {
   }
 }
 
-function header(name: string, size: number, opts: Required<TarOptions>): Buffer {
+function header(name: string, size: number, opts: Required<TarOptions>, type: '0' | '5' = '0'): Buffer {
   const h = Buffer.alloc(TAR_BLOCK, 0);
   h.write(name, 0, TAR_MAX_NAME_BYTES, 'utf8'); // a 100-byte name fills the field, no NUL needed
   h.write(octal(opts.mode, 8), 100, 8, 'ascii');
@@ -43,7 +44,7 @@ function header(name: string, size: number, opts: Required<TarOptions>): Buffer 
   h.write(octal(size, 12), 124, 12, 'ascii');
   h.write(octal(opts.mtime, 12), 136, 12, 'ascii');
   h.write('        ', 148, 8, 'ascii'); // checksum field counts as eight spaces while summing
-  h.write('0', 156, 1, 'ascii'); // typeflag: regular file
+  h.write(type, 156, 1, 'ascii'); // typeflag: 0 regular file, 5 directory
   h.write('ustar\0', 257, 6, 'ascii'); // magic
   h.write('00', 263, 2, 'ascii'); // version
   let sum = 0;
@@ -62,8 +63,17 @@ export function tarFiles(files: Record<string, string | Buffer>, opts: TarOption
   if (!Number.isInteger(resolved.mode) || resolved.mode < 0 || resolved.mode > 0o7777) throw new Error('tar mode out of range');
   if (!Number.isInteger(resolved.mtime) || resolved.mtime < 0 || resolved.mtime > MAX_SIZE) throw new Error('tar mtime out of range');
   const parts: Buffer[] = [];
+  const dirs = new Set<string>();
+  const dirMode = { ...resolved, mode: (resolved.mode & 0o777) | ((resolved.mode & 0o444) >> 2) };
   for (const [name, content] of Object.entries(files)) {
     checkName(name);
+    const segments = name.split('/');
+    for (let i = 1; i < segments.length; i++) {
+      const dir = `${segments.slice(0, i).join('/')}/`;
+      if (dirs.has(dir)) continue;
+      dirs.add(dir);
+      parts.push(header(dir, 0, dirMode, '5'));
+    }
     const data = typeof content === 'string' ? Buffer.from(content, 'utf8') : content;
     if (data.length > MAX_SIZE) throw new Error('tar entry too large');
     parts.push(header(name, data.length, resolved), data);

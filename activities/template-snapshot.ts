@@ -14,8 +14,15 @@ function mapEnv(settings: WorkspaceSettings, fn: (value: string) => string): Wor
   return { ...settings, env: Object.fromEntries(Object.entries(settings.env).map(([k, v]) => [k, fn(v)])) };
 }
 
+const mapValues = (env: Record<string, string> | undefined, fn: (value: string) => string) =>
+  env && Object.fromEntries(Object.entries(env).map(([k, v]) => [k, fn(v)]));
+
 function mapTemplateEnv(template: OrgTemplate, fn: (value: string) => string): OrgTemplate {
-  const visit = (ws: TemplateWorkspace): TemplateWorkspace => ({ ...(mapEnv(ws, fn) as TemplateWorkspace), children: ws.children.map(visit) });
+  const visit = (ws: TemplateWorkspace): TemplateWorkspace => {
+    const out: TemplateWorkspace = { ...(mapEnv(ws, fn) as TemplateWorkspace), children: ws.children.map(visit) };
+    if (ws.file_env) out.file_env = mapValues(ws.file_env, fn);
+    return out;
+  };
   return { ...template, defaults: mapEnv(template.defaults, fn), workspaces: template.workspaces.map(visit) };
 }
 

@@ -7,6 +7,7 @@ import { createBootstrapStore } from './store/bootstrap';
 import { createCredentialStore } from './store/credentials';
 import { transactionRunner } from './store/db';
 import { createEventStore } from './store/events';
+import { createFileStore } from './store/files';
 import { createIdempotencyStore } from './store/idempotency';
 import { createSecretStore } from './store/secrets';
 import { createWorkspaceRows } from './store/workspaces';
@@ -24,6 +25,7 @@ export function createWorkspaceStore(pool: Pool, box: SecretBox) {
     ...createCredentialStore(pool, box),
     ...createBootstrapStore(pool),
     ...createEventStore(pool),
+    ...createFileStore(pool),
     ...createIdempotencyStore(pool, box),
   };
 }

@@ -15,6 +15,7 @@ import { installErrorHandling, installStrictJsonParser } from './errors';
 import { BODY_LIMIT_BYTES } from './limits';
 import { adminRoutes } from './routes/admin';
 import { eventRoutes } from './routes/events';
+import { fileRoutes } from './routes/files';
 import { healthRoutes } from './routes/health';
 import { orgRoutes } from './routes/org';
 import { modelRoutes } from './routes/model';
@@ -94,6 +95,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   await app.register(workspaceRoutes(deps));
   await app.register(secretRoutes(deps));
   await app.register(modelRoutes(deps));
+  await app.register(fileRoutes(deps));
   await app.register(adminRoutes(deps));
   await app.register(orgRoutes(deps));
   await app.register(eventRoutes(deps));

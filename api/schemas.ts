@@ -2,6 +2,7 @@
 // Numbers that SPEC says are clamped are clamped (not rejected); everything else is validated strictly
 // with bounded sizes.
 import { z } from 'zod';
+import { TEMPLATE_FILE_LIMITS } from '../activities/template-files';
 import { MAX_PROVISION_TIMEOUT_SECONDS } from '../domain/provision-timeout';
 import { DELIVERY_MODES, UPDATE_TIERS, WORKSPACE_ORIGINS, WORKSPACE_STATUSES, COMPUTE_KINDS, RUNTIMES, UNSAFE_NAME_CHARS } from '../domain/vocabulary';
 
@@ -58,6 +59,33 @@ export const secretParams = z.object({ id: z.uuid(), name: envName });
 export const globalSecretParams = z.object({ name: envName });
 export const secretBody = z.object({ value: z.string().max(64 * 1024) });
 export const secretWriteBody = z.object({ key: envName, value: secretBody.shape.value });
+// PUT /workspaces/:id/files: the whole /configs file set (A3.5).
+/** Written by the platform itself: a file set may not replace them. */
+const RESERVED = new Set(['.auth_token', 'bootstrap.env']);
+
+const filePath = z
+  .string()
+  .min(1)
+  .refine((p) => Buffer.byteLength(p, 'utf8') <= TEMPLATE_FILE_LIMITS.maxPathBytes, `must be at most ${TEMPLATE_FILE_LIMITS.maxPathBytes} bytes`)
+  .refine((p) => !/[\u0000-\u001f\u007f-\u009f\\]/.test(p), 'must not contain control characters or backslashes')
+  .refine((p) => !p.startsWith('/') && p.split('/').every((seg) => seg !== '' && seg !== '.' && seg !== '..'), 'must be a relative path without empty, . or .. segments')
+  .refine((p) => !RESERVED.has(p), 'names a file the platform writes itself');
+
+const fileEntry = z
+  .object({
+    path: filePath,
+    content: z.string().optional().describe('UTF-8 text'),
+    content_base64: z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, 'must be base64').optional().describe('binary content'),
+  })
+  .refine((f) => (f.content === undefined) !== (f.content_base64 === undefined), 'give exactly one of content or content_base64');
+
+export const filesBody = z.object({
+  files: z
+    .array(fileEntry)
+    .max(TEMPLATE_FILE_LIMITS.maxFiles)
+    .refine((files) => new Set(files.map((f) => f.path)).size === files.length, 'paths must be unique'),
+});
+
 export const modelBody = z.object({ model: z.string().max(200).describe('model slug, e.g. anthropic/claude-sonnet-4; empty clears it') });
 export const providerBody = z.object({ provider: z.string().max(100).regex(/^[a-z0-9._-]*$/, 'must be a lowercase provider name').describe('LLM provider hint; empty clears it') });
 
@@ -145,6 +173,8 @@ export const SCHEMA_FIELD_NAMES: ReadonlySet<string> = new Set(
     secretBody,
     secretWriteBody,
     modelBody,
+    filesBody,
+    fileEntry,
     providerBody,
     getWorkspaceQuery,
     listWorkspacesQuery,

@@ -81,6 +81,8 @@ const schema = z.object({
   LOG_LEVEL: z.string().default('info'),
   /** The worker creates the orphan-sweeper Schedule (every 60 s, one pass at boot) unless this is false. */
   SWEEPER_ENABLED: z.enum(['true', 'false']).default('true'),
+  /** Persona env files (A7.2): `<root>/<files_dir slug>/env`, read when an import is accepted. */
+  MOLECULE_PERSONA_ROOT: z.string().default('/etc/molecule-bootstrap/personas'),
   /** Concurrent GET /events/stream connections per API process; one more answers 429. */
   EVENT_STREAM_MAX: optionalInt(1, 10_000).transform((v) => v ?? 100),
   /** Bytes a stream may have queued for a client that does not read; past it the client is disconnected. */

@@ -8,6 +8,7 @@ import { bearerToken } from '../auth';
 import { unauthorized, workspaceRemoved as removed } from '../errors';
 import { errorResponse, heartbeatBody, registerBody } from '../schemas';
 import { agentEnv } from '../../activities/agent-env';
+import { agentConfigFiles } from '../../activities/agent-files';
 import { createPushUrlCheck } from '../services/push-url';
 import { fixedWindowLimiter } from '../services/rate-limit';
 
@@ -16,6 +17,7 @@ const bootstrapAnswer = z.object({
   workspace_id: z.string(),
   auth_token: z.string().describe('the agent token of this provision run; send it as the bearer token of register and heartbeat'),
   env: z.record(z.string(), z.string()).describe('the agent env: secrets and platform wiring'),
+  files: z.array(z.object({ path: z.string(), content_base64: z.string() })).describe('what to write into /configs: config.yaml and the template files'),
 });
 
 /** Bootstrap exchanges allowed per client address and per workspace in one window. */
@@ -69,9 +71,10 @@ export const registryRoutes =
           throw new DomainError('BOOTSTRAP_SUPERSEDED', 410, 'a newer provision replaced these credentials');
         }
         const env = agentEnv(deps.config, ws, await deps.store.loadSecrets(ws.id), use.requestModel).env;
+        const files = Object.entries(await agentConfigFiles(deps.store, ws)).map(([path, content]) => ({ path, content_base64: content.toString('base64') }));
         request.log.info({ workspaceId }, 'agent bootstrap exchanged');
         void reply.header('cache-control', 'no-store');
-        return { workspace_id: ws.id, auth_token: token, env };
+        return { workspace_id: ws.id, auth_token: token, env, files };
       },
     );
 

@@ -11,6 +11,7 @@ import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Config } from '../../config';
 import type { SecretBox } from '../../activities/crypto';
 import { createGitExternalResolver, parseRewrites } from '../../activities/template-git';
+import { gatherTemplateMaterials, type SnapshotFile } from '../../activities/template-materials';
 import { readSnapshot, sealTemplateSecrets, SNAPSHOT_FORMAT } from '../../activities/template-snapshot';
 import type { WorkspaceStore } from '../../activities/workspace-store';
 import { DomainError } from '../../domain/errors';
@@ -97,13 +98,25 @@ export function createOrgImportService({ config, store, box, client, log }: OrgI
     return real;
   }
 
-  async function parse(body: { dir?: string; template?: unknown }): Promise<OrgTemplate> {
+  /** The template, with what it takes from its directory (files, `.env` layers) gathered for the snapshot. */
+  async function parse(body: { dir?: string; template?: unknown }): Promise<{ template: OrgTemplate; files: SnapshotFile[] }> {
+    const root = body.dir !== undefined ? resolveDir(body.dir) : null;
+    const template = await parseTemplate(body, root);
+    try {
+      return { template, files: await gatherTemplateMaterials(template, root, config.MOLECULE_PERSONA_ROOT) };
+    } catch (err) {
+      if (err instanceof TemplateError) throw templateError(err);
+      throw err;
+    }
+  }
+
+  async function parseTemplate(body: { dir?: string; template?: unknown }, root: string | null): Promise<OrgTemplate> {
     if ((body.dir === undefined) === (body.template === undefined)) {
       throw new DomainError('INVALID_REQUEST', 400, 'give exactly one of dir or template');
     }
     try {
       if (body.dir !== undefined) {
-        return await parseOrgTemplate({ source: diskFileSource(resolveDir(body.dir)), env: config.templateVars, ...externals });
+        return await parseOrgTemplate({ source: diskFileSource(root as string), env: config.templateVars, ...externals });
       }
       // Inline templates expand nothing: their caller can write the value itself.
       return await parseOrgTemplate({ inline: body.template, env: {}, ...externals });
@@ -141,13 +154,19 @@ export function createOrgImportService({ config, store, box, client, log }: OrgI
     return true;
   }
 
-  async function start(template: OrgTemplate, mode: OrgImportMode, retryOf: string | null) {
+  /** Stores the snapshot (template and its files, in one transaction) and starts the workflow. */
+  async function start(template: OrgTemplate, mode: OrgImportMode, retryOf: string | null, files: SnapshotFile[]) {
     const importId = randomUUID();
     const workflowId = workflowIds.orgImport(importId);
-    await store.pool.query(
-      'INSERT INTO org_imports (id, retry_of, mode, template_name, template, snapshot_format, workflow_id, org_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
-      [importId, retryOf, mode, template.name, JSON.stringify(sealTemplateSecrets(template, box)), SNAPSHOT_FORMAT.sealed, workflowId, orgKeyOf(template)],
-    );
+    await store.inTransaction(async (db) => {
+      await db.query(
+        'INSERT INTO org_imports (id, retry_of, mode, template_name, template, snapshot_format, workflow_id, org_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
+        [importId, retryOf, mode, template.name, JSON.stringify(sealTemplateSecrets(template, box)), SNAPSHOT_FORMAT.sealed, workflowId, orgKeyOf(template)],
+      );
+      // A retry takes the files of the import it retries; a new import those just read from its directory.
+      if (retryOf) await store.copyImportFiles(db, retryOf, importId);
+      await store.putImportFiles(db, importId, files);
+    });
     try {
       const handle = await client.workflow.start('importOrg', {
         taskQueue: config.TASK_QUEUE,
@@ -167,7 +186,7 @@ export function createOrgImportService({ config, store, box, client, log }: OrgI
 
   return {
     async importOrg(body: { dir?: string; template?: unknown; mode?: OrgImportMode | '' }) {
-      const template = await parse(body);
+      const { template, files } = await parse(body);
       const mode: OrgImportMode = body.mode || 'merge';
       const missing = missingEnv(collectEnvRequirements(template), await store.nonEmptyGlobalSecretNames());
       if (missing.length > 0) {
@@ -180,7 +199,7 @@ export function createOrgImportService({ config, store, box, client, log }: OrgI
         });
         throw new DomainError('MISSING_ENV', 412, 'required environment variables are not set as global secrets', { missing_env: missing, import_id: importId });
       }
-      return { ...(await start(template, mode, null)), warnings: template.warnings };
+      return { ...(await start(template, mode, null, files)), warnings: template.warnings };
     },
 
     async retry(importId: string) {
@@ -192,7 +211,7 @@ export function createOrgImportService({ config, store, box, client, log }: OrgI
       if (!row) throw new DomainError('NOT_FOUND', 404, 'import not found');
       if (row.status === 'running') throw new DomainError('IMPORT_RUNNING', 409, 'the import is still running');
       if (row.status === 'completed') throw new DomainError('NOTHING_TO_RETRY', 409, 'the import completed without failures');
-      return start(readSnapshot(row, box), row.mode, importId);
+      return start(readSnapshot(row, box), row.mode, importId, []);
     },
 
     /**

@@ -16,9 +16,10 @@ const FAN_OUT = 16;
 export function createRestartAfterWrite(workflows: WorkflowService) {
   return {
     /** The restart requested for this workspace, or null when its status or runtime does not take one. */
-    async one(row: Pick<WorkspaceRow, 'id' | 'compute' | 'status' | 'provision_run_id'>): Promise<RestartRequested | null> {
+    /** `rebuildConfig`: the restart also recreates the config volume, so /configs is written anew. */
+    async one(row: Pick<WorkspaceRow, 'id' | 'compute' | 'status' | 'provision_run_id'>, rebuildConfig = false): Promise<RestartRequested | null> {
       if (!restartsOnConfigWrite(row)) return null;
-      const started = await workflows.requestRestart(row.id, false);
+      const started = await workflows.requestRestart(row.id, rebuildConfig);
       return { workflow_id: started.workflowId, run_id: started.runId };
     },
 

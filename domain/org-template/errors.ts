@@ -65,7 +65,7 @@ export type PathSegment = string | number;
 // every key of every schema object is listed here.
 export const PRINTABLE_KEYS: ReadonlySet<string> = new Set([
   'name', 'description', 'defaults', 'workspaces', 'children', 'role', 'tier', 'runtime', 'model',
-  'files_dir', 'workspace_dir', 'plugins', 'required_env', 'recommended_env', 'any_of', 'spawning',
+  'files_dir', 'workspace_dir', 'plugins', 'system_prompt', 'required_env', 'recommended_env', 'any_of', 'spawning',
   'max_concurrent_tasks', 'canvas', 'x', 'y', 'schedules', 'cron', 'prompt', 'enabled', 'prompts', 'env',
   'compute', 'runtime_config', 'provision_timeout_seconds', 'repo', 'ref', 'path', 'org_key',
 ]);

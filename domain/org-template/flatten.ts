@@ -2,7 +2,7 @@
 import { DEFAULT_RUNTIME, type Runtime } from '../vocabulary';
 import type { OrgTemplate, TemplateWorkspace, WorkspaceSettings } from './schema';
 
-export interface FlatWorkspace extends Omit<WorkspaceSettings, 'runtime' | 'spawning'> {
+export interface FlatWorkspace extends Omit<WorkspaceSettings, 'runtime' | 'spawning'>, Pick<TemplateWorkspace, 'file_env' | 'file_sources'> {
   /** Names from the root joined with `/` (`%` and `/` inside a name escaped as %25 / %2F). Unique. */
   key: string;
   parentKey: string | null;

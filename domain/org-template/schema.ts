@@ -58,6 +58,8 @@ const settingsShape = {
   /** `${VAR}`-expanded by validate.ts. */
   workspace_dir: z.string().min(1).max(4096).nullish(),
   plugins: z.array(z.string().min(1).max(200).regex(/^[^\s\u0000-\u001f\u007f-\u009f]+$/)).max(100).nullish(),
+  /** A6.2: written to /configs/system-prompt.md, over a files_dir's own. */
+  system_prompt: z.string().min(1).max(MAX_TEXT).nullish(),
   required_env: z.array(EnvRequirementSchema).max(256).nullish(),
   recommended_env: z.array(EnvRequirementSchema).max(256).nullish(),
   spawning: z.boolean().nullish(),
@@ -117,6 +119,7 @@ export interface WorkspaceSettings {
   files_dir_external?: string;
   workspace_dir?: string;
   plugins?: string[];
+  system_prompt?: string;
   required_env?: EnvRequirement[];
   recommended_env?: EnvRequirement[];
   spawning?: boolean;
@@ -137,6 +140,13 @@ export function orgKeyOf(template: Pick<OrgTemplate, 'name' | 'org_key'>): strin
 export interface TemplateWorkspace extends WorkspaceSettings {
   name: string;
   children: TemplateWorkspace[];
+  /**
+   * Set by the platform when it accepts the import, never by the template: the env of the template's
+   * `.env` files and persona (A7), below `defaults.env` and `env`; and which snapshot file sets
+   * (`files_dir:<dir>`, `plugin:<name>`) the workspace's /configs gets (A6.2).
+   */
+  file_env?: Record<string, string>;
+  file_sources?: string[];
 }
 
 export interface OrgTemplate {

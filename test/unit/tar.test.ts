@@ -69,7 +69,6 @@ describe('tarFiles', () => {
       const long = 'n'.repeat(100);
       const big = Buffer.alloc(1500, 7);
       mkdirSync(join(dir, 'out'));
-      mkdirSync(join(dir, 'out', 'sub'));
       writeFileSync(
         join(dir, 'a.tar'),
         tarFiles({ '.auth_token': 'mol_secret', [long]: big, empty: '', 'sub/nested.txt': 'héllo', exact: Buffer.alloc(512, 0x41) }),
@@ -84,7 +83,7 @@ describe('tarFiles', () => {
       expect(statSync(out('.auth_token')).mode & 0o777).toBe(0o600);
       const listing = execFileSync('tar', ['-tvf', join(dir, 'a.tar')]).toString();
       expect(listing).toMatch(/^-rw------- .*\.auth_token$/m);
-      expect(listing.trim().split('\n')).toHaveLength(5);
+      expect(listing.trim().split('\n')).toHaveLength(6); // five files and the directory entry of sub/
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -106,5 +105,29 @@ describe('tarFiles', () => {
 
   it('an empty file set is just the two end blocks', () => {
     expect(tarFiles({})).toEqual(Buffer.alloc(2 * TAR_BLOCK, 0));
+  });
+});
+
+describe('tarFiles directories', () => {
+  it('writes each parent directory once, before the files in it, with search permission', () => {
+    const tar = tarFiles({ 'skills/review/SKILL.md': '# r', 'skills/plan/SKILL.md': '# p', 'a.md': 'a' }, { mtime: 0 });
+    const names: Array<[string, string, number]> = [];
+    for (let off = 0; off + 512 <= tar.length; ) {
+      const name = tar.subarray(off, off + 100).toString('utf8').replace(/\0.*$/s, '');
+      if (!name) break;
+      const type = tar.subarray(off + 156, off + 157).toString('ascii');
+      const mode = parseInt(tar.subarray(off + 100, off + 108).toString('ascii'), 8);
+      const size = parseInt(tar.subarray(off + 124, off + 136).toString('ascii'), 8);
+      names.push([name, type, mode]);
+      off += 512 + Math.ceil(size / 512) * 512;
+    }
+    expect(names).toEqual([
+      ['skills/', '5', 0o700],
+      ['skills/review/', '5', 0o700],
+      ['skills/review/SKILL.md', '0', 0o600],
+      ['skills/plan/', '5', 0o700],
+      ['skills/plan/SKILL.md', '0', 0o600],
+      ['a.md', '0', 0o600],
+    ]);
   });
 });
