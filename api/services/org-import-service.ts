@@ -100,6 +100,9 @@ export function createOrgImportService({ config, store, box, client, log }: OrgI
 
   /** The template, with what it takes from its directory (files, `.env` layers) gathered for the snapshot. */
   async function parse(body: { dir?: string; template?: unknown }): Promise<{ template: OrgTemplate; files: SnapshotFile[] }> {
+    if ((body.dir === undefined) === (body.template === undefined)) {
+      throw new DomainError('INVALID_REQUEST', 400, 'give exactly one of dir or template');
+    }
     const root = body.dir !== undefined ? resolveDir(body.dir) : null;
     const template = await parseTemplate(body, root);
     try {
@@ -111,12 +114,9 @@ export function createOrgImportService({ config, store, box, client, log }: OrgI
   }
 
   async function parseTemplate(body: { dir?: string; template?: unknown }, root: string | null): Promise<OrgTemplate> {
-    if ((body.dir === undefined) === (body.template === undefined)) {
-      throw new DomainError('INVALID_REQUEST', 400, 'give exactly one of dir or template');
-    }
     try {
-      if (body.dir !== undefined) {
-        return await parseOrgTemplate({ source: diskFileSource(root as string), env: config.templateVars, ...externals });
+      if (root !== null) {
+        return await parseOrgTemplate({ source: diskFileSource(root), env: config.templateVars, ...externals });
       }
       // Inline templates expand nothing: their caller can write the value itself.
       return await parseOrgTemplate({ inline: body.template, env: {}, ...externals });
