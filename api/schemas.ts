@@ -47,7 +47,14 @@ export const createWorkspaceBody = z.object({
 
 export const provisionBody = z.object({ model: z.string().max(200).optional() }).default({});
 
-export const restartBody = z.object({ rebuild_config: z.boolean().default(false) }).default({ rebuild_config: false });
+export const restartBody = z
+  .object({
+    rebuild_config: z.boolean().default(false).describe('write /configs anew from the stored files'),
+    template: z.string().max(100).optional().describe('take /configs from this directory under TEMPLATES_ROOT'),
+    apply_template: z.boolean().optional().describe('take /configs from the directory matched by the workspace name, else <runtime>-default'),
+    reset: z.boolean().optional().describe('start a fresh agent session: the config volume is recreated'),
+  })
+  .default({ rebuild_config: false });
 
 export const deleteQuery = z.object({
   confirm: z.enum(['true', 'false']).optional(),

@@ -1,4 +1,5 @@
 // Workspace resource: create (+ provision), read (with the live operation), re-provision, secrets.
+import { resolve } from 'node:path';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { WorkspaceRow } from '../../activities/workspace-store';
@@ -22,6 +23,7 @@ import {
 import { resultWithin } from '../services/result-within';
 import { singleFlight } from '../services/single-flight';
 import { IDEMPOTENCY_DESCRIPTION, idempotencyHooks } from '../services/idempotency';
+import { resolveConfigSource } from '../services/config-source';
 import { liveWorkspaceLoader } from '../services/live-workspace';
 import { modelSecrets, persistModel } from '../services/model-settings';
 import { operationWithFailure } from '../services/workflow-service';
@@ -225,7 +227,13 @@ export const workspaceRoutes =
           body: restartBody,
           response: {
             200: z.object({ status: z.literal('noop'), reason: z.string() }),
-            202: z.object({ status: z.literal('accepted'), workflow_id: z.string(), run_id: z.string() }),
+            202: z.object({
+              status: z.literal('accepted'),
+              workflow_id: z.string(),
+              run_id: z.string(),
+              config_source: z.string().describe('template:<dir>, stored (the workspace files) or volume (kept, with the user edits)'),
+              reset_session: z.boolean(),
+            }),
             404: errorResponse,
             410: removedBody,
           },
@@ -237,8 +245,17 @@ export const workspaceRoutes =
           // SPEC: an external agent is not ours to restart; its tokens stay valid.
           return reply.status(200).send({ status: 'noop' as const, reason: 'external runtime: the agent runs outside the platform' });
         }
-        const started = await deps.workflows.requestRestart(row.id, request.body?.rebuild_config ?? false);
-        return reply.status(202).send({ status: 'accepted' as const, workflow_id: started.workflowId, run_id: started.runId });
+        const body = request.body ?? { rebuild_config: false };
+        const source = await resolveConfigSource(resolve(deps.config.TEMPLATES_ROOT), row, body);
+        if (source.kind === 'directory') await deps.store.inTransaction((db) => deps.store.replaceWorkspaceFiles(db, row.id, source.files));
+        const started = await deps.workflows.requestRestart(row.id, source.kind !== 'volume');
+        return reply.status(202).send({
+          status: 'accepted' as const,
+          workflow_id: started.workflowId,
+          run_id: started.runId,
+          config_source: source.kind === 'directory' ? `template:${source.dir}` : source.kind,
+          reset_session: source.kind !== 'volume',
+        });
       },
     );
 

@@ -98,6 +98,8 @@ workspaces:
     'plugins/lint/plugin.json': '{"name":"lint"}',
   });
   write(personas, { 'engineer/env': 'PERSONA_KEY=persona\nROOT_KEY=from-persona\n' });
+  // Config directories beside the org templates (A6.4): one named by template, one matched by a name.
+  write(root, { 'reviewer-kit/system-prompt.md': 'You review.', 'eng-kit/config.yaml': 'name: engineer\n', 'eng-kit/system-prompt.md': 'Matched by config.yaml name.' });
   write(join(root, 'escape'), { 'org.yaml': 'name: Escape Org\nworkspaces:\n  - name: Escaper\n    runtime: external\n    files_dir: bad\n' });
   mkdirSync(join(root, 'escape', 'bad'));
   writeFileSync(join(personas, 'outside.txt'), 'LEAKED-CONTENT-7f3a');
@@ -178,6 +180,32 @@ describe('what the agent receives from its template', () => {
       expect(res.status).toBe(400);
       expect(JSON.stringify(res.body)).not.toContain('../x');
     }
+  });
+
+  it('restart takes /configs from a named template directory or the one matched by name (A6.4)', async () => {
+    const [id] = created;
+    const res = await p.api<{ run_id: string; config_source: string; reset_session: boolean }>('POST', `/workspaces/${id}/restart`, { template: 'reviewer-kit' });
+    expect(res.status).toBe(202);
+    expect(res.body).toMatchObject({ config_source: 'template:reviewer-kit', reset_session: true });
+    await p.temporal.workflow.getHandle<() => Promise<RestartResult>>(`restart-${id}`, res.body.run_id).result();
+    await waitFor('online', async () => (await p.api<{ status: string }>('GET', `/workspaces/${id}`)).body.status === 'online' || null);
+    expect((await configsOf(id))['system-prompt.md']).toBe('You review.');
+
+    // apply_template: no directory is named like the workspace ("Engineer" → engineer/), but eng-kit's
+    // config.yaml names it (case-insensitively).
+    const applied = await p.api<{ run_id: string; config_source: string }>('POST', `/workspaces/${id}/restart`, { apply_template: true });
+    expect(applied.body.config_source).toBe('template:eng-kit');
+    await p.temporal.workflow.getHandle<() => Promise<RestartResult>>(`restart-${id}`, applied.body.run_id).result();
+    await waitFor('online', async () => (await p.api<{ status: string }>('GET', `/workspaces/${id}`)).body.status === 'online' || null);
+    expect((await configsOf(id))['system-prompt.md']).toBe('Matched by config.yaml name.');
+
+    for (const template of ['no-such-dir', '../team', 'team/engineer']) {
+      const missing = await p.api<{ code: string }>('POST', `/workspaces/${id}/restart`, { template });
+      expect(missing.status).toBe(404);
+      expect(JSON.stringify(missing.body)).not.toContain(template);
+    }
+    const plain = await p.api<{ config_source: string; reset_session: boolean }>('POST', `/workspaces/${id}/restart`, {});
+    expect(plain.body).toMatchObject({ config_source: 'volume', reset_session: false });
   });
 
   it('a symlink out of the template root is a template error, not a copy', async () => {
