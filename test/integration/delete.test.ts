@@ -203,7 +203,12 @@ describe('orphan sweeper', () => {
     try {
       const description = await handle.describe();
       expect(description.spec.intervals?.[0]?.every).toBe(60_000);
-      await waitFor('boot pass ran', async () => ((await handle.describe()).info.recentActions.length > 0 ? true : null));
+      const actions = await waitFor('boot pass ran', async () => {
+        const recent = (await handle.describe()).info.recentActions;
+        return recent.length > 0 ? recent : null;
+      });
+      // Let the pass finish: a sweep still running would remove the next test's orphans under its feet.
+      for (const a of actions) await p.temporal.workflow.getHandle(a.action.workflow.workflowId, a.action.workflow.firstExecutionRunId).result().catch(() => undefined);
     } finally {
       await handle.delete();
     }
