@@ -162,6 +162,17 @@ async function provisionIsolated(items: Item[], limit: number, progress: ImportP
  * One item's provision. Throws only for the import's own cancellation; anything that happens to the
  * item itself (another run took it over, it was deleted, its provision failed) is its outcome.
  */
+/** One item's provision, as a child the import's cancellation reaches (both loops start it alike). */
+function provisionChild(item: Item, parentId: string) {
+  return executeChild(provisionWorkspace, {
+    workflowId: workflowIds.provision(item.workspaceId),
+    args: [{ workspaceId: item.workspaceId }],
+    parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
+    typedSearchAttributes: [{ key: WorkspaceIdKey, value: item.workspaceId }],
+    memo: { startedBy: parentId },
+  });
+}
+
 async function provisionItem(item: Item, parentId: string): Promise<ItemResult> {
   const before = await dbLocal.importItemState({ workspaceId: item.workspaceId });
   if (before.status === 'removed') return { key: item.key, outcome: 'removed' };
@@ -169,13 +180,7 @@ async function provisionItem(item: Item, parentId: string): Promise<ItemResult> 
   // the compute and credentials of that run.
   if (before.status !== 'provisioning' && before.status !== 'failed') return { key: item.key, outcome: 'superseded' };
   try {
-    const result = await executeChild(provisionWorkspace, {
-      workflowId: workflowIds.provision(item.workspaceId),
-      args: [{ workspaceId: item.workspaceId }],
-      parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
-      typedSearchAttributes: [{ key: WorkspaceIdKey, value: item.workspaceId }],
-      memo: { startedBy: parentId },
-    });
+    const result = await provisionChild(item, parentId);
     return { key: item.key, outcome: result.status };
   } catch (err) {
     if (CancellationScope.current().consideredCancelled) throw err; // the import itself was cancelled
@@ -201,13 +206,7 @@ async function provisionAll(items: Item[], limit: number, progress: ImportProgre
     while (next < items.length) {
       const item = items[next++];
       try {
-        const result = await executeChild(provisionWorkspace, {
-          workflowId: workflowIds.provision(item.workspaceId),
-          args: [{ workspaceId: item.workspaceId }],
-          parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
-          typedSearchAttributes: [{ key: WorkspaceIdKey, value: item.workspaceId }],
-          memo: { startedBy: parentId },
-        });
+        const result = await provisionChild(item, parentId);
         outcomes.push({ key: item.key, outcome: result.status });
         progress.provisioned++;
       } catch (err) {

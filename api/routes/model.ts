@@ -5,8 +5,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ApiDeps } from '../app';
 import { errorResponse, idParams, modelBody, providerBody } from '../schemas';
-import { liveWorkspaceLoader } from '../services/live-workspace';
-import { createRestartAfterWrite } from '../services/restart-after-write';
+import { secretWriteRoutes } from '../services/secret-write-routes';
 import { MODEL_SECRET, PROVIDER_SECRET } from '../services/model-settings';
 
 const source = z.enum(['workspace_secrets', 'default']);
@@ -16,11 +15,7 @@ const written = z.object({ status: z.enum(['saved', 'cleared']), restart });
 export const modelRoutes =
   (deps: ApiDeps): FastifyPluginAsyncZod =>
   async (app) => {
-    app.addHook('onRequest', deps.adminGuard);
-    // Model and provider are secrets: without SECRETS_KEY these answer 503 before doing anything.
-    app.addHook('preHandler', deps.requireSecretsKey);
-    const restarts = createRestartAfterWrite(deps.workflows);
-    const loadLive = liveWorkspaceLoader((id) => deps.store.getWorkspace(id));
+    const { restarts, loadLive } = secretWriteRoutes(app, deps);
 
     /** Saves (or, for an empty value, deletes) one setting secret, then asks for the restart. */
     async function write(id: string, secret: string, value: string) {

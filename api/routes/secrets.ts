@@ -6,8 +6,7 @@ import { z } from 'zod';
 import type { ApiDeps } from '../app';
 import { notFound } from '../errors';
 import { errorResponse, globalSecretParams, idParams, secretBody, secretParams, secretWriteBody } from '../schemas';
-import { createRestartAfterWrite } from '../services/restart-after-write';
-import { liveWorkspaceLoader } from '../services/live-workspace';
+import { secretWriteRoutes } from '../services/secret-write-routes';
 
 const restartRequested = z.object({ workflow_id: z.string(), run_id: z.string() }).nullable().describe('the restart requested so the agent sees the change; null when none is (external runtime, paused, ...)');
 const workspaceWrite = z.object({ status: z.enum(['saved', 'deleted']), key: z.string(), restart: restartRequested });
@@ -22,11 +21,7 @@ const secretList = z.object({ secrets: z.array(z.object({ key: z.string(), creat
 export const secretRoutes =
   (deps: ApiDeps): FastifyPluginAsyncZod =>
   async (app) => {
-    app.addHook('onRequest', deps.adminGuard);
-    // Every route here seals or opens a secret: without SECRETS_KEY they answer 503 before doing anything.
-    app.addHook('preHandler', deps.requireSecretsKey);
-    const restarts = createRestartAfterWrite(deps.workflows);
-    const loadLive = liveWorkspaceLoader((id) => deps.store.getWorkspace(id));
+    const { restarts, loadLive } = secretWriteRoutes(app, deps);
 
     async function saveWorkspaceSecret(id: string, key: string, value: string) {
       const row = await loadLive(id);
