@@ -32,6 +32,7 @@ import {
   status,
   transient,
 } from './docker-errors';
+import { createDockerLookup } from './docker-lookup';
 import { tarFiles } from './tar';
 
 export interface MinimalLogger {
@@ -71,18 +72,7 @@ export interface StartContainerRequest {
   limits?: ContainerLimits;
 }
 
-export interface ManagedContainer {
-  id: string;
-  name: string;
-  workspaceId: string | null;
-  running: boolean;
-  labels: Record<string, string>;
-}
-
-export interface ManagedVolume {
-  name: string;
-  workspaceId: string | null;
-}
+export type { ManagedContainer, ManagedVolume } from './docker-lookup';
 
 export type DockerCompute = DockerComputePort;
 
@@ -113,11 +103,8 @@ export function createDockerCompute(deps: DockerComputeDeps): DockerCompute {
     [MANAGED_LABEL]: 'true',
     [WORKSPACE_ID_LABEL]: workspaceId,
   });
-  const scopeFilters = () => [`${MANAGED_LABEL}=true`, ...Object.entries(extraLabels).map(([k, v]) => `${k}=${v}`)];
-  // Podman 4.3 ORs several `label` filters on GET /volumes (Docker ANDs them; containers AND on both),
-  // so every listing is re-checked here: a volume of another deployment must never look like ours.
-  const inScope = (labels: Record<string, string> | null | undefined): boolean =>
-    !!labels && labels[MANAGED_LABEL] === 'true' && Object.entries(extraLabels).every(([k, v]) => labels[k] === v);
+  const lookup = createDockerLookup(docker, extraLabels);
+  const { labelledContainers, labelledVolumes } = lookup;
 
   async function inspect(nameOrId: string): Promise<Docker.ContainerInspectInfo | null> {
     try {
@@ -135,22 +122,6 @@ export function createDockerCompute(deps: DockerComputeDeps): DockerCompute {
       if (isNoSuchContainer(err) || isRemovalInProgress(err)) return;
       throw transient('remove', err);
     }
-  }
-
-  /**
-   * This workspace's containers in this deployment's scope, found by label: the current name and any
-   * older one alike (`ws-<first 12 chars>` before names carried the full id, or a renamed container).
-   */
-  async function labelledContainers(workspaceId: string): Promise<Array<{ id: string; name: string; running: boolean }>> {
-    let list: Docker.ContainerInfo[];
-    try {
-      list = await docker.listContainers({ all: true, filters: { label: [...scopeFilters(), `${WORKSPACE_ID_LABEL}=${workspaceId}`] } });
-    } catch (err) {
-      throw transient('list', err);
-    }
-    return list
-      .filter((c) => inScope(c.Labels) && c.Labels?.[WORKSPACE_ID_LABEL] === workspaceId)
-      .map((c) => ({ id: c.Id, name: (c.Names?.[0] ?? '').replace(/^\//, ''), running: c.State === 'running' }));
   }
 
   /** Engine ids to act on: the container under the derived name, or (none there) those with the workspace's label. */
@@ -175,16 +146,6 @@ export function createDockerCompute(deps: DockerComputeDeps): DockerCompute {
       if (isRemovalInProgress(err)) return 'stopped';
       if (isNoSuchContainer(err)) return 'not_found';
       throw transient('stop', err);
-    }
-  }
-
-  /** This workspace's volumes by label (the current config volume and any older-named one). */
-  async function labelledVolumes(workspaceId: string): Promise<string[]> {
-    try {
-      const { Volumes } = await docker.listVolumes({ filters: { label: [...scopeFilters(), `${WORKSPACE_ID_LABEL}=${workspaceId}`] } });
-      return (Volumes ?? []).filter((v) => inScope(v.Labels) && v.Labels?.[WORKSPACE_ID_LABEL] === workspaceId).map((v) => v.Name);
-    } catch (err) {
-      throw transient('volume list', err);
     }
   }
 
@@ -407,15 +368,9 @@ export function createDockerCompute(deps: DockerComputeDeps): DockerCompute {
     removeVolume: removeVolumeByName,
 
     async removeRunContainers(workspaceId, runId, opts) {
-      let list: Docker.ContainerInfo[];
-      try {
-        list = await docker.listContainers({ all: true, filters: { label: [...scopeFilters(), `${WORKSPACE_ID_LABEL}=${workspaceId}`] } });
-      } catch (err) {
-        throw transient('list', err);
-      }
-      const ofWorkspace = list.filter((c) => inScope(c.Labels) && c.Labels[WORKSPACE_ID_LABEL] === workspaceId);
-      const ofRun = ofWorkspace.filter((c) => c.Labels[PROVISION_RUN_LABEL] === runId);
-      for (const c of ofRun) await forceRemove(c.Id);
+      const ofWorkspace = await labelledContainers(workspaceId);
+      const ofRun = ofWorkspace.filter((c) => c.labels[PROVISION_RUN_LABEL] === runId);
+      for (const c of ofRun) await forceRemove(c.id);
       const others = ofWorkspace.length - ofRun.length;
       // Another run's container still mounts the volume: it is that run's to remove.
       if (opts.removeVolume && others === 0) await removeVolumeByName(configVolumeName(workspaceId));
@@ -437,29 +392,7 @@ export function createDockerCompute(deps: DockerComputeDeps): DockerCompute {
       return boundedText(demuxLogs(buf), MAX_LOG_BYTES);
     },
 
-    async listManagedContainers(): Promise<ManagedContainer[]> {
-      let list: Docker.ContainerInfo[];
-      try {
-        list = await docker.listContainers({ all: true, filters: { label: scopeFilters() } });
-      } catch (err) {
-        throw transient('list', err);
-      }
-      return list.filter((c) => inScope(c.Labels)).map((c) => ({
-        id: c.Id,
-        name: (c.Names?.[0] ?? '').replace(/^\//, ''),
-        workspaceId: c.Labels?.[WORKSPACE_ID_LABEL] ?? null,
-        running: c.State === 'running',
-        labels: c.Labels ?? {},
-      }));
-    },
-
-    async listManagedVolumes(): Promise<ManagedVolume[]> {
-      try {
-        const { Volumes } = await docker.listVolumes({ filters: { label: scopeFilters() } });
-        return (Volumes ?? []).filter((v) => inScope(v.Labels)).map((v) => ({ name: v.Name, workspaceId: v.Labels?.[WORKSPACE_ID_LABEL] ?? null }));
-      } catch (err) {
-        throw transient('volume list', err);
-      }
-    },
+    listManagedContainers: lookup.listManagedContainers,
+    listManagedVolumes: lookup.listManagedVolumes,
   };
 }

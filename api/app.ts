@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Client } from '@temporalio/client';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { LoggerOptions } from 'pino';
 import type { Config } from '../config';
@@ -22,22 +22,11 @@ import { modelRoutes } from './routes/model';
 import { registryRoutes } from './routes/registry';
 import { secretRoutes } from './routes/secrets';
 import { workspaceRoutes } from './routes/workspaces';
-import { createEventHub, type EventHub } from './services/event-hub';
-import { createWorkflowService, type WorkflowService } from './services/workflow-service';
+import type { ApiDeps } from './deps';
+import { createEventHub } from './services/event-hub';
+import { createWorkflowService } from './services/workflow-service';
 
-export interface ApiDeps {
-  config: Config;
-  store: WorkspaceStore;
-  box: SecretBox;
-  temporal: Client;
-  compute: ComputePorts;
-  workflows: WorkflowService;
-  /** Wakes the open event streams when an event is recorded (LISTEN molecule_events). */
-  eventHub: EventHub;
-  adminGuard: (request: FastifyRequest) => Promise<void>;
-  /** preHandler of routes that need SECRETS_KEY (503 SECRETS_KEY_MISSING without it). */
-  requireSecretsKey: () => Promise<void>;
-}
+export type { ApiDeps } from './deps';
 
 export interface BuildAppOptions {
   config: Config;

@@ -4,7 +4,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import pino from 'pino';
 import { z } from 'zod';
 import { createOrphanSweeper } from '../../activities/orphan-sweeper';
-import type { ApiDeps } from '../app';
+import type { ApiDeps } from '../deps';
 
 const finding = z.object({ kind: z.string(), id: z.string(), workspace_id: z.string().nullable(), reason: z.string(), action: z.string() });
 

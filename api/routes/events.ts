@@ -9,7 +9,7 @@ import { z } from 'zod';
 import type { StoredEvent } from '../../activities/store/events';
 import { DomainError } from '../../domain/errors';
 import { formatEventCursor, parseEventCursor, type EventCursor } from '../../domain/event-cursor';
-import type { ApiDeps } from '../app';
+import type { ApiDeps } from '../deps';
 import { notFound } from '../errors';
 import { errorResponse, idParams } from '../schemas';
 

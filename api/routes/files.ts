@@ -4,7 +4,7 @@
 // volume, so the agent starts with exactly these files.
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { ApiDeps } from '../app';
+import type { ApiDeps } from '../deps';
 import { errorResponse, filesBody, idParams } from '../schemas';
 import { liveWorkspaceLoader } from '../services/live-workspace';
 import { createRestartAfterWrite } from '../services/restart-after-write';

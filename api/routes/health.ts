@@ -1,7 +1,7 @@
 // Liveness and readiness. /readyz checks every dependency and says which one failed (503).
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { ApiDeps } from '../app';
+import type { ApiDeps } from '../deps';
 import { resultWithin } from '../services/result-within';
 
 const CHECK_TIMEOUT_MS = 3000;

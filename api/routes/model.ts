@@ -3,7 +3,7 @@
 // A change reaches the agent through the coalesced restart requested after the write commits.
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { ApiDeps } from '../app';
+import type { ApiDeps } from '../deps';
 import { errorResponse, idParams, modelBody, providerBody } from '../schemas';
 import { secretWriteRoutes } from '../services/secret-write-routes';
 import { MODEL_SECRET, PROVIDER_SECRET } from '../services/model-settings';

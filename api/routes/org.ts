@@ -3,7 +3,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { ORG_IMPORT_STATUSES } from '../../domain/vocabulary';
-import type { ApiDeps } from '../app';
+import type { ApiDeps } from '../deps';
 import { errorResponse, idParams, orgImportBody } from '../schemas';
 import { IDEMPOTENCY_DESCRIPTION, idempotencyHooks } from '../services/idempotency';
 import { createOrgImportService } from '../services/org-import-service';

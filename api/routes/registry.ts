@@ -3,7 +3,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { DomainError } from '../../domain/errors';
-import type { ApiDeps } from '../app';
+import type { ApiDeps } from '../deps';
 import { bearerToken } from '../auth';
 import { unauthorized, workspaceRemoved as removed } from '../errors';
 import { errorResponse, heartbeatBody, registerBody } from '../schemas';

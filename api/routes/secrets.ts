@@ -3,7 +3,7 @@
 // coalesced restart workflow, requested after the write commits (SPEC-ADDENDUM A3.1-2).
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { ApiDeps } from '../app';
+import type { ApiDeps } from '../deps';
 import { notFound } from '../errors';
 import { errorResponse, globalSecretParams, idParams, secretBody, secretParams, secretWriteBody } from '../schemas';
 import { secretWriteRoutes } from '../services/secret-write-routes';

@@ -6,7 +6,7 @@ import type { WorkspaceRow } from '../../activities/workspace-store';
 import { DomainError } from '../../domain/errors';
 import { normalizeRuntime } from '../../domain/vocabulary';
 import { computeFor, deliveryModeFor } from '../../domain/workspace-defaults';
-import type { ApiDeps } from '../app';
+import type { ApiDeps } from '../deps';
 import { notFound, workspaceRemoved } from '../errors';
 import {
   createWorkspaceBody,

@@ -2,7 +2,7 @@
 // provider): the admin check before the body is read, 503 without SECRETS_KEY before anything changes,
 // the live-workspace loader and the restart requested after a write.
 import type { FastifyInstance } from 'fastify';
-import type { ApiDeps } from '../app';
+import type { ApiDeps } from '../deps';
 import { liveWorkspaceLoader } from './live-workspace';
 import { createRestartAfterWrite } from './restart-after-write';
 

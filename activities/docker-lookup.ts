@@ -1,0 +1,80 @@
+// What the Docker adapter finds by label, always within this deployment's scope (DOCKER_EXTRA_LABELS):
+// every managed container and volume (for the sweeper), and one workspace's (for the paths that must
+// also find containers and volumes under an older name, or renamed).
+import type Docker from 'dockerode';
+import { MANAGED_LABEL, WORKSPACE_ID_LABEL } from '../domain/vocabulary';
+import { transient } from './docker-errors';
+
+export interface ManagedContainer {
+  id: string;
+  name: string;
+  workspaceId: string | null;
+  running: boolean;
+  labels: Record<string, string>;
+}
+
+export interface ManagedVolume {
+  name: string;
+  workspaceId: string | null;
+}
+
+export function createDockerLookup(docker: Docker, extraLabels: Record<string, string>) {
+  const scopeFilters = () => [`${MANAGED_LABEL}=true`, ...Object.entries(extraLabels).map(([k, v]) => `${k}=${v}`)];
+  // Podman 4.3 ORs several `label` filters on GET /volumes (Docker ANDs them; containers AND on both),
+  // so every listing is re-checked here: a volume of another deployment must never look like ours.
+  const inScope = (labels: Record<string, string> | null | undefined): boolean =>
+    !!labels && labels[MANAGED_LABEL] === 'true' && Object.entries(extraLabels).every(([k, v]) => labels[k] === v);
+
+  /**
+   * This workspace's containers in this deployment's scope, found by label: the current name and any
+   * older one alike (`ws-<first 12 chars>` before names carried the full id, or a renamed container).
+   */
+  async function labelledContainers(workspaceId: string): Promise<Array<{ id: string; name: string; running: boolean; labels: Record<string, string> }>> {
+    let list: Docker.ContainerInfo[];
+    try {
+      list = await docker.listContainers({ all: true, filters: { label: [...scopeFilters(), `${WORKSPACE_ID_LABEL}=${workspaceId}`] } });
+    } catch (err) {
+      throw transient('list', err);
+    }
+    return list
+      .filter((c) => inScope(c.Labels) && c.Labels?.[WORKSPACE_ID_LABEL] === workspaceId)
+      .map((c) => ({ id: c.Id, name: (c.Names?.[0] ?? '').replace(/^\//, ''), running: c.State === 'running', labels: c.Labels ?? {} }));
+  }
+
+  /** This workspace's volumes by label (the current config volume and any older-named one). */
+  async function labelledVolumes(workspaceId: string): Promise<string[]> {
+    try {
+      const { Volumes } = await docker.listVolumes({ filters: { label: [...scopeFilters(), `${WORKSPACE_ID_LABEL}=${workspaceId}`] } });
+      return (Volumes ?? []).filter((v) => inScope(v.Labels) && v.Labels?.[WORKSPACE_ID_LABEL] === workspaceId).map((v) => v.Name);
+    } catch (err) {
+      throw transient('volume list', err);
+    }
+  }
+
+  async function listManagedContainers(): Promise<ManagedContainer[]> {
+    let list: Docker.ContainerInfo[];
+    try {
+      list = await docker.listContainers({ all: true, filters: { label: scopeFilters() } });
+    } catch (err) {
+      throw transient('list', err);
+    }
+    return list.filter((c) => inScope(c.Labels)).map((c) => ({
+      id: c.Id,
+      name: (c.Names?.[0] ?? '').replace(/^\//, ''),
+      workspaceId: c.Labels?.[WORKSPACE_ID_LABEL] ?? null,
+      running: c.State === 'running',
+      labels: c.Labels ?? {},
+    }));
+  }
+
+  async function listManagedVolumes(): Promise<ManagedVolume[]> {
+    try {
+      const { Volumes } = await docker.listVolumes({ filters: { label: scopeFilters() } });
+      return (Volumes ?? []).filter((v) => inScope(v.Labels)).map((v) => ({ name: v.Name, workspaceId: v.Labels?.[WORKSPACE_ID_LABEL] ?? null }));
+    } catch (err) {
+      throw transient('volume list', err);
+    }
+  }
+
+  return { labelledContainers, labelledVolumes, listManagedContainers, listManagedVolumes };
+}
