@@ -160,6 +160,6 @@ export function createGitExternalResolver(opts: GitResolverOptions): ExternalRes
       dir = await pending;
       cache.evict(name);
     }
-    return { source: diskFileSource(join(dir, 'repo')), entry: externalEntry(ref) };
+    return { source: diskFileSource(join(dir, 'repo')), entry: externalEntry(ref), root: join(dir, 'repo') };
   };
 }

@@ -54,18 +54,24 @@ function pluginsOf(own: string[] | undefined, inherited: string[] | undefined): 
  * sources they name. `root` is the template directory (null for an inline template: no files, but a
  * persona still applies); `personaRoot` is where persona env files live.
  */
-export async function gatherTemplateMaterials(template: OrgTemplate, root: string | null, personaRoot: string): Promise<SnapshotFile[]> {
+export async function gatherTemplateMaterials(
+  template: OrgTemplate,
+  root: string | null,
+  personaRoot: string,
+  /** Content address of each !external subtree → its checkout on this host. */
+  externalRoots: ReadonlyMap<string, string> = new Map(),
+): Promise<SnapshotFile[]> {
   const files = new Map<string, SnapshotFile[]>();
   const dirEnv = new Map<string, Record<string, string>>();
   const rootEnv = root ? parseDotenv(await readSmallFile(root, '.env')) : {};
 
-  async function envOf(filesDir: string | undefined): Promise<Record<string, string>> {
-    const key = filesDir ?? '';
+  async function envOf(filesRoot: string | null, filesDir: string | undefined): Promise<Record<string, string>> {
+    const key = `${filesRoot ?? ''}\0${filesDir ?? ''}`;
     const known = dirEnv.get(key);
     if (known) return known;
     const persona = personaKey(filesDir);
     const personaEnv = persona ? parseDotenv(await readSmallFile(personaRoot, nodePath.join(persona, 'env'))) : {};
-    const filesEnv = root && filesDir ? parseDotenv(await readSmallFile(root, nodePath.join(filesDir, '.env'))) : {};
+    const filesEnv = filesRoot && filesDir ? parseDotenv(await readSmallFile(filesRoot, nodePath.join(filesDir, '.env'))) : {};
     const env = { ...personaEnv, ...rootEnv, ...filesEnv };
     dirEnv.set(key, env);
     return env;
@@ -82,10 +88,13 @@ export async function gatherTemplateMaterials(template: OrgTemplate, root: strin
     const ownDir = ws.files_dir !== undefined;
     const filesDir = ownDir ? ws.files_dir : defaults.files_dir;
     const external = ownDir ? ws.files_dir_external : defaults.files_dir_external;
+    // A files_dir inside an !external subtree is relative to that subtree's checkout.
+    const filesRoot = external ? (externalRoots.get(external) ?? null) : root;
     const sources: string[] = [];
-    if (root && filesDir && !external) {
-      sources.push(filesDirSource(filesDir));
-      await load(filesDirSource(filesDir), () => readTemplateFiles(root, filesDir));
+    if (filesRoot && filesDir) {
+      const source = filesDirSource(external ? `${external}/${filesDir}` : filesDir);
+      sources.push(source);
+      await load(source, () => readTemplateFiles(filesRoot, filesDir));
     }
     if (root) {
       for (const name of pluginsOf(ws.plugins, defaults.plugins)) {
@@ -94,7 +103,7 @@ export async function gatherTemplateMaterials(template: OrgTemplate, root: strin
       }
     }
     ws.file_sources = sources;
-    const env = await envOf(external ? undefined : filesDir);
+    const env = await envOf(filesRoot, filesDir);
     if (Object.keys(env).length > 0) ws.file_env = env;
     for (const child of ws.children) await visit(child);
   };

@@ -17,12 +17,14 @@ import type { WorkspaceStore } from '../../activities/workspace-store';
 import { DomainError } from '../../domain/errors';
 import {
   collectEnvRequirements,
+  contentAddress,
   countWorkspaces,
   diskFileSource,
   missingEnv,
   orgKeyOf,
   parseOrgTemplate,
   TemplateError,
+  type ExternalResolver,
   type OrgTemplate,
 } from '../../domain/org-template';
 import { OrgImportIdKey } from '../../domain/search-attributes';
@@ -104,22 +106,29 @@ export function createOrgImportService({ config, store, box, client, log }: OrgI
       throw new DomainError('INVALID_REQUEST', 400, 'give exactly one of dir or template');
     }
     const root = body.dir !== undefined ? resolveDir(body.dir) : null;
-    const template = await parseTemplate(body, root);
+    // Where each !external subtree of this template was checked out: a files_dir inside one is copied from there.
+    const externalRoots = new Map<string, string>();
+    const recording: ExternalResolver = async (ref) => {
+      const resolved = await externals.resolveExternal(ref);
+      if (resolved.root) externalRoots.set(contentAddress(ref), resolved.root);
+      return resolved;
+    };
+    const template = await parseTemplate(body, root, { ...externals, resolveExternal: recording });
     try {
-      return { template, files: await gatherTemplateMaterials(template, root, config.MOLECULE_PERSONA_ROOT) };
+      return { template, files: await gatherTemplateMaterials(template, root, config.MOLECULE_PERSONA_ROOT, externalRoots) };
     } catch (err) {
       if (err instanceof TemplateError) throw templateError(err);
       throw err;
     }
   }
 
-  async function parseTemplate(body: { dir?: string; template?: unknown }, root: string | null): Promise<OrgTemplate> {
+  async function parseTemplate(body: { dir?: string; template?: unknown }, root: string | null, withExternals: typeof externals): Promise<OrgTemplate> {
     try {
       if (root !== null) {
-        return await parseOrgTemplate({ source: diskFileSource(root), env: config.templateVars, ...externals });
+        return await parseOrgTemplate({ source: diskFileSource(root), env: config.templateVars, ...withExternals });
       }
       // Inline templates expand nothing: their caller can write the value itself.
-      return await parseOrgTemplate({ inline: body.template, env: {}, ...externals });
+      return await parseOrgTemplate({ inline: body.template, env: {}, ...withExternals });
     } catch (err) {
       if (err instanceof TemplateError) {
         log?.warn({ template_error: err.code, file: err.file, path: err.path, detail: err.internalDetail }, 'template rejected');

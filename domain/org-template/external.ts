@@ -19,6 +19,8 @@ export interface ResolvedExternal {
   source: TemplateFileSource;
   /** The file to parse, relative to `source`'s root. */
   entry: string;
+  /** The subtree's directory on this host, when it has one: a files_dir inside it is copied from there. */
+  root?: string;
 }
 
 export type ExternalResolver = (ref: ExternalRef) => Promise<ResolvedExternal>;

@@ -32,7 +32,9 @@ beforeAll(async () => {
   mkdirSync(repo, { recursive: true });
   git(repo, 'init', '-q', '-b', 'main');
   write(repo, {
-    'teams/research.yaml': 'name: Ext Research Lead\nruntime: external\nchildren:\n  - !include members.yaml\n',
+    'teams/research.yaml': 'name: Ext Research Lead\nruntime: external\nfiles_dir: prompts/research\nchildren:\n  - !include members.yaml\n',
+    'prompts/research/system-prompt.md': 'You research, from the external subtree.',
+    'prompts/research/.env': 'EXT_DIR_KEY=from-external-env\n',
     'teams/members.yaml': 'name: Ext Researcher\nruntime: external\n',
   });
   git(repo, 'add', '.');
@@ -98,6 +100,11 @@ describe('!external subtrees', () => {
       { name: 'Ext Researcher', parent: 'Ext Research Lead' },
       { name: 'Ext Root', parent: null },
     ]);
+    // A files_dir inside the subtree is copied from its checkout, with its .env as env (A6, A7).
+    const { rows: lead } = await p.clients.pool.query<{ id: string }>(`SELECT id FROM workspaces WHERE org_import_id = $1 AND name = 'Ext Research Lead'`, [(res.body as { id: string }).id]);
+    const files = await p.clients.store.workspaceFiles(lead[0].id);
+    expect(files.map((f) => [f.path, f.content.toString('utf8')])).toEqual([['system-prompt.md', 'You research, from the external subtree.']]);
+    expect((await p.clients.store.loadSecrets(lead[0].id)).workspace).toMatchObject({ EXT_DIR_KEY: 'from-external-env' });
     const entries = readdirSync(join(base, 'cache'));
     expect(entries).toHaveLength(1);
     expect(entries[0]).toMatch(/^[0-9a-f]{64}$/);
