@@ -9,21 +9,22 @@ import type { SecretBox } from './crypto';
 /** org_imports.snapshot_format: 1 = env values in clear (rows written before this migration), 2 = env values sealed. */
 export const SNAPSHOT_FORMAT = { clear: 1, sealed: 2 } as const;
 
-function mapEnv(settings: WorkspaceSettings, fn: (value: string) => string): WorkspaceSettings {
-  if (!settings.env) return settings;
-  return { ...settings, env: Object.fromEntries(Object.entries(settings.env).map(([k, v]) => [k, fn(v)])) };
-}
-
 const mapValues = (env: Record<string, string> | undefined, fn: (value: string) => string) =>
   env && Object.fromEntries(Object.entries(env).map(([k, v]) => [k, fn(v)]));
 
+function mapEnv<T extends WorkspaceSettings | undefined>(settings: T, fn: (value: string) => string): T {
+  if (!settings?.env) return settings;
+  return { ...settings, env: mapValues(settings.env, fn) };
+}
+
 function mapTemplateEnv(template: OrgTemplate, fn: (value: string) => string): OrgTemplate {
   const visit = (ws: TemplateWorkspace): TemplateWorkspace => {
-    const out: TemplateWorkspace = { ...(mapEnv(ws, fn) as TemplateWorkspace), children: ws.children.map(visit) };
+    const out: TemplateWorkspace = { ...mapEnv(ws, fn), children: (ws.children ?? []).map(visit) };
     if (ws.file_env) out.file_env = mapValues(ws.file_env, fn);
     return out;
   };
-  return { ...template, defaults: mapEnv(template.defaults, fn), workspaces: template.workspaces.map(visit) };
+  // Tolerant of partial rows: a legacy snapshot that is not a whole template still converts.
+  return { ...template, defaults: mapEnv(template.defaults, fn), workspaces: (template.workspaces ?? []).map(visit) };
 }
 
 export function sealTemplateSecrets(template: OrgTemplate, box: SecretBox): OrgTemplate {
@@ -48,9 +49,11 @@ export async function sealLegacySnapshots(pool: Pool, box: SecretBox): Promise<n
   const { rows } = await pool.query<{ id: string; template: OrgTemplate }>('SELECT id, template FROM org_imports WHERE snapshot_format = $1', [SNAPSHOT_FORMAT.clear]);
   let sealed = 0;
   for (const row of rows) {
+    // A row that is not a template object has no env to seal: mark it, so it is not read again.
+    const template = row.template && typeof row.template === 'object' ? sealTemplateSecrets(row.template, box) : row.template;
     const res = await pool.query('UPDATE org_imports SET template = $2, snapshot_format = $3 WHERE id = $1 AND snapshot_format = $4', [
       row.id,
-      JSON.stringify(sealTemplateSecrets(row.template, box)),
+      JSON.stringify(template),
       SNAPSHOT_FORMAT.sealed,
       SNAPSHOT_FORMAT.clear,
     ]);

@@ -110,7 +110,13 @@ describe('import env values at rest', () => {
       [id, JSON.stringify(template), `org-import-${id}`],
     );
     expect(await tablesContaining(value)).toEqual(['org_imports']);
-    expect(await sealLegacySnapshots(p.clients.pool, p.clients.box)).toBeGreaterThanOrEqual(1);
+    // A partial legacy row (no defaults, no workspaces) must not stop the worker's start.
+    const partial = (await p.clients.pool.query<{ id: string }>('SELECT gen_random_uuid() AS id')).rows[0].id;
+    await p.clients.pool.query(
+      `INSERT INTO org_imports (id, mode, status, template_name, template, workflow_id, snapshot_format, org_key) VALUES ($1, 'merge', 'failed', 'P', '{}'::jsonb, $2, 1, 'p')`,
+      [partial, `org-import-${partial}`],
+    );
+    expect(await sealLegacySnapshots(p.clients.pool, p.clients.box)).toBeGreaterThanOrEqual(2);
     expect(await sealLegacySnapshots(p.clients.pool, p.clients.box)).toBe(0);
     expect(await tablesContaining(value)).toEqual([]);
     const { rows } = await p.clients.pool.query<{ template: OrgTemplate; snapshot_format: number }>('SELECT template, snapshot_format FROM org_imports WHERE id = $1', [id]);
