@@ -54,26 +54,27 @@ curl -sS -X POST '{{PLATFORM_URL}}${REGISTRY_PATHS.heartbeat}' \\
 const PYTHON = `# Python 3 standard library only. Run with WORKSPACE_TOKEN set to the auth_token shown at create.
 import json, os, time, urllib.request
 
-PLATFORM_URL = "{{PLATFORM_URL}}"
 WORKSPACE_ID = "{{WORKSPACE_ID}}"
-TOKEN = os.environ["WORKSPACE_TOKEN"]
+REGISTER = "{{PLATFORM_URL}}${REGISTRY_PATHS.register}"
+HEARTBEAT = "{{PLATFORM_URL}}${REGISTRY_PATHS.heartbeat}"
+HEADERS = {
+    "Authorization": "Bearer " + os.environ["WORKSPACE_TOKEN"],
+    "Origin": "{{PLATFORM_URL}}",
+    "Content-Type": "application/json",
+}
 
-def post(path, body):
-    req = urllib.request.Request(PLATFORM_URL + path, data=json.dumps(body).encode(), method="POST", headers={
-        "Authorization": "Bearer " + TOKEN,
-        "Origin": PLATFORM_URL,
-        "Content-Type": "application/json",
-    })
+def post(url, body):
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST", headers=HEADERS)
     with urllib.request.urlopen(req, timeout=15) as res:
         return json.load(res)
 
-print(post("${REGISTRY_PATHS.register}", {"workspace_id": WORKSPACE_ID, "delivery_mode": "poll"}))
+print(post(REGISTER, {"workspace_id": WORKSPACE_ID, "delivery_mode": "poll"}), flush=True)
 while True:
     time.sleep(${EXTERNAL_HEARTBEAT_SECONDS})
     try:
-        post("${REGISTRY_PATHS.heartbeat}", {"workspace_id": WORKSPACE_ID})
-    except Exception as err:  # keep beating: the platform marks the workspace awaiting_agent, not failed
-        print("heartbeat failed:", err)`;
+        post(HEARTBEAT, {"workspace_id": WORKSPACE_ID})
+    except Exception as err:  # keep beating: a silent agent's workspace waits as awaiting_agent
+        print("heartbeat failed:", err, flush=True)`;
 
 // Claude Code runs hooks from .claude/settings.json: register when a session starts and keep a
 // heartbeat loop alive beside it, so the workspace is online exactly while Claude Code runs.
