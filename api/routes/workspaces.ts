@@ -183,8 +183,7 @@ export const workspaceRoutes =
           // The status the row was created with and its event commit together (A5.1, A5.2).
           if (created.compute === 'none') {
             const event = created.status === 'online' ? EVENTS.workspaceOnline : EVENTS.workspaceAwaitingAgent;
-            const payload = created.status === 'online' ? { name: created.name, external: true } : { name: created.name };
-            await deps.store.recordEvent(event, { workspaceId: created.id, payload }, db);
+            await deps.store.recordEvent(event, { workspaceId: created.id, payload: { name: created.name, external: true } }, db);
           }
           // A4.1: a model given here is stored as MODEL_PROVIDER (with its derived LLM_PROVIDER unless the
           // caller set one), in the same transaction as the caller's own secrets.

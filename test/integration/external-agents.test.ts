@@ -138,7 +138,9 @@ describe('create without url (A5.2): the connection object, the token once', () 
       expect(JSON.stringify((await p.api('GET', path)).body)).not.toContain(token);
     }
     // The awaiting_agent status and its event committed together.
-    expect(await events(id)).toEqual(expect.arrayContaining([{ event_type: EVENTS.workspaceAwaitingAgent, payload: { name: expect.any(String) } }]));
+    expect((await events(id)).filter((e) => e.event_type === EVENTS.workspaceAwaitingAgent)).toEqual([
+      { event_type: EVENTS.workspaceAwaitingAgent, payload: { name: expect.any(String), external: true } },
+    ]);
 
     // The curl template, run as given with the token in the environment, registers the agent.
     const curl = await run('sh', ['-c', connection!.curl_register_template], { env: { ...process.env, WORKSPACE_TOKEN: token! } });
@@ -188,6 +190,9 @@ describe('create without url (A5.2): the connection object, the token once', () 
       expect(next.auth_token).not.toBe(body.auth_token);
       expectConnection(next.connection!, body.id, 'https://agents.example.test:8443/molecule', next.auth_token!);
       expect(await liveTokens(body.id)).toEqual([hashToken(next.auth_token!)]);
+      // offline → awaiting_agent: the change and its event committed together (migration 013); the
+      // create's own event is the other one.
+      expect((await events(body.id)).filter((e) => e.event_type === EVENTS.workspaceAwaitingAgent)).toHaveLength(2);
       expect((await register(body.id, body.auth_token!)).status).toBe(401);
       expect((await register(body.id, next.auth_token!)).status).toBe(200);
     } finally {
