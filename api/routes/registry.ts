@@ -104,17 +104,18 @@ export const registryRoutes =
       async (request, reply) => {
         const { workspace_id: workspaceId, url, delivery_mode: requestedMode } = request.body;
         const token = bearerToken(request);
-        // A5.5: an external workspace with no live token registers without one and gets its first
-        // token in the answer; every other register needs its bearer token.
-        if (token !== null || !(await deps.store.tokenlessRegisterAllowed(workspaceId))) await authenticate(token, workspaceId);
+        // A5.5: an external workspace with no live token registers without one (no Authorization header
+        // at all) and gets its first token in the answer; every other register needs its bearer token.
+        const tokenless = request.headers.authorization === undefined && (await deps.store.tokenlessRegisterAllowed(workspaceId));
+        if (!tokenless) await authenticate(token, workspaceId);
         // After the token check: an unauthenticated caller learns nothing about what the platform refuses.
         const refusal = url ? await pushUrlRefusal(url) : null;
         if (refusal) throw new DomainError('PUSH_URL_REFUSED', 400, 'push url refused: it must be a public http(s) address', { reason: refusal });
         // Re-checks the token under the row lock: one a new provision run revoked since is refused.
-        const registered = await deps.store.markRegistered(workspaceId, token, url ?? null, requestedMode).catch((err: unknown) => {
+        const registered = await deps.store.markRegistered(workspaceId, tokenless ? null : token, url ?? null, requestedMode).catch((err: unknown) => {
           if (!(err instanceof RegistrationFailed)) throw err;
           request.log.error({ err: err.cause, workspaceId }, 'registration failed');
-          throw new DomainError('REGISTRATION_FAILED', 500, 'registration failed');
+          throw new DomainError('REGISTRATION_FAILED', 500, 'registration failed', { request_id: request.id });
         });
         if (registered.outcome === 'url_required') {
           throw new DomainError('PUSH_URL_REQUIRED', 400, 'delivery_mode push needs a url: give the address the agent takes work at, or register with delivery_mode poll');

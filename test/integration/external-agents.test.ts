@@ -239,8 +239,13 @@ describe('create with url (A5.1) and the first register without a token (A5.5)',
     expect(await liveTokens(id)).toEqual([]);
     expect((await row(id)).platform_inbound_secret).toBeNull();
 
-    // A wrong token is still a wrong token.
+    // A wrong token is still a wrong token, and any Authorization header is a token attempt.
     expect((await register(id, 'mol_wrong')).status).toBe(401);
+    const basic = await fetch(`${p.url}/registry/register`, {
+      method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Basic dXNlcjpwYXNz' }, body: JSON.stringify({ workspace_id: id }),
+    });
+    expect(basic.status).toBe(401);
+    expect(await liveTokens(id)).toEqual([]);
     // No live token: the agent registers without one and gets its token (and an inbound secret) once.
     const res = await fetch(`${p.url}/registry/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ workspace_id: id }) });
     expect(res.status).toBe(200);
@@ -290,7 +295,7 @@ describe('create with url (A5.1) and the first register without a token (A5.5)',
         method: 'POST', url: '/registry/register', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ workspace_id: created.body.id }),
       });
       expect(res.statusCode).toBe(500);
-      expect(res.json()).toEqual({ error: 'registration failed', code: 'REGISTRATION_FAILED' });
+      expect(res.json()).toEqual({ error: 'registration failed', code: 'REGISTRATION_FAILED', request_id: expect.any(String) });
     } finally {
       await api.close();
     }
