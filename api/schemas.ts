@@ -24,6 +24,9 @@ const displayName = z
 
 export const MAX_BUDGET_CENTS = 100_000_000_000;
 
+/** Where an agent in push mode takes work (A5.6 checks the address it points at, after parsing). */
+const pushUrl = z.url({ protocol: /^https?$/ }).max(2048);
+
 export const createWorkspaceBody = z.object({
   name: displayName,
   role: z.string().max(200).default(''),
@@ -33,6 +36,8 @@ export const createWorkspaceBody = z.object({
   parent_id: z.uuid().nullable().optional(),
   model: z.string().max(200).optional(),
   delivery_mode: z.enum(DELIVERY_MODES).optional(),
+  external: z.boolean().optional().describe('true: an external agent (the same as runtime "external")'),
+  url: pushUrl.optional().describe('external only: the agent is already running there; the workspace starts online (A5.1)'),
   update_tier: z.enum(UPDATE_TIERS).default('production'),
   budget_limit: clampInt(0, MAX_BUDGET_CENTS).nullable().optional().describe('integer cents; clamped to [0, 1e11]'),
   max_concurrent_tasks: clampInt(1, 100).default(1).describe('clamped to [1, 100]'),
@@ -43,7 +48,15 @@ export const createWorkspaceBody = z.object({
     .refine((r) => Object.keys(r).length <= 100, 'at most 100 secrets')
     .optional()
     .describe('workspace secrets, stored encrypted before provisioning starts; never returned'),
-});
+})
+  .refine((b) => !b.external || b.runtime === undefined || b.runtime === 'external', {
+    path: ['external'],
+    message: 'external:true contradicts the runtime given; omit runtime or set it to "external"',
+  })
+  .refine((b) => b.url === undefined || b.external === true || b.runtime === 'external', {
+    path: ['url'],
+    message: 'only an external workspace takes a url; platform-run agents are reached at their container or instance',
+  });
 
 export const provisionBody = z.object({ model: z.string().max(200).optional() }).default({});
 
@@ -105,10 +118,8 @@ export const listWorkspacesQuery = z.object({
 
 export const registerBody = z.object({
   workspace_id: z.uuid(),
-  url: z
-    .url({ protocol: /^https?$/ })
-    .max(2048)
-    .optional(),
+  url: pushUrl.optional(),
+  delivery_mode: z.enum(DELIVERY_MODES).optional().describe('push | poll; omitted: the stored mode (A5.4)'),
 });
 export const heartbeatBody = z.object({ workspace_id: z.uuid() });
 

@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { MAX_PROVISION_TIMEOUT_SECONDS } from '../domain/provision-timeout';
 import { normaliseRepoPattern } from '../domain/org-template/external';
+import { SAFE_BASE_URL } from '../domain/external-connection';
 import { parseAllowCidrs, type Cidr } from '../domain/push-url';
 import { parseContainerLimits, type ContainerLimitConfig } from './container-limits';
 import { isListableTemplateVar, parseTemplateVarList, templateVariables } from './template-vars';
@@ -33,6 +34,14 @@ const schema = z.object({
   SECRETS_KEY: z.string().default(''),
   /** URL the agents inside workspaces use to reach the API (registration, heartbeats). */
   PLATFORM_URL: z.string().default('http://127.0.0.1:8080'),
+  /**
+   * URL an agent outside the platform's network uses to reach the API: the `connection` of an external
+   * workspace is built on it (A5.3). Empty: the scheme and host the create request came in on.
+   */
+  EXTERNAL_PLATFORM_URL: z
+    .string()
+    .default('')
+    .refine((v) => v === '' || SAFE_BASE_URL.test(v), 'must be an http(s) URL (host, port, path) without quotes, query or fragment'),
   COMPUTE_PROVIDERS: z.string().default('docker'),
   DEFAULT_COMPUTE: z.enum(['docker', 'ec2']).default('docker'),
   DOCKER_SOCKET: z.string().default('/var/run/docker.sock'),

@@ -52,6 +52,8 @@ export const EVENTS = {
   workspaceCreated: 'WORKSPACE_CREATED',
   workspaceProvisioning: 'WORKSPACE_PROVISIONING',
   workspaceOnline: 'WORKSPACE_ONLINE',
+  /** An external workspace waits for its agent to register (A5.2). */
+  workspaceAwaitingAgent: 'WORKSPACE_AWAITING_AGENT',
   workspaceProvisionFailed: 'WORKSPACE_PROVISION_FAILED',
   workspaceRestarted: 'WORKSPACE_RESTARTED',
   workspaceRemoved: 'WORKSPACE_REMOVED',

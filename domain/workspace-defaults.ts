@@ -15,9 +15,31 @@ export function deliveryModeFor(runtime: Runtime, requested?: DeliveryMode | nul
   return requested ?? (runtime === 'external' ? 'poll' : 'push');
 }
 
+/**
+ * A5.4, at register: the mode the agent asks for, else the one stored (create wrote `poll` for external
+ * rows, `push` for the others, unless the caller chose), else `poll` for an external runtime, else `push`.
+ */
+export function resolveDeliveryMode(requested: DeliveryMode | null | undefined, stored: DeliveryMode | null | undefined, runtime: Runtime): DeliveryMode {
+  return requested ?? stored ?? (runtime === 'external' ? 'poll' : 'push');
+}
+
+/**
+ * A5.4's "url required only for push", for the agents whose address the platform cannot know: an
+ * external agent in push mode needs a URL, given now or stored before. The platform reaches the agents
+ * it runs itself at their container or instance, so they never need one.
+ */
+export function pushUrlMissing(mode: DeliveryMode, runtime: Runtime, url: string | null | undefined, storedUrl: string | null): boolean {
+  return mode === 'push' && runtime === 'external' && !url && !storedUrl;
+}
+
 /** A new workspace waits for its external agent, or is about to be provisioned on platform compute. */
 export function initialStatusFor(compute: ComputeKind): Extract<WorkspaceStatus, 'awaiting_agent' | 'provisioning'> {
   return compute === 'none' ? 'awaiting_agent' : 'provisioning';
+}
+
+/** The same, except that an external workspace created with the URL its agent already runs at is online (A5.1). */
+export function createdStatusFor(compute: ComputeKind, url: string | null): Extract<WorkspaceStatus, 'awaiting_agent' | 'online' | 'provisioning'> {
+  return compute === 'none' && url ? 'online' : initialStatusFor(compute);
 }
 
 /**

@@ -1,8 +1,10 @@
 // The credentials aggregate: agent tokens (stored as sha256 only), the inbound secret, and what an
 // authenticated agent may write (registration, heartbeats).
 import type { Pool } from 'pg';
-import type { WorkspaceStatus } from '../../domain/vocabulary';
+import type { DeliveryMode, Runtime, WorkspaceStatus } from '../../domain/vocabulary';
+import { pushUrlMissing, resolveDeliveryMode } from '../../domain/workspace-defaults';
 import { hashToken, newAuthToken, newInboundSecret, type SecretBox } from '../crypto';
+import { transactionRunner } from './db';
 
 export interface AgentIdentity {
   workspaceId: string;
@@ -34,7 +36,16 @@ interface AgentAnswerRow {
   platform_inbound_secret: string | null;
 }
 
+/** A5.5: a database failure during register; the route answers 500 `registration failed`. */
+export class RegistrationFailed extends Error {
+  constructor(cause: unknown) {
+    super('registration failed', { cause });
+    this.name = 'RegistrationFailed';
+  }
+}
+
 export function createCredentialStore(pool: Pool, box: SecretBox) {
+  const inTransaction = transactionRunner(pool);
   function agentAnswer(row: AgentAnswerRow): AgentAnswer {
     return { status: row.status, inboundSecret: row.platform_inbound_secret ? box.open(row.platform_inbound_secret) : null };
   }
@@ -137,23 +148,73 @@ export function createCredentialStore(pool: Pool, box: SecretBox) {
     },
 
     /**
-     * Agent registration with the token it authenticated with (register_agent, migration 004): online
-     * unless removed, and only while the token is still live after the row lock, so a token that a new
-     * run revoked meanwhile registers nothing. The answer carries the token's run, which the
-     * registration signal passes on: only the run that minted the token counts it.
+     * Whether an agent without a token may register (A5.5): an external workspace, not removed, with no
+     * live token (created with a url, its mint failed, or every token was revoked). Platform-run agents
+     * always get their token from their provision run, so for them a tokenless register is refused.
+     * A cheap read so the route can refuse before it looks at the push URL; markRegistered decides
+     * again under the row lock.
+     */
+    async tokenlessRegisterAllowed(workspaceId: string): Promise<boolean> {
+      const { rowCount } = await pool.query(
+        `SELECT 1 FROM workspaces w WHERE w.id = $1 AND w.compute = 'none' AND w.status <> 'removed'
+            AND NOT EXISTS (SELECT 1 FROM workspace_auth_tokens t WHERE t.workspace_id = w.id AND t.revoked_at IS NULL)`,
+        [workspaceId],
+      );
+      return (rowCount ?? 0) > 0;
+    },
+
+    /**
+     * Agent registration (register_agent, migration 004): online unless removed, and only while the
+     * token is still live after the row lock, so a token that a new run revoked meanwhile registers
+     * nothing. The answer carries the token's run, which the registration signal passes on: only the
+     * run that minted the token counts it.
+     * In the same transaction: the delivery mode resolved by A5.4 is stored, a missing inbound secret
+     * is minted (A5.5), and with `token` null (tokenlessRegisterAllowed's case, re-checked under the
+     * lock) the first token is minted and returned once. A push-mode external agent with no URL given
+     * or stored changes nothing ('url_required').
      */
     async markRegistered(
       workspaceId: string,
-      token: string,
+      token: string | null,
       url: string | null,
-    ): Promise<{ outcome: 'registered'; answer: AgentAnswer; runId: string | null } | { outcome: 'unauthorized' | 'removed' }> {
-      const { rows } = await pool.query<AgentAnswerRow & { outcome: 'registered' | 'unauthorized' | 'removed'; run_id: string | null }>(
-        'SELECT outcome, status, platform_inbound_secret, run_id FROM register_agent($1, $2, $3)',
-        [workspaceId, hashToken(token), url],
-      );
-      const row = rows[0];
-      if (row.outcome !== 'registered') return { outcome: row.outcome };
-      return { outcome: 'registered', answer: agentAnswer(row), runId: row.run_id };
+      requestedMode?: DeliveryMode,
+    ): Promise<
+      | { outcome: 'registered'; answer: AgentAnswer; runId: string | null; deliveryMode: DeliveryMode; newToken: string | null }
+      | { outcome: 'unauthorized' | 'removed' | 'url_required' }
+    > {
+      return inTransaction(async (db) => {
+        const { rows: found } = await db.query<{ runtime: Runtime; compute: string; status: WorkspaceStatus; delivery_mode: DeliveryMode; url: string | null }>(
+          'SELECT runtime, compute, status, delivery_mode, url FROM workspaces WHERE id = $1 FOR UPDATE',
+          [workspaceId],
+        );
+        const ws = found[0];
+        if (!ws) return { outcome: 'unauthorized' as const };
+        let newToken: string | null = null;
+        if (token === null) {
+          // After the lock, so two tokenless registers cannot both find no live token.
+          const live = await db.query('SELECT 1 FROM workspace_auth_tokens WHERE workspace_id = $1 AND revoked_at IS NULL', [workspaceId]);
+          if (ws.compute !== 'none' || ws.status === 'removed' || (live.rowCount ?? 0) > 0) return { outcome: 'unauthorized' as const };
+          newToken = newAuthToken();
+          await db.query('INSERT INTO workspace_auth_tokens (workspace_id, token_hash) VALUES ($1, $2)', [workspaceId, hashToken(newToken)]);
+        }
+        const deliveryMode = resolveDeliveryMode(requestedMode, ws.delivery_mode, ws.runtime);
+        if (ws.status !== 'removed' && pushUrlMissing(deliveryMode, ws.runtime, url, ws.url)) return { outcome: 'url_required' as const };
+        const { rows } = await db.query<AgentAnswerRow & { outcome: 'registered' | 'unauthorized' | 'removed'; run_id: string | null }>(
+          'SELECT outcome, status, platform_inbound_secret, run_id FROM register_agent($1, $2, $3)',
+          [workspaceId, hashToken(newToken ?? token ?? ''), url],
+        );
+        const row = rows[0];
+        if (row.outcome !== 'registered') return { outcome: row.outcome };
+        const { rows: updated } = await db.query<{ platform_inbound_secret: string | null }>(
+          `UPDATE workspaces SET delivery_mode = $2, platform_inbound_secret = COALESCE(platform_inbound_secret, $3)
+            WHERE id = $1 RETURNING platform_inbound_secret`,
+          [workspaceId, deliveryMode, box.seal(newInboundSecret())],
+        );
+        const answer = agentAnswer({ status: row.status, platform_inbound_secret: updated[0].platform_inbound_secret });
+        return { outcome: 'registered' as const, answer, runId: row.run_id, deliveryMode, newToken };
+      }).catch((err: unknown) => {
+        throw new RegistrationFailed(err);
+      });
     },
 
     /** Heartbeat: refreshes liveness, returns the inbound secret so an agent that lost it recovers. */

@@ -3,7 +3,7 @@
 import type { Pool } from 'pg';
 import type { EventCursor } from '../../domain/event-cursor';
 import type { EventName } from '../../domain/vocabulary';
-import { eventNotice } from './db';
+import { eventNotice, type Queryable } from './db';
 
 export interface StoredEvent {
   tx: string;
@@ -30,12 +30,14 @@ export function createEventStore(pool: Pool) {
     async recordEvent(
       type: EventName,
       opts: { workspaceId?: string | null; orgImportId?: string | null; payload?: Record<string, unknown>; dedupeKey?: string },
+      /** A transaction's client: the event commits (and is broadcast) with the change it records. */
+      db: Queryable = pool,
     ): Promise<void> {
       const payload = JSON.stringify(opts.payload ?? {});
       // Insert and broadcast in one statement: the notify runs only when the row is new (a retried
       // activity's duplicate is not broadcast twice). Payload bounded by construction (ids, counts).
       const notice = eventNotice(type, opts.workspaceId ?? null, opts.orgImportId ?? null);
-      await pool.query(
+      await db.query(
         `WITH inserted AS (
            INSERT INTO structure_events (event_type, workspace_id, org_import_id, payload, dedupe_key)
            VALUES ($1, $2, $3, $4, $5) ON CONFLICT (dedupe_key) DO NOTHING RETURNING 1)

@@ -4,7 +4,7 @@
 // not resurrect a deleted workspace).
 import type { Pool } from 'pg';
 import type { ComputeKind, DeliveryMode, EventName, Runtime, UpdateTier, WorkspaceOrigin, WorkspaceStatus } from '../../domain/vocabulary';
-import { initialStatusFor } from '../../domain/workspace-defaults';
+import { createdStatusFor } from '../../domain/workspace-defaults';
 import { eventNotice, SUBTREE_CTE, type InTransaction, type Queryable } from './db';
 
 export interface WorkspaceRow {
@@ -68,6 +68,8 @@ export interface NewWorkspace {
   provisionTimeoutSeconds: number | null;
   requiredEnv?: string[];
   orgImportId?: string | null;
+  /** External only: where the agent already runs (A5.1); the row then starts online. */
+  url?: string | null;
 }
 
 export function createWorkspaceRows(pool: Pool, inTransaction: InTransaction) {
@@ -82,13 +84,13 @@ export function createWorkspaceRows(pool: Pool, inTransaction: InTransaction) {
     async createWorkspace(input: NewWorkspace, db: Queryable = pool): Promise<WorkspaceRow> {
       const { rows } = await db.query<WorkspaceRow>(
         `INSERT INTO workspaces (name, role, tier, runtime, compute, parent_id, delivery_mode, update_tier, model,
-           budget_limit, max_concurrent_tasks, provision_timeout_seconds, org_import_id, status, required_env)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15) RETURNING ${COLUMNS}`,
+           budget_limit, max_concurrent_tasks, provision_timeout_seconds, org_import_id, status, required_env, url)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16) RETURNING ${COLUMNS}`,
         [
           input.name, input.role, input.tier, input.runtime, input.compute, input.parentId, input.deliveryMode,
           input.updateTier, input.model, input.budgetLimit, input.maxConcurrentTasks, input.provisionTimeoutSeconds,
-          input.orgImportId ?? null, initialStatusFor(input.compute),
-          input.requiredEnv ?? [],
+          input.orgImportId ?? null, createdStatusFor(input.compute, input.url ?? null),
+          input.requiredEnv ?? [], input.url ?? null,
         ],
       );
       return rows[0];

@@ -3,6 +3,8 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { DomainError } from '../../domain/errors';
+import { DELIVERY_MODES } from '../../domain/vocabulary';
+import { RegistrationFailed } from '../../activities/store/credentials';
 import type { ApiDeps } from '../deps';
 import { bearerToken } from '../auth';
 import { unauthorized, workspaceRemoved as removed } from '../errors';
@@ -13,6 +15,12 @@ import { createPushUrlCheck } from '../services/push-url';
 import { fixedWindowLimiter } from '../services/rate-limit';
 
 const agentAnswer = z.object({ status: z.string(), platform_inbound_secret: z.string().nullable() });
+const registerAnswer = z.object({
+  status: z.literal('registered'),
+  delivery_mode: z.enum(DELIVERY_MODES).describe('the mode resolved by A5.4 and stored: the body\'s, else the stored one'),
+  auth_token: z.string().optional().describe('only when the workspace had no live token (external agents): shown once'),
+  platform_inbound_secret: z.string().optional().describe('the secret platform calls to the agent carry; omitted if it could not be minted'),
+});
 const bootstrapAnswer = z.object({
   workspace_id: z.string(),
   auth_token: z.string().describe('the agent token of this provision run; send it as the bearer token of register and heartbeat'),
@@ -84,24 +92,48 @@ export const registryRoutes =
         schema: {
           tags: ['registry'],
           body: registerBody,
-          response: { 200: agentAnswer, 400: errorResponse.extend({ reason: z.string().optional() }), 401: errorResponse, 410: errorResponse },
+          response: {
+            200: registerAnswer,
+            400: errorResponse.extend({ reason: z.string().optional() }),
+            401: errorResponse,
+            410: errorResponse,
+            500: errorResponse,
+          },
         },
       },
-      async (request) => {
+      async (request, reply) => {
+        const { workspace_id: workspaceId, url, delivery_mode: requestedMode } = request.body;
         const token = bearerToken(request);
-        await authenticate(token, request.body.workspace_id);
+        // A5.5: an external workspace with no live token registers without one (no Authorization header
+        // at all) and gets its first token in the answer; every other register needs its bearer token.
+        const tokenless = request.headers.authorization === undefined && (await deps.store.tokenlessRegisterAllowed(workspaceId));
+        if (!tokenless) await authenticate(token, workspaceId);
         // After the token check: an unauthenticated caller learns nothing about what the platform refuses.
-        const refusal = request.body.url ? await pushUrlRefusal(request.body.url) : null;
+        const refusal = url ? await pushUrlRefusal(url) : null;
         if (refusal) throw new DomainError('PUSH_URL_REFUSED', 400, 'push url refused: it must be a public http(s) address', { reason: refusal });
         // Re-checks the token under the row lock: one a new provision run revoked since is refused.
-        const registered = await deps.store.markRegistered(request.body.workspace_id, token ?? '', request.body.url ?? null);
+        const registered = await deps.store.markRegistered(workspaceId, tokenless ? null : token, url ?? null, requestedMode).catch((err: unknown) => {
+          if (!(err instanceof RegistrationFailed)) throw err;
+          request.log.error({ err: err.cause, workspaceId }, 'registration failed');
+          throw new DomainError('REGISTRATION_FAILED', 500, 'registration failed', { request_id: request.id });
+        });
+        if (registered.outcome === 'url_required') {
+          throw new DomainError('PUSH_URL_REQUIRED', 400, 'delivery_mode push needs a url: give the address the agent takes work at, or register with delivery_mode poll');
+        }
         if (registered.outcome !== 'registered') throw registered.outcome === 'removed' ? removed() : unauthorized();
         // The row says online before the workflow hears it; if this signal is lost the workflow
         // re-reads the row at its deadline. The token's run goes with it: a provision counts only a
         // registration made with the credentials it minted itself.
-        await deps.workflows.signalRegistered(request.body.workspace_id, registered.runId);
-        request.log.info({ workspaceId: request.body.workspace_id }, 'agent registered');
-        return { status: registered.answer.status, platform_inbound_secret: registered.answer.inboundSecret };
+        await deps.workflows.signalRegistered(workspaceId, registered.runId);
+        request.log.info({ workspaceId, deliveryMode: registered.deliveryMode, firstToken: registered.newToken !== null }, 'agent registered');
+        // A token in the answer must not sit in a proxy's or client's cache.
+        if (registered.newToken) void reply.header('cache-control', 'no-store');
+        return {
+          status: 'registered' as const,
+          delivery_mode: registered.deliveryMode,
+          ...(registered.newToken ? { auth_token: registered.newToken } : {}),
+          ...(registered.answer.inboundSecret ? { platform_inbound_secret: registered.answer.inboundSecret } : {}),
+        };
       },
     );
 

@@ -1,10 +1,12 @@
 // Workspace resource: create (+ provision), read (with the live operation), re-provision, secrets.
 import { resolve } from 'node:path';
+import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { WorkspaceRow } from '../../activities/workspace-store';
 import { DomainError } from '../../domain/errors';
-import { normalizeRuntime } from '../../domain/vocabulary';
+import { externalConnection, externalPlatformUrl } from '../../domain/external-connection';
+import { EVENTS, normalizeRuntime } from '../../domain/vocabulary';
 import { computeFor, deliveryModeFor } from '../../domain/workspace-defaults';
 import type { ApiDeps } from '../deps';
 import { notFound, workspaceRemoved } from '../errors';
@@ -20,6 +22,7 @@ import {
   restartBody,
   workspaceView,
 } from '../schemas';
+import { createPushUrlCheck } from '../services/push-url';
 import { resultWithin } from '../services/result-within';
 import { singleFlight } from '../services/single-flight';
 import { IDEMPOTENCY_DESCRIPTION, idempotencyHooks } from '../services/idempotency';
@@ -42,11 +45,32 @@ const provisionAccepted = z.object({
   workspace: workspaceView,
   workflow_id: z.string(),
   run_id: z.string(),
-  auth_token: z.string().optional().describe('external runtime only; shown once'),
-  connection: z
-    .object({ platform_url: z.string(), workspace_id: z.string(), snippet: z.string() })
-    .optional()
-    .describe('external runtime only'),
+});
+
+const connectionView = z
+  .object({
+    workspace_id: z.string(),
+    platform_url: z.string().describe('EXTERNAL_PLATFORM_URL, else the scheme and host this request came in on'),
+    auth_token: z.string().describe('shown once; "" if it could not be minted (POST /workspaces/:id/provision mints one)'),
+    registry_endpoint: z.string(),
+    heartbeat_endpoint: z.string(),
+    curl_register_template: z.string(),
+    python_snippet: z.string(),
+    claude_code_channel_snippet: z.string(),
+    universal_mcp_snippet: z.string(),
+  })
+  .describe('how to connect the external agent (A5.2); the snippets read the token from $WORKSPACE_TOKEN');
+
+/** 201: an external workspace (A5.1-2). */
+const externalCreated = z.object({
+  id: z.string(),
+  external: z.literal(true),
+  status: z.enum(['online', 'awaiting_agent']),
+  workspace: workspaceView,
+  workflow_id: z.string().optional().describe('the provision run that minted the token (not for a workspace created with a url)'),
+  run_id: z.string().optional(),
+  auth_token: z.string().optional().describe('the same token as connection.auth_token, shown once'),
+  connection: connectionView.optional().describe('without url only'),
 });
 
 const conflictBody = errorResponse.extend({ workflow_id: z.string().optional(), run_id: z.string().optional() });
@@ -62,13 +86,15 @@ export const workspaceRoutes =
     const readRow = singleFlight((id: string) => id, (id: string) => deps.store.getWorkspace(id));
 
     const loadLive = liveWorkspaceLoader(readRow);
+    const pushUrlRefusal = createPushUrlCheck(deps.config.pushUrlAllow);
 
     /**
-     * Starts provisioning; for an external workspace waits for the token and returns it once. A row
-     * created by this request is marked failed when the workflow cannot be started (503): it must not
-     * stay `provisioning` with nothing behind it, and failed it can be provisioned again.
+     * Starts provisioning; for an external workspace waits for the token and returns it once, with the
+     * connection (A5.2). A row created by this request is marked failed when the workflow cannot be
+     * started (503): it must not stay `provisioning` with nothing behind it, and failed it can be
+     * provisioned again.
      */
-    async function provision(row: WorkspaceRow, model: string | undefined, opts: { newRow: boolean } = { newRow: false }) {
+    async function provision(row: WorkspaceRow, model: string | undefined, request: FastifyRequest, opts: { newRow: boolean } = { newRow: false }) {
       const started = await deps.workflows.startProvision(row, { model: model ?? null }).catch(async (err: unknown) => {
         if (!opts.newRow || err instanceof DomainError) throw err;
         app.log.error({ err, workspaceId: row.id }, 'provision workflow could not be started');
@@ -77,26 +103,25 @@ export const workspaceRoutes =
       });
       const base = { workflow_id: started.workflowId, run_id: started.runId };
       if (row.compute !== 'none') return { status: 202 as const, body: { workspace: view(row), ...base } };
-      const result = await resultWithin(deps.workflows.provisionResult(started.workflowId, started.runId), EXTERNAL_TOKEN_WAIT_MS);
-      if (!result?.sealedToken) throw new DomainError('PROVISION_PENDING', 503, 'the token is not ready yet; retry POST /workspaces/:id/provision');
-      const token = deps.box.open(result.sealedToken);
+      // A5.2: a token that could not be minted (in time) is "", and the answer is still 201: the
+      // workspace exists and waits; POST /workspaces/:id/provision mints a token again.
+      const result = await resultWithin(deps.workflows.provisionResult(started.workflowId, started.runId), EXTERNAL_TOKEN_WAIT_MS).catch((err: unknown) => {
+        request.log.warn({ err, workspaceId: row.id }, 'external workspace: token not minted');
+        return null;
+      });
+      const token = result?.sealedToken ? deps.box.open(result.sealedToken) : '';
       const fresh = (await deps.store.getWorkspace(row.id)) ?? row;
+      const platformUrl = externalPlatformUrl(deps.config.EXTERNAL_PLATFORM_URL, { protocol: request.protocol, host: request.host }, deps.config.PLATFORM_URL);
       return {
         status: 201 as const,
         body: {
+          id: row.id,
+          external: true as const,
+          status: 'awaiting_agent' as const,
           workspace: view(fresh),
           ...base,
           auth_token: token,
-          connection: {
-            platform_url: deps.config.PLATFORM_URL,
-            workspace_id: row.id,
-            snippet: [
-              `export PLATFORM_URL=${deps.config.PLATFORM_URL}`,
-              `export WORKSPACE_ID=${row.id}`,
-              'export WORKSPACE_TOKEN=<the auth_token above>',
-              `curl -X POST "$PLATFORM_URL/registry/register" -H "Authorization: Bearer $WORKSPACE_TOKEN" -H 'Content-Type: application/json' -d "{\\"workspace_id\\":\\"$WORKSPACE_ID\\"}"`,
-            ].join('\n'),
-          },
+          connection: externalConnection(platformUrl, row.id, token),
         },
       };
     }
@@ -110,9 +135,9 @@ export const workspaceRoutes =
           body: createWorkspaceBody,
           description: IDEMPOTENCY_DESCRIPTION,
           response: {
-            201: provisionAccepted,
+            201: externalCreated,
             202: provisionAccepted,
-            400: errorResponse,
+            400: errorResponse.extend({ reason: z.string().optional() }),
             404: errorResponse,
             409: conflictBody,
             422: errorResponse,
@@ -125,8 +150,11 @@ export const workspaceRoutes =
       },
       async (request, reply) => {
         const body = request.body;
-        const runtime = normalizeRuntime(body.runtime);
+        const runtime = body.external ? 'external' : normalizeRuntime(body.runtime);
         const compute = computeFor(runtime, body.compute, deps.config.DEFAULT_COMPUTE);
+        // A5.1/A5.6: the address an external agent already runs at is a push URL like a registered one.
+        const refusal = body.url ? await pushUrlRefusal(body.url) : null;
+        if (refusal) throw new DomainError('PUSH_URL_REFUSED', 400, 'url refused: it must be a public http(s) address', { reason: refusal });
         if (compute !== 'none' && !deps.config.computeProviders.has(compute)) {
           throw new DomainError('COMPUTE_NOT_CONFIGURED', 400, 'that compute provider is not configured on this platform');
         }
@@ -150,14 +178,26 @@ export const workspaceRoutes =
             maxConcurrentTasks: body.max_concurrent_tasks,
             provisionTimeoutSeconds: body.provision_timeout_seconds ?? null,
             requiredEnv: body.required_env,
+            url: body.url ?? null,
           }, db);
+          // The status the row was created with and its event commit together (A5.1, A5.2).
+          if (created.compute === 'none') {
+            const event = created.status === 'online' ? EVENTS.workspaceOnline : EVENTS.workspaceAwaitingAgent;
+            await deps.store.recordEvent(event, { workspaceId: created.id, payload: { name: created.name, external: true } }, db);
+          }
           // A4.1: a model given here is stored as MODEL_PROVIDER (with its derived LLM_PROVIDER unless the
           // caller set one), in the same transaction as the caller's own secrets.
           const secrets = { ...modelSecrets(body.model, body.secrets?.LLM_PROVIDER !== undefined), ...(body.secrets ?? {}) };
           for (const [name, value] of Object.entries(secrets)) await deps.store.putWorkspaceSecret(created.id, name, value, db);
           return created;
         });
-        const started = await provision(row, body.model, { newRow: true });
+        if (row.status === 'online') {
+          // A5.1: the agent runs already; it registers without a token and gets its first one then.
+          return reply.status(201).send({ id: row.id, external: true as const, status: 'online' as const, workspace: view(row) });
+        }
+        const started = await provision(row, body.model, request, { newRow: true });
+        // The token is in the answer: no proxy or client cache may keep it.
+        if (started.status === 201) void reply.header('cache-control', 'no-store');
         return reply.status(started.status).send(started.body);
       },
     );
@@ -202,7 +242,7 @@ export const workspaceRoutes =
           tags: ['workspaces'],
           params: idParams,
           body: provisionBody,
-          response: { 201: provisionAccepted, 202: provisionAccepted, 404: errorResponse, 409: conflictBody, 410: removedBody },
+          response: { 201: externalCreated, 202: provisionAccepted, 404: errorResponse, 409: conflictBody, 410: removedBody },
         },
       },
       async (request, reply) => {
@@ -212,7 +252,8 @@ export const workspaceRoutes =
         }
         // A4: a model given here is stored like one given at create, so the next restart keeps it.
         if (request.body?.model) await persistModel(deps.store, row.id, request.body.model);
-        const { status, body } = await provision(row, request.body?.model);
+        const { status, body } = await provision(row, request.body?.model, request);
+        if (status === 201) void reply.header('cache-control', 'no-store');
         return reply.status(status).send(body);
       },
     );

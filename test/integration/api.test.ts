@@ -164,7 +164,7 @@ describe('external runtime and registry', () => {
     const res = await p.api<{
       workspace: { id: string; status: string; delivery_mode: string; compute: string };
       auth_token: string;
-      connection: { snippet: string; workspace_id: string };
+      connection: { curl_register_template: string; workspace_id: string; auth_token: string };
     }>('POST', '/workspaces', { name: 'Outside Agent', runtime: 'external' });
     expect(res.status).toBe(201);
     const { workspace, auth_token: token } = res.body;
@@ -172,8 +172,9 @@ describe('external runtime and registry', () => {
     expect(workspace.delivery_mode).toBe('poll');
     expect(workspace.compute).toBe('none');
     expect(token).toMatch(/^mol_/);
-    expect(res.body.connection.snippet).toContain(workspace.id);
-    expect(res.body.connection.snippet).not.toContain(token);
+    expect(res.body.connection.curl_register_template).toContain(workspace.id);
+    expect(res.body.connection.curl_register_template).not.toContain(token);
+    expect(res.body.connection.auth_token).toBe(token);
 
     const tokens = await p.clients.pool.query('SELECT token_hash FROM workspace_auth_tokens WHERE workspace_id = $1 AND revoked_at IS NULL', [workspace.id]);
     expect(tokens.rows).toEqual([{ token_hash: hashToken(token) }]);
@@ -187,7 +188,7 @@ describe('external runtime and registry', () => {
 
     const reg = await p.api<{ status: string; platform_inbound_secret: string }>('POST', '/registry/register', { workspace_id: workspace.id }, token);
     expect(reg.status).toBe(200);
-    expect(reg.body.status).toBe('online');
+    expect(reg.body.status).toBe('registered');
     expect(reg.body.platform_inbound_secret).toMatch(/^[A-Za-z0-9_-]{43}$/);
     const beat = await p.api<{ platform_inbound_secret: string }>('POST', '/registry/heartbeat', { workspace_id: workspace.id }, token);
     expect(beat.status).toBe(200);

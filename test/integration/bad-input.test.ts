@@ -250,7 +250,7 @@ function badValues(m: string): unknown[] {
 
 const WORKSPACE_FIELDS = [
   'name', 'role', 'tier', 'runtime', 'compute', 'parent_id', 'model', 'delivery_mode', 'update_tier',
-  'budget_limit', 'max_concurrent_tasks', 'provision_timeout_seconds', 'required_env', 'secrets',
+  'budget_limit', 'max_concurrent_tasks', 'provision_timeout_seconds', 'required_env', 'secrets', 'external', 'url',
 ] as const;
 
 const NUMERIC_FIELDS = ['tier', 'budget_limit', 'max_concurrent_tasks', 'provision_timeout_seconds'] as const;
@@ -583,6 +583,60 @@ function registryCases(c: Corpus): void {
       if (auth === `Bearer ${ADMIN_TOKEN}` || auth === `Bearer ${ADMIN_TOKEN} `) return null;
       return { method: 'POST', path: '/org/import', body: j({ template: { name: `f6 ${m}`, required_env: [SAFETY_ENV] } }), auth, expect: [401] };
     });
+  }
+}
+
+/**
+ * External agents (A5.1, A5.4, A5.6): register's delivery_mode, create's external/url pairs, and push
+ * URLs that are well formed but point inside the platform (400 PUSH_URL_REFUSED before anything is
+ * created; the parent id is the second net).
+ */
+function externalAgentCases(c: Corpus): void {
+  const modes = (m: string): unknown[] => [
+    `push${m}`, `${m}`, 'PUSH', 'Poll', ' poll', 'poll ', '', 'pull', 'webhook', null, 0, 1, true, [m], ['poll'], { mode: m }, `poll\u0000${m}`,
+  ];
+  for (let i = 0; i < modes('x').length; i++) {
+    for (const auth of [null, 'Bearer agent-token-f6']) {
+      c.add('external.register-mode', (m) => {
+        const text = j({ workspace_id: UNKNOWN_ID, delivery_mode: modes(m)[i], url: `https://${m.toLowerCase()}.example/` });
+        const parsed = parseJsonLikeServer(text);
+        return parsed.ok && registerBody.safeParse(parsed.value).success ? null : { method: 'POST', path: '/registry/register', body: text, auth, expect: [400] };
+      });
+    }
+  }
+  const pairs = (m: string): Array<Record<string, unknown>> => [
+    { external: true, runtime: `hermes` },
+    { external: true, runtime: `claude-code`, url: `https://${m}.example/` },
+    { external: true, runtime: m },
+    { external: `true${m}` },
+    { external: 'true' },
+    { external: 1 },
+    { url: `https://${m}.example/` },
+    { runtime: 'hermes', url: `https://${m}.example/` },
+    { external: true, url: `ftp://${m}.example/` },
+    { external: true, url: `javascript:${m}` },
+    { external: true, url: `https://${m}.example/${'p'.repeat(2100)}` },
+    { runtime: 'external', url: m },
+    { runtime: 'external', url: ['https://a.example/', m] },
+  ];
+  for (let i = 0; i < pairs('x').length; i++) {
+    c.add('external.create', (m) => {
+      const text = j({ name: `f6 ${m}`, parent_id: SAFE_PARENT, ...pairs(m)[i] });
+      return workspaceBodyInvalid(text) ? { method: 'POST', path: '/workspaces', body: text, expect: [400] } : null;
+    });
+  }
+  const internal = (m: string): string[] => [
+    `http://127.0.0.1/${m}`, `http://169.254.169.254/latest/${m}`, `http://10.1.2.3/${m}`, `http://[::1]/${m}`, `http://localhost/${m}`,
+    `http://[fe80::1]/${m}`, `http://100.64.0.1/${m}`, `http://192.0.2.1/${m}`, `http://224.0.0.1/${m}`, `http://0.0.0.0/${m}`,
+    `http://2130706433/${m}`, `http://[::ffff:127.0.0.1]/${m}`, `https://u:p@8.8.8.8/${m}`, `http://${m.toLowerCase()}.invalid/`,
+  ];
+  for (let i = 0; i < internal('x').length; i++) {
+    c.add('external.create-url-refused', (m) => ({
+      method: 'POST',
+      path: '/workspaces',
+      body: j({ name: `f6 ${m}`, parent_id: SAFE_PARENT, runtime: 'external', url: internal(m)[i] }),
+      expect: [400],
+    }));
   }
 }
 
@@ -1221,6 +1275,7 @@ beforeAll(async () => {
   idAndQueryCases(corpus);
   importIdCases(corpus);
   registryCases(corpus);
+  externalAgentCases(corpus);
   secretCases(corpus);
   idempotencyKeyCases(corpus);
   dirValueCases(corpus);
