@@ -328,8 +328,14 @@ describe('activity filters (A12.3)', () => {
 });
 
 describe('GET /workspaces pages (no silent cap)', () => {
+  let parent: string;
+  // Other files of the run list `?limit=1000` from the oldest row: these 1,006 rows must not outlive this file.
+  afterAll(async () => {
+    if (parent) await p.clients.pool.query('DELETE FROM workspaces WHERE parent_id = $1 OR id = $1', [parent]);
+  });
+
   it('walks every row with next_cursor, beyond 1,000, keeping the filters', async () => {
-    const parent = await row('many children');
+    parent = await row('many children');
     await p.clients.pool.query(
       `INSERT INTO workspaces (name, runtime, compute, parent_id, status) SELECT 'child ' || g, 'codex', 'docker', $1, 'failed' FROM generate_series(1, 1005) g`,
       [parent],
