@@ -53,22 +53,31 @@ export function createTokenStore(pool: Pool, inTransaction: InTransaction) {
         );
         if (live.rows[0].n >= MAX_LIVE_TOKENS) return { outcome: 'limit' as const };
         const token = newAuthToken();
-        await db.query('INSERT INTO workspace_auth_tokens (workspace_id, token_hash, prefix) VALUES ($1, $2, $3)', [
-          workspaceId,
-          hashToken(token),
-          tokenPrefix(token),
-        ]);
+        // With its audit entry: who holds a token to a workspace is what an operator asks after an incident.
+        await db.query(
+          `WITH minted AS (INSERT INTO workspace_auth_tokens (workspace_id, token_hash, prefix) VALUES ($1, $2, $3) RETURNING id)
+           INSERT INTO activity_logs (workspace_id, action, message, details, source)
+           SELECT $1, 'token.created', 'token ' || $3 || ' created', jsonb_build_object('token_id', id::text, 'prefix', $3::text), 'canvas' FROM minted`,
+          [workspaceId, hashToken(token), tokenPrefix(token)],
+        );
         return { outcome: 'minted' as const, token };
       });
     },
 
     /** Revokes one live token of this workspace; false when there is none with that id (or it is another's). */
     async revokeToken(workspaceId: string, tokenId: string): Promise<boolean> {
-      const res = await pool.query(
-        'UPDATE workspace_auth_tokens SET revoked_at = now() WHERE id = $1::bigint AND workspace_id = $2 AND revoked_at IS NULL',
+      const { rows } = await pool.query<{ revoked: number }>(
+        `WITH revoked AS (
+           UPDATE workspace_auth_tokens SET revoked_at = now() WHERE id = $1::bigint AND workspace_id = $2 AND revoked_at IS NULL
+           RETURNING id, prefix),
+         logged AS (
+           INSERT INTO activity_logs (workspace_id, action, message, details, source)
+           SELECT $2, 'token.revoked', 'token ' || COALESCE(prefix, '#' || id::text) || ' revoked',
+                  jsonb_build_object('token_id', id::text, 'prefix', prefix), 'canvas' FROM revoked)
+         SELECT count(*)::int AS revoked FROM revoked`,
         [tokenId, workspaceId],
       );
-      return res.rowCount === 1;
+      return rows[0].revoked === 1;
     },
 
   };

@@ -109,8 +109,13 @@ export function createWorkspaceSettingsStore(pool: Pool, inTransaction: InTransa
 
     async setBudget(id: string, budgetLimit: number | null): Promise<BudgetState | null> {
       const { rows } = await pool.query<BudgetState>(
-        `UPDATE workspaces SET budget_limit = $2, updated_at = now() WHERE id = $1 AND status <> 'removed'
-         RETURNING budget_limit::float8 AS budget_limit, monthly_spend::float8 AS monthly_spend`,
+        `WITH updated AS (
+           UPDATE workspaces SET budget_limit = $2, updated_at = now() WHERE id = $1 AND status <> 'removed'
+           RETURNING budget_limit::float8 AS budget_limit, monthly_spend::float8 AS monthly_spend),
+         logged AS (
+           INSERT INTO activity_logs (workspace_id, action, message, details, source)
+           SELECT $1, 'budget.updated', 'budget limit set', jsonb_build_object('budget_limit', budget_limit), 'canvas' FROM updated)
+         SELECT budget_limit, monthly_spend FROM updated`,
         [id, budgetLimit],
       );
       return rows[0] ?? null;

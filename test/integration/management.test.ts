@@ -184,6 +184,8 @@ describe('budget (A12.2)', () => {
     expect((await p.api('GET', `/workspaces/${id}/budget`)).body).toEqual({ budget_limit: 500, monthly_spend: 700, budget_remaining: -200 });
     expect((await p.api('PATCH', `/workspaces/${id}/budget`, { budget_limit: null })).body).toEqual({ budget_limit: null, monthly_spend: 700, budget_remaining: null });
     expect((await p.api('PATCH', `/workspaces/${id}/budget`, { budget_limit: 0 })).body).toEqual({ budget_limit: 0, monthly_spend: 700, budget_remaining: -700 });
+    const audit = await p.api<{ entries: Array<{ details: { budget_limit: number | null } }> }>('GET', `/workspaces/${id}/activity?type=budget.updated`);
+    expect(audit.body.entries.map((e) => e.details.budget_limit)).toEqual([0, null, 500]);
   });
 
   it('400 for a missing, negative or non-integer limit; 404 for unknown and removed workspaces', async () => {
@@ -229,6 +231,20 @@ describe('tokens (A11.1-2)', () => {
     expect((await heartbeat(id, token)).status).toBe(401);
     expect((await p.api('DELETE', `/workspaces/${id}/tokens/${tokenId}`)).status).toBe(404);
     expect((await p.api('GET', `/workspaces/${id}/tokens`)).body).toEqual({ tokens: [], count: 0 });
+    const audit = await p.api<{ entries: Array<{ action: string; source: string; details: { token_id: string; prefix: string } }> }>('GET', `/workspaces/${id}/activity?source=canvas`);
+    expect(audit.body.entries.map((e) => [e.action, e.details.token_id, e.details.prefix])).toEqual([
+      ['token.revoked', tokenId, token.slice(0, 8)],
+      ['token.created', tokenId, token.slice(0, 8)],
+    ]);
+  });
+
+  it('tokens the platform mints (provision runs, re-mints) are listed with their prefix too', async () => {
+    const id = await row('platform tokens');
+    const run = await p.clients.store.beginProvisionRun({ workspaceId: id, runId: 'mgmt-run-1', runStartedAtMs: Date.now(), status: 'provisioning', timeoutSeconds: 600 });
+    expect(run.outcome).toBe('begun');
+    expect((await p.api<{ tokens: Array<{ prefix: string }> }>('GET', `/workspaces/${id}/tokens`)).body.tokens.map((t) => t.prefix)).toEqual([run.token.slice(0, 8)]);
+    const minted = await p.clients.store.mintCredentials(id);
+    expect((await p.api<{ tokens: Array<{ prefix: string }> }>('GET', `/workspaces/${id}/tokens`)).body.tokens.map((t) => t.prefix)).toEqual([minted.token.slice(0, 8)]);
   });
 
   it('at most 50 live tokens, also under concurrent requests (429 beyond), newest first in pages', async () => {
