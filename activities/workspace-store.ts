@@ -3,6 +3,7 @@
 // activity factories and routes receive.
 import type { Pool } from 'pg';
 import type { SecretBox } from './crypto';
+import { createActivityStore } from './store/activity';
 import { createBootstrapStore } from './store/bootstrap';
 import { createCredentialStore } from './store/credentials';
 import { transactionRunner } from './store/db';
@@ -10,10 +11,14 @@ import { createEventStore } from './store/events';
 import { createFileStore } from './store/files';
 import { createIdempotencyStore } from './store/idempotency';
 import { createSecretStore } from './store/secrets';
+import { createTokenStore } from './store/tokens';
+import { createWorkspaceSettingsStore } from './store/workspace-settings';
 import { createWorkspaceRows } from './store/workspaces';
 
 export type { WorkspaceRow, NewWorkspace } from './store/workspaces';
 export type { AgentIdentity, AgentAnswer } from './store/credentials';
+export type { ActivityEntry, ActivityFilter } from './store/activity';
+export type { WorkspacePatch } from './store/workspace-settings';
 
 export function createWorkspaceStore(pool: Pool, box: SecretBox) {
   const inTransaction = transactionRunner(pool);
@@ -27,6 +32,9 @@ export function createWorkspaceStore(pool: Pool, box: SecretBox) {
     ...createEventStore(pool),
     ...createFileStore(pool),
     ...createIdempotencyStore(pool, box),
+    ...createTokenStore(pool, inTransaction),
+    ...createWorkspaceSettingsStore(pool, inTransaction),
+    ...createActivityStore(pool),
   };
 }
 

@@ -13,7 +13,9 @@ import type { WorkspaceStore } from '../activities/workspace-store';
 import { adminGuard, secretsKeyGuard } from './auth';
 import { installErrorHandling, installStrictJsonParser } from './errors';
 import { BODY_LIMIT_BYTES } from './limits';
+import { activityRoutes } from './routes/activity';
 import { adminRoutes } from './routes/admin';
+import { buildInfoRoutes } from './routes/buildinfo';
 import { eventRoutes } from './routes/events';
 import { fileRoutes } from './routes/files';
 import { healthRoutes } from './routes/health';
@@ -21,6 +23,8 @@ import { orgRoutes } from './routes/org';
 import { modelRoutes } from './routes/model';
 import { registryRoutes } from './routes/registry';
 import { secretRoutes } from './routes/secrets';
+import { tokenRoutes } from './routes/tokens';
+import { workspaceSettingsRoutes } from './routes/workspace-settings';
 import { workspaceRoutes } from './routes/workspaces';
 import type { ApiDeps } from './deps';
 import { createEventHub } from './services/event-hub';
@@ -52,7 +56,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
-  installErrorHandling(app);
+  installErrorHandling(app, { databaseUrl: opts.config.DATABASE_URL });
   // JSON only: any other content type is a 415, not a string for zod to puzzle over.
   app.removeContentTypeParser('text/plain');
   installStrictJsonParser(app);
@@ -80,8 +84,12 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     requireSecretsKey: secretsKeyGuard(opts.config.SECRETS_KEY),
   };
   await app.register(healthRoutes(deps));
+  await app.register(buildInfoRoutes(deps));
   await app.register(registryRoutes(deps));
   await app.register(workspaceRoutes(deps));
+  await app.register(workspaceSettingsRoutes(deps));
+  await app.register(tokenRoutes(deps));
+  await app.register(activityRoutes(deps));
   await app.register(secretRoutes(deps));
   await app.register(modelRoutes(deps));
   await app.register(fileRoutes(deps));

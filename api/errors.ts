@@ -6,6 +6,7 @@ import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { SecretsKeyMissingError } from '../activities/crypto';
 import { DomainError } from '../domain/errors';
 import { BODY_LIMIT_BYTES, describeBytes } from './limits';
+import { postgresUnavailableCheck } from './services/postgres-unavailable';
 import { SCHEMA_FIELD_NAMES } from './schemas';
 
 export interface ErrorBody {
@@ -62,7 +63,8 @@ export function installStrictJsonParser(app: FastifyInstance): void {
   });
 }
 
-export function installErrorHandling(app: FastifyInstance): void {
+export function installErrorHandling(app: FastifyInstance, opts: { databaseUrl: string }): void {
+  const postgresUnavailable = postgresUnavailableCheck(opts.databaseUrl);
   app.setErrorHandler((err: FastifyError | Error, request: FastifyRequest, reply: FastifyReply) => {
     if (hasZodFastifySchemaValidationErrors(err)) {
       const context = (err as FastifyError).validationContext;
@@ -85,6 +87,11 @@ export function installErrorHandling(app: FastifyInstance): void {
     const status = (err as FastifyError).statusCode;
     if (status && status >= 400 && status < 500) {
       return reply.status(status).send({ error: 'bad request', code: 'BAD_REQUEST' } satisfies ErrorBody);
+    }
+    if (postgresUnavailable(err)) {
+      // A14.1: no database detail in the answer; the log has it.
+      request.log.warn({ err }, 'postgres unavailable');
+      return reply.status(503).send({ error: 'the platform is unavailable; retry later', code: 'platform_unavailable' } satisfies ErrorBody);
     }
     request.log.error({ err }, 'unhandled error');
     return reply.status(500).send({ error: 'internal error', code: 'INTERNAL', request_id: request.id } satisfies ErrorBody);

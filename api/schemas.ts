@@ -114,6 +114,67 @@ export const listWorkspacesQuery = z.object({
   include_removed: z.enum(['true', 'false']).optional(),
   parent_id: z.uuid().optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(200),
+  cursor: z.string().max(200).optional().describe('next_cursor of the previous page'),
+});
+
+// --- management (SPEC-ADDENDUM A11, A12) ---
+
+/** Text that may not carry control characters (newlines included): it reaches logs, env and UIs. */
+const singleLine = (max: number) =>
+  z
+    .string()
+    .max(max, `must be at most ${max} characters`)
+    .refine((s) => !UNSAFE_NAME_CHARS.test(s), 'must not contain control, separator or bidi-override characters');
+const CANVAS_LIMIT = 1e6;
+const canvasCoordinate = z.number().min(-CANVAS_LIMIT).max(CANVAS_LIMIT);
+const PATCH_FIELDS = ['name', 'role', 'runtime', 'tier', 'parent_id', 'collapsed', 'workspace_dir', 'x', 'y', 'budget_limit'] as const;
+
+export const patchWorkspaceBody = z
+  .object({
+    name: displayName.optional(),
+    role: singleLine(200).optional(),
+    runtime: z.enum(RUNTIMES).optional().describe('switching between external and a runtime with compute is refused (409)'),
+    tier: z.number().int().min(0).max(10).optional(),
+    parent_id: z.uuid().nullable().optional().describe('null makes it a root; never itself or one of its descendants'),
+    collapsed: z.boolean().optional(),
+    workspace_dir: singleLine(4096)
+      .refine((s) => s.startsWith('/'), 'must be an absolute path')
+      .nullable()
+      .optional()
+      .describe('absolute; null clears; applied at the next restart (the answer says needs_restart)'),
+    x: canvasCoordinate.optional(),
+    y: canvasCoordinate.optional(),
+    budget_limit: z.unknown().optional().describe('ignored: PATCH /workspaces/:id/budget sets it'),
+  })
+  .refine((b) => (b.x === undefined) === (b.y === undefined), { message: 'x and y are set together', path: ['x'] })
+  .refine((b) => PATCH_FIELDS.some((f) => b[f] !== undefined), { message: `give at least one of ${PATCH_FIELDS.join(', ')}` });
+
+export const budgetBody = z.object({
+  budget_limit: z.number().int('must be an integer').min(0).max(MAX_BUDGET_CENTS).nullable().describe('integer cents, or null for no limit'),
+});
+
+const TOKEN_ID = /^[1-9][0-9]{0,17}$/;
+export const tokenListQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  offset: z.coerce.number().int().min(0).max(1_000_000).default(0),
+});
+export const tokenParams = z.object({ id: z.uuid(), tokenId: z.string().regex(TOKEN_ID, 'must be a token id from GET /workspaces/:id/tokens') });
+
+/** A12.3: since_secs beyond 30 days is clamped to 30 days. */
+export const MAX_ACTIVITY_SINCE_SECS = 2_592_000;
+export const activityQuery = z.object({
+  type: z.string().regex(/^[A-Za-z0-9_.:-]{1,100}$/, 'must be an activity type such as workspace.updated').optional(),
+  source: z.enum(['canvas', 'agent']).optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+  since_secs: z.coerce
+    .number()
+    .int()
+    .positive()
+    .transform((n) => Math.min(n, MAX_ACTIVITY_SINCE_SECS))
+    .optional(),
+  peer_id: z.uuid().optional(),
+  before_ts: z.iso.datetime({ offset: true, error: 'must be an RFC 3339 timestamp' }).optional(),
+  since_id: z.string().regex(TOKEN_ID, 'must be an activity id').optional(),
 });
 
 export const registerBody = z.object({
@@ -146,8 +207,6 @@ export const workspaceView = z.object({
   instance_id: z.string().nullable(),
   container_name: z.string().nullable(),
   last_sample_error: z.string().nullable(),
-  budget_limit: z.number().nullable(),
-  monthly_spend: z.number(),
   max_concurrent_tasks: z.number(),
   provision_timeout_seconds: z.number().describe('effective timeout from resolveProvisionTimeout()'),
   provision_deadline: z.string().nullable().describe('when a provision in progress will be failed'),
@@ -155,6 +214,10 @@ export const workspaceView = z.object({
   origin: z.enum(WORKSPACE_ORIGINS).describe('how the workspace came to exist: POST /workspaces (api) or an org import'),
   org_key: z.string().nullable().describe('import only: the org that owns it (template org_key, else its name)'),
   org_import_id: z.string().nullable().describe('import only: the import that created it'),
+  collapsed: z.boolean().describe('canvas: its children are folded'),
+  workspace_dir: z.string().nullable().describe('the agent\'s working directory on its host (PATCH sets it)'),
+  x: z.number().nullable().describe('canvas position; null when never placed'),
+  y: z.number().nullable(),
   last_heartbeat_at: z.string().nullable(),
   removed_at: z.string().nullable(),
   created_at: z.string(),
@@ -196,6 +259,11 @@ export const SCHEMA_FIELD_NAMES: ReadonlySet<string> = new Set(
     providerBody,
     getWorkspaceQuery,
     listWorkspacesQuery,
+    patchWorkspaceBody,
+    budgetBody,
+    tokenListQuery,
+    tokenParams,
+    activityQuery,
     registerBody,
     heartbeatBody,
     deleteQuery,

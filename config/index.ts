@@ -88,6 +88,11 @@ const schema = z.object({
   /** /readyz answers from its last probe for this long, so hammering it cannot spend a provider's API budget. */
   READYZ_CACHE_SECONDS: optionalInt(0, 300).transform((v) => v ?? 5),
   LOG_LEVEL: z.string().default('info'),
+  /** GET /buildinfo's git_sha: the commit the running build came from (set by the deploy). */
+  GIT_SHA: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,100}$/, 'expected a commit id or version (letters, digits, . _ -)')
+    .default('dev'),
   /** The worker creates the orphan-sweeper Schedule (every 60 s, one pass at boot) unless this is false. */
   SWEEPER_ENABLED: z.enum(['true', 'false']).default('true'),
   /** Persona env files (A7.2): `<root>/<files_dir slug>/env`, read when an import is accepted. */

@@ -57,10 +57,20 @@ export const EVENTS = {
   workspaceProvisionFailed: 'WORKSPACE_PROVISION_FAILED',
   workspaceRestarted: 'WORKSPACE_RESTARTED',
   workspaceRemoved: 'WORKSPACE_REMOVED',
+  /** PATCH /workspaces/:id changed name, role, runtime, tier, parent, workspace_dir or the canvas fields. */
+  workspaceUpdated: 'WORKSPACE_UPDATED',
   orgImportStarted: 'org.import.started',
   orgImportCompleted: 'org.import.completed',
 } as const;
 export type EventName = (typeof EVENTS)[keyof typeof EVENTS];
+
+/**
+ * Who an activity log entry came from (activity_logs.source, filtered by GET /workspaces/:id/activity
+ * ?source=): the platform itself (workflows, sweeps), an operator through the admin API (`canvas`), or
+ * the agent's own calls. Only `canvas` and `agent` may be asked for (A12.3).
+ */
+export const ACTIVITY_SOURCES = ['platform', 'canvas', 'agent'] as const;
+export type ActivitySource = (typeof ACTIVITY_SOURCES)[number];
 
 /** Custom search attributes (Keyword), declared when the Temporal dev server starts. */
 export const SEARCH_ATTRIBUTES = {

@@ -5,6 +5,7 @@ import type { DeliveryMode, Runtime, WorkspaceStatus } from '../../domain/vocabu
 import { pushUrlMissing, resolveDeliveryMode } from '../../domain/workspace-defaults';
 import { hashToken, newAuthToken, newInboundSecret, type SecretBox } from '../crypto';
 import { transactionRunner } from './db';
+import { recordTokenPrefix } from './tokens';
 
 export interface AgentIdentity {
   workspaceId: string;
@@ -66,6 +67,7 @@ export function createCredentialStore(pool: Pool, box: SecretBox) {
         box.seal(inboundSecret),
       ]);
       if (!rows[0]?.minted) throw new Error('workspace not found');
+      await recordTokenPrefix(pool, token);
       return { token, inboundSecret };
     },
 
@@ -88,6 +90,8 @@ export function createCredentialStore(pool: Pool, box: SecretBox) {
           req.timeoutSeconds,
         ],
       );
+      // 'already' too: a run whose first attempt died between the two statements gets its prefix now.
+      if (rows[0].outcome === 'begun' || rows[0].outcome === 'already') await recordTokenPrefix(pool, token);
       return { outcome: rows[0].outcome, token, deadlineAt: rows[0].deadline_at };
     },
 

@@ -2,7 +2,7 @@
 // the per-workspace activity log.
 import type { Pool } from 'pg';
 import type { EventCursor } from '../../domain/event-cursor';
-import type { EventName } from '../../domain/vocabulary';
+import type { ActivitySource, EventName } from '../../domain/vocabulary';
 import { eventNotice, type Queryable } from './db';
 
 export interface StoredEvent {
@@ -53,11 +53,18 @@ export function createEventStore(pool: Pool) {
       message: string;
       details?: Record<string, unknown>;
       dedupeKey?: string;
+      /** Who it came from (default `platform`) and the workspaces it is between (A12.3 filters). */
+      source?: ActivitySource;
+      sourceId?: string | null;
+      targetId?: string | null;
     }): Promise<void> {
       await pool.query(
-        `INSERT INTO activity_logs (workspace_id, action, level, message, details, dedupe_key)
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (dedupe_key) DO NOTHING`,
-        [entry.workspaceId, entry.action, entry.level ?? 'info', entry.message.slice(0, 20000), JSON.stringify(entry.details ?? {}), entry.dedupeKey ?? null],
+        `INSERT INTO activity_logs (workspace_id, action, level, message, details, dedupe_key, source, source_id, target_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (dedupe_key) DO NOTHING`,
+        [
+          entry.workspaceId, entry.action, entry.level ?? 'info', entry.message.slice(0, 20000), JSON.stringify(entry.details ?? {}), entry.dedupeKey ?? null,
+          entry.source ?? 'platform', entry.sourceId ?? null, entry.targetId ?? null,
+        ],
       );
     },
 
@@ -73,14 +80,6 @@ export function createEventStore(pool: Pool) {
         [type, entries.map((e) => e.workspaceId), entries.map((e) => JSON.stringify(e.payload ?? {})), entries.map((e) => e.dedupeKey)],
       );
       await pool.query('SELECT pg_notify($1, $2)', ['molecule_events', JSON.stringify({ type, count: entries.length })]);
-    },
-
-    async listActivity(workspaceId: string, limit = 100): Promise<Array<{ action: string; level: string; message: string; details: unknown; created_at: Date }>> {
-      const { rows } = await pool.query(
-        'SELECT action, level, message, details, created_at FROM activity_logs WHERE workspace_id = $1 ORDER BY id DESC LIMIT $2',
-        [workspaceId, limit],
-      );
-      return rows;
     },
 
     /** The stream's current end: where a client that gives no Last-Event-ID starts. */

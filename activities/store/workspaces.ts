@@ -41,6 +41,11 @@ export interface WorkspaceRow {
   origin: WorkspaceOrigin;
   org_key: string | null;
   org_import_id: string | null;
+  /** Canvas and host settings PATCH /workspaces/:id sets (migration 012); x/y null without a layout. */
+  collapsed: boolean;
+  workspace_dir: string | null;
+  x: number | null;
+  y: number | null;
   removed_at: Date | null;
   created_at: Date;
   updated_at: Date;
@@ -51,7 +56,16 @@ const COLUMNS = `id, name, role, tier, runtime, compute, parent_id, url, status,
   instance_id, container_name, last_sample_error, budget_limit::float8 AS budget_limit,
   monthly_spend::float8 AS monthly_spend, max_concurrent_tasks, provision_timeout_seconds,
   required_env, provision_started_at, provision_run_id, provision_run_started_at, provision_deadline_at,
-  registered_run_id, last_heartbeat_at, origin, org_key, org_import_id, removed_at, created_at, updated_at`;
+  registered_run_id, last_heartbeat_at, origin, org_key, org_import_id, collapsed, workspace_dir,
+  (SELECT l.x FROM canvas_layouts l WHERE l.workspace_id = workspaces.id) AS x,
+  (SELECT l.y FROM canvas_layouts l WHERE l.workspace_id = workspaces.id) AS y,
+  removed_at, created_at, updated_at`;
+
+/** A page position of GET /workspaces: the last row's created_at (to the microsecond, UTC) and id. */
+export interface ListPosition {
+  createdAt: string;
+  id: string;
+}
 
 export interface NewWorkspace {
   name: string;
@@ -96,14 +110,27 @@ export function createWorkspaceRows(pool: Pool, inTransaction: InTransaction) {
       return rows[0];
     },
 
-    async listWorkspaces(opts: { includeRemoved: boolean; limit: number; parentId?: string }): Promise<WorkspaceRow[]> {
-      const { rows } = await pool.query<WorkspaceRow>(
-        `SELECT ${COLUMNS} FROM workspaces
+    /**
+     * One page in (created_at, id) order after `after`; `next` is the last row's position when more rows
+     * follow (one extra row is read to know), so a caller can walk every row however many there are.
+     */
+    async listWorkspaces(opts: {
+      includeRemoved: boolean;
+      limit: number;
+      parentId?: string;
+      after?: ListPosition | null;
+    }): Promise<{ rows: WorkspaceRow[]; next: ListPosition | null }> {
+      const { rows } = await pool.query<WorkspaceRow & { position_ts: string }>(
+        `SELECT ${COLUMNS}, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS position_ts FROM workspaces
           WHERE ($1::boolean OR status <> 'removed') AND ($2::uuid IS NULL OR parent_id = $2)
-          ORDER BY created_at, id LIMIT $3`,
-        [opts.includeRemoved, opts.parentId ?? null, opts.limit],
+            AND ($4::timestamptz IS NULL OR (created_at, id) > ($4::timestamptz, $5::uuid))
+          ORDER BY created_at, id LIMIT $3 + 1`,
+        [opts.includeRemoved, opts.parentId ?? null, opts.limit, opts.after?.createdAt ?? null, opts.after?.id ?? null],
       );
-      return rows;
+      const page = rows.slice(0, opts.limit);
+      const last = page[page.length - 1];
+      const next = rows.length > opts.limit && last ? { createdAt: last.position_ts, id: last.id } : null;
+      return { rows: page.map(({ position_ts: _ts, ...row }) => row), next };
     },
 
     /**

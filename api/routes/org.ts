@@ -30,7 +30,26 @@ export const orgRoutes =
 
     app.get(
       '/org/templates',
-      { schema: { tags: ['org'], response: { 200: z.object({ templates: z.array(z.object({ dir: z.string(), name: z.string(), workspaces: z.number(), error: z.string().optional() })) }) } } },
+      {
+        schema: {
+          tags: ['org'],
+          response: {
+            200: z.object({
+              templates: z.array(
+                z.object({
+                  dir: z.string(),
+                  name: z.string(),
+                  description: z.string(),
+                  workspaces: z.number().describe('include-expanded'),
+                  required_env: z.array(z.string()).describe('the whole tree\'s, sorted; an any_of group reads A|B'),
+                  recommended_env: z.array(z.string()).describe('sorted; never one that is also required'),
+                  error: z.string().optional().describe('template error code; the lists are empty then'),
+                }),
+              ),
+            }),
+          },
+        },
+      },
       async () => ({ templates: await service.listTemplates() }),
     );
 

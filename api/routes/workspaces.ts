@@ -6,6 +6,7 @@ import { z } from 'zod';
 import type { WorkspaceRow } from '../../activities/workspace-store';
 import { DomainError } from '../../domain/errors';
 import { externalConnection, externalPlatformUrl } from '../../domain/external-connection';
+import { formatListCursor, parseListCursor } from '../../domain/list-cursor';
 import { EVENTS, normalizeRuntime } from '../../domain/vocabulary';
 import { computeFor, deliveryModeFor } from '../../domain/workspace-defaults';
 import type { ApiDeps } from '../deps';
@@ -204,14 +205,26 @@ export const workspaceRoutes =
 
     app.get(
       '/workspaces',
-      { schema: { tags: ['workspaces'], querystring: listWorkspacesQuery, response: { 200: z.object({ workspaces: z.array(workspaceView) }) } } },
+      {
+        schema: {
+          tags: ['workspaces'],
+          querystring: listWorkspacesQuery,
+          response: {
+            200: z.object({ workspaces: z.array(workspaceView), next_cursor: z.string().nullable().describe('pass as ?cursor= for the next page; null on the last') }),
+            400: errorResponse,
+          },
+        },
+      },
       async (request) => {
-        const rows = await deps.store.listWorkspaces({
+        const after = request.query.cursor === undefined ? null : parseListCursor(request.query.cursor);
+        if (after === null && request.query.cursor !== undefined) throw new DomainError('INVALID_CURSOR', 400, 'not a cursor issued by GET /workspaces');
+        const page = await deps.store.listWorkspaces({
           includeRemoved: request.query.include_removed === 'true',
           parentId: request.query.parent_id,
           limit: request.query.limit,
+          after,
         });
-        return { workspaces: rows.map(view) };
+        return { workspaces: page.rows.map(view), next_cursor: page.next && formatListCursor(page.next) };
       },
     );
 
@@ -337,27 +350,6 @@ export const workspaceRoutes =
           });
         }
         return reply.status(200).send({ status: 'removed' as const, cascade_deleted: run.result.removedIds.length });
-      },
-    );
-
-    app.get(
-      '/workspaces/:id/activity',
-      {
-        schema: {
-          tags: ['workspaces'],
-          params: idParams,
-          response: {
-            200: z.object({
-              entries: z.array(z.object({ action: z.string(), level: z.string(), message: z.string(), details: z.unknown(), created_at: z.date() })),
-            }),
-            404: errorResponse,
-          },
-        },
-      },
-      async (request) => {
-        const row = await deps.store.getWorkspace(request.params.id);
-        if (!row) throw notFound('workspace');
-        return { entries: await deps.store.listActivity(row.id) };
       },
     );
   };

@@ -19,6 +19,7 @@ import {
   collectEnvRequirements,
   contentAddress,
   countWorkspaces,
+  templateEnvLists,
   diskFileSource,
   missingEnv,
   orgKeyOf,
@@ -28,6 +29,17 @@ import {
   type OrgTemplate,
 } from '../../domain/org-template';
 import { OrgImportIdKey } from '../../domain/search-attributes';
+
+/** One entry of GET /org/templates (A13.1); `error` is the template error code of one that does not parse. */
+export interface TemplateListing {
+  dir: string;
+  name: string;
+  description: string;
+  workspaces: number;
+  required_env: string[];
+  recommended_env: string[];
+  error?: string;
+}
 import { EVENTS, workflowIds, type OrgImportMode, type OrgImportStatus } from '../../domain/vocabulary';
 import { importProgressQuery, type ImportOrgInput, type ImportProgress } from '../../workflows/definitions';
 
@@ -283,14 +295,17 @@ export function createOrgImportService({ config, store, box, client, log }: OrgI
     /** Template directories under the root with their workspace counts (includes expanded). */
     async listTemplates() {
       if (!existsSync(templatesRoot)) return [];
-      const out: Array<{ dir: string; name: string; workspaces: number; error?: string }> = [];
+      const out: TemplateListing[] = [];
       for (const entry of readdirSync(templatesRoot, { withFileTypes: true })) {
         if (!entry.isDirectory() || !DIR_PATTERN.test(entry.name)) continue;
         try {
           const t = await parseOrgTemplate({ source: diskFileSource(join(templatesRoot, entry.name)), env: config.templateVars, ...externals });
-          out.push({ dir: entry.name, name: t.name, workspaces: countWorkspaces(t) });
+          out.push({ dir: entry.name, name: t.name, description: t.description ?? '', workspaces: countWorkspaces(t), ...templateEnvLists(t) });
         } catch (err) {
-          out.push({ dir: entry.name, name: '', workspaces: 0, error: err instanceof TemplateError ? err.code : 'unreadable' });
+          out.push({
+            dir: entry.name, name: '', description: '', workspaces: 0, required_env: [], recommended_env: [],
+            error: err instanceof TemplateError ? err.code : 'unreadable',
+          });
         }
       }
       return out.sort((a, b) => a.dir.localeCompare(b.dir));

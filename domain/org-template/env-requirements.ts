@@ -47,6 +47,17 @@ export function collectEnvRequirements(template: OrgTemplate): EnvRequirements {
 }
 
 /**
+ * The template listing's env lists (SPEC-ADDENDUM A13.1): the tree's union, deduplicated and sorted,
+ * an entry required anywhere never also listed as recommended. A group renders as its members joined
+ * with `|`, the way a 412's missing_env names it.
+ */
+export function templateEnvLists(template: OrgTemplate): { required_env: string[]; recommended_env: string[] } {
+  const r = collectEnvRequirements(template);
+  const render = (names: string[], groups: string[][]) => [...names, ...groups.map(groupKey)].sort();
+  return { required_env: render(r.required, r.requiredAnyOf), recommended_env: render(r.recommended, r.recommendedAnyOf) };
+}
+
+/**
  * Required entries not satisfied by `available` (names with non-empty values; the caller decides).
  * A group renders as its members joined with `|`. Sorted.
  */

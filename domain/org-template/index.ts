@@ -48,7 +48,7 @@ export { LIMITS } from './limits';
 export { resolveTemplatePath } from './paths';
 export { ENV_NAME_PATTERN, ORG_KEY_PATTERN, TEMPLATE_COMPUTE_KINDS, orgKeyOf } from './schema';
 export type { EnvRequirement, OrgTemplate, Schedule, TemplateWorkspace, WorkspaceSettings } from './schema';
-export { collectEnvRequirements, missingEnv } from './env-requirements';
+export { collectEnvRequirements, missingEnv, templateEnvLists } from './env-requirements';
 export type { EnvRequirements } from './env-requirements';
 export { countWorkspaces, flattenTemplate } from './flatten';
 export type { FlatWorkspace } from './flatten';

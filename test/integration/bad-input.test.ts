@@ -15,7 +15,10 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { IDEMPOTENCY_KEY_PATTERN } from '../../api/services/idempotency';
-import { createWorkspaceBody, heartbeatBody, listWorkspacesQuery, registerBody, secretBody, secretWriteBody, secretParams, globalSecretParams, deleteQuery } from '../../api/schemas';
+import {
+  activityQuery, budgetBody, createWorkspaceBody, heartbeatBody, listWorkspacesQuery, patchWorkspaceBody, registerBody, secretBody, secretWriteBody, secretParams,
+  globalSecretParams, deleteQuery, tokenListQuery, tokenParams,
+} from '../../api/schemas';
 import { loadConfig } from '../../config';
 import { diskFileSource, parseOrgTemplate, TemplateError } from '../../domain/org-template';
 import { ADMIN_TOKEN, startPlatform, type Platform } from './support/platform';
@@ -35,7 +38,7 @@ const pick = <T>(xs: readonly T[]): T => xs[randInt(xs.length)];
 // ---------------------------------------------------------------------------------------------------
 // Case model
 
-type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
+type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
 interface CaseSpec {
   method: Method;
@@ -732,6 +735,92 @@ function secretCases(c: Corpus): void {
   c.add('events.stream-filter', (m) => ({ method: 'GET', path: `/events/stream?org_import_id=${enc(m)}`, expect: [400] }));
 }
 
+/**
+ * The management routes (A11, A12): PATCH and budget bodies, token and activity queries, token ids and
+ * list cursors. Every valid input names the unknown workspace, so it answers 404 and changes nothing.
+ */
+function managementCases(c: Corpus): void {
+  const valid = (schema: { safeParse(v: unknown): { success: boolean } }, text: string): boolean => {
+    const parsed = parseJsonLikeServer(text);
+    return parsed.ok && schema.safeParse(parsed.value).success;
+  };
+  const PATCH_FIELDS = ['name', 'role', 'runtime', 'tier', 'parent_id', 'collapsed', 'workspace_dir', 'x', 'y'] as const;
+  const values = badValues('x').length;
+  for (const field of PATCH_FIELDS) {
+    for (let i = 0; i < values; i++) {
+      c.add(`patch.${field}`, (m) => {
+        const body: Record<string, unknown> = { [field]: badValues(m)[i] };
+        if (field === 'x' || field === 'y') body[field === 'x' ? 'y' : 'x'] = 0;
+        const text = j(body);
+        return { method: 'PATCH', path: `/workspaces/${UNKNOWN_ID}`, body: text, expect: valid(patchWorkspaceBody, text) ? [404] : [400] };
+      });
+    }
+  }
+  const patchShapes = (m: string): string[] => [
+    j({}), j({ other: m }), j({ x: 1, other: m }), j({ y: 1, other: m }), j({ runtime: `codex\n${m}` }), j({ workspace_dir: `relative/${m}` }),
+    j({ workspace_dir: `/srv/${m}\u0000` }), j({ workspace_dir: `/${m}${'d'.repeat(4100)}` }), j({ name: `${m}\n` }), j({ role: `${m}\u2028` }),
+    j({ parent_id: `${UNKNOWN_ID}${m}` }), j([m]), j(m), 'null', `{"name":"${m}"`, `{"x":${'['.repeat(10_000)}"${m}"${']'.repeat(10_000)}}`,
+    j({ runtime: `${m}${'r'.repeat(70)}` }), j({ tier: 1e308, other: m }), j({ x: 1e400, y: 0, other: m }),
+  ];
+  for (let i = 0; i < patchShapes('x').length; i++) {
+    c.add('patch.shape', (m) => {
+      const text = patchShapes(m)[i];
+      return { method: 'PATCH', path: `/workspaces/${UNKNOWN_ID}`, body: text, expect: valid(patchWorkspaceBody, text) ? [404] : [400] };
+    });
+  }
+  for (let i = 0; i < values; i++) {
+    c.add('budget.body', (m) => {
+      const text = j({ budget_limit: badValues(m)[i], other: m });
+      return { method: 'PATCH', path: `/workspaces/${UNKNOWN_ID}/budget`, body: text, expect: valid(budgetBody, text) ? [404] : [400] };
+    });
+  }
+  for (const text of ['{}', j({ budget_limit: -1 }), j({ budget_limit: 0.5 }), j({ budget_limit: '10' }), '1e400', `{"budget_limit":1e400}`]) {
+    c.add('budget.body', () => ({ method: 'PATCH', path: `/workspaces/${UNKNOWN_ID}/budget`, body: text, expect: [400] }));
+  }
+  const ids = MALFORMED_IDS('x').length;
+  for (let i = 0; i < ids; i++) {
+    const id = (m: string) => enc(MALFORMED_IDS(m)[i]);
+    c.add('management.bad-id', (m) => ({ method: 'PATCH', path: `/workspaces/${id(m)}`, body: j({ name: 'f6' }), expect: [400] }));
+    c.add('management.bad-id', (m) => ({ method: 'GET', path: `/workspaces/${id(m)}/budget`, expect: [400] }));
+    c.add('management.bad-id', (m) => ({ method: 'POST', path: `/workspaces/${id(m)}/tokens`, expect: [400] }));
+    c.add('management.bad-id', (m) => ({ method: 'GET', path: `/workspaces/${id(m)}/activity`, expect: [400] }));
+    c.add('management.bad-token-id', (m) => {
+      const tokenId = MALFORMED_IDS(m)[i];
+      if (tokenParams.safeParse({ id: UNKNOWN_ID, tokenId }).success) return null;
+      return { method: 'DELETE', path: `/workspaces/${UNKNOWN_ID}/tokens/${enc(tokenId)}`, expect: [400] };
+    });
+  }
+  c.add('tokens.unknown', () => ({ method: 'POST', path: `/workspaces/${UNKNOWN_ID}/tokens`, expect: [404] }));
+  c.add('tokens.unknown', (m) => ({ method: 'POST', path: `/workspaces/${UNKNOWN_ID}/tokens`, body: j({ label: m }), expect: [404] }));
+  c.add('tokens.unknown', (m) => ({ method: 'POST', path: `/workspaces/${UNKNOWN_ID}/tokens`, body: `{"label":"${m}"`, expect: [400] }));
+  const queryCase = (category: string, path: string, schema: { safeParse(v: unknown): { success: boolean } }, q: string): CaseSpec => {
+    const sp = new URLSearchParams(q);
+    const multi = [...new Set(sp.keys())].some((k) => sp.getAll(k).length > 1);
+    const invalid = multi || !schema.safeParse(Object.fromEntries(sp)).success;
+    return { method: 'GET', path: `${path}?${q}`, expect: invalid ? [400] : [404] };
+  };
+  const tokenQueries = (m: string): string[] => [
+    'limit=0', 'limit=201', 'limit=-1', 'limit=1.5', `limit=${m}`, 'limit=1e308', 'offset=-1', `offset=${m}`, 'offset=1.5', 'offset=1e308', 'limit=1&limit=2',
+    `offset=${'9'.repeat(5000)}`, 'limit=', `limit=50&x=${m}`,
+  ];
+  for (let i = 0; i < tokenQueries('x').length; i++) {
+    c.add('tokens.query', (m) => queryCase('tokens.query', `/workspaces/${UNKNOWN_ID}/tokens`, tokenListQuery, tokenQueries(m)[i]));
+  }
+  const activityQueries = (m: string): string[] => [
+    `source=${m}`, 'source=platform', 'source=', 'since_secs=0', 'since_secs=-1', 'since_secs=1.5', `since_secs=${m}`, 'since_secs=Infinity', 'since_secs=1e400',
+    `peer_id=${m}`, `peer_id=${UNKNOWN_ID}${m}`, `before_ts=${m}`, 'before_ts=2026-01-01', 'before_ts=2026-02-30T00:00:00Z', `before_ts=2026-01-01T00:00:00Z${m}`,
+    `since_id=${m}`, 'since_id=0', 'since_id=-1', `since_id=${'9'.repeat(30)}`, 'limit=0', 'limit=501', `limit=${m}`, `type=${m}%20x`, `type=${'t'.repeat(101)}${m}`,
+    'type=a&type=b', `type=${m}%00`, 'since_secs=99999999999', `source=agent&since_secs=60&x=${m}`,
+  ];
+  for (let i = 0; i < activityQueries('x').length; i++) {
+    c.add('activity.query', (m) => queryCase('activity.query', `/workspaces/${UNKNOWN_ID}/activity`, activityQuery, activityQueries(m)[i]));
+  }
+  const cursors = (m: string): string[] => [m, `${m}==`, Buffer.from(`2026-01-01T00:00:00.000000Z_${m}`).toString('base64url'), Buffer.from(m).toString('base64url'), `${m}${'c'.repeat(300)}`, `${m}%00`];
+  for (let i = 0; i < cursors('x').length; i++) {
+    c.add('query.list-cursor', (m) => ({ method: 'GET', path: `/workspaces?cursor=${enc(cursors(m)[i])}`, expect: [400] }));
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Corpus: org import (dir values, inline templates, on-disk trees)
 
@@ -1154,6 +1243,9 @@ function oversizedCases(c: Corpus): void {
     { method: 'PUT', path: '/admin/secrets/F6_AUTH' },
     { method: 'PUT', path: `/workspaces/${UNKNOWN_ID}/secrets/F6_AUTH` },
     { method: 'POST', path: `/workspaces/${UNKNOWN_ID}/restart` },
+    { method: 'PATCH', path: `/workspaces/${UNKNOWN_ID}` },
+    { method: 'PATCH', path: `/workspaces/${UNKNOWN_ID}/budget` },
+    { method: 'POST', path: `/workspaces/${UNKNOWN_ID}/tokens` },
   ];
   for (const w of writes) {
     for (const auth of [null, 'Bearer wrong', `Bearer ${ADMIN_TOKEN}x`]) {
@@ -1278,6 +1370,7 @@ beforeAll(async () => {
   externalAgentCases(corpus);
   secretCases(corpus);
   idempotencyKeyCases(corpus);
+  managementCases(corpus);
   dirValueCases(corpus);
   await inlineTemplateCases(corpus);
   includeDefects = new Corpus('ZZBUGINC');

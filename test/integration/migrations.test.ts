@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { adminDatabaseUrl, listMigrations, migrate } from '../../db/migrate';
-import { COMPUTE_KINDS, DELIVERY_MODES, IDEMPOTENCY_STATES, IMPORT_ITEM_OUTCOMES, ORG_IMPORT_MODES, ORG_IMPORT_STATUSES, RUNTIMES, UPDATE_TIERS, WORKSPACE_ORIGINS, WORKSPACE_STATUSES } from '../../domain/vocabulary';
+import { ACTIVITY_SOURCES, COMPUTE_KINDS, DELIVERY_MODES, IDEMPOTENCY_STATES, IMPORT_ITEM_OUTCOMES, ORG_IMPORT_MODES, ORG_IMPORT_STATUSES, RUNTIMES, UPDATE_TIERS, WORKSPACE_ORIGINS, WORKSPACE_STATUSES } from '../../domain/vocabulary';
 import { testServers } from '../harness/servers';
 
 const dbName = `molecule_mig_${randomBytes(4).toString('hex')}`;
@@ -78,6 +78,7 @@ describe('migrations', () => {
       expect(await checkValues(c, 'org_import_items_outcome_check')).toEqual([...IMPORT_ITEM_OUTCOMES].sort());
       expect(await checkValues(c, 'workspaces_origin_check')).toEqual([...WORKSPACE_ORIGINS].sort());
       expect(await checkValues(c, 'idempotency_keys_state_check')).toEqual([...IDEMPOTENCY_STATES].sort());
+      expect(await checkValues(c, 'activity_logs_source_check')).toEqual([...ACTIVITY_SOURCES].sort());
     });
   });
 
