@@ -9,11 +9,13 @@ import { transactionRunner } from './store/db';
 import { createEventStore } from './store/events';
 import { createFileStore } from './store/files';
 import { createIdempotencyStore } from './store/idempotency';
+import { createLivenessStore } from './store/liveness';
 import { createSecretStore } from './store/secrets';
 import { createWorkspaceRows } from './store/workspaces';
 
 export type { WorkspaceRow, NewWorkspace } from './store/workspaces';
 export type { AgentIdentity, AgentAnswer } from './store/credentials';
+export type { StaleWorkspace } from './store/liveness';
 
 export function createWorkspaceStore(pool: Pool, box: SecretBox) {
   const inTransaction = transactionRunner(pool);
@@ -23,6 +25,7 @@ export function createWorkspaceStore(pool: Pool, box: SecretBox) {
     ...createWorkspaceRows(pool, inTransaction),
     ...createSecretStore(pool, box),
     ...createCredentialStore(pool, box),
+    ...createLivenessStore(pool, box),
     ...createBootstrapStore(pool),
     ...createEventStore(pool),
     ...createFileStore(pool),

@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { TEMPLATE_FILE_LIMITS } from '../activities/template-files';
 import { MAX_PROVISION_TIMEOUT_SECONDS } from '../domain/provision-timeout';
+import { heartbeatBody, heartbeatView, runtimeMetadata } from './heartbeat-schema';
 import { DELIVERY_MODES, UPDATE_TIERS, WORKSPACE_ORIGINS, WORKSPACE_STATUSES, COMPUTE_KINDS, RUNTIMES, UNSAFE_NAME_CHARS } from '../domain/vocabulary';
 
 const clampInt = (min: number, max: number) =>
@@ -110,7 +111,9 @@ export const registerBody = z.object({
     .max(2048)
     .optional(),
 });
-export const heartbeatBody = z.object({ workspace_id: z.uuid() });
+export { heartbeatBody } from './heartbeat-schema';
+/** The EC2 agent's one-time exchange (POST /registry/bootstrap) names only its workspace. */
+export const bootstrapBody = z.object({ workspace_id: z.uuid() });
 
 export const errorResponse = z.object({
   error: z.string(),
@@ -145,6 +148,7 @@ export const workspaceView = z.object({
   org_key: z.string().nullable().describe('import only: the org that owns it (template org_key, else its name)'),
   org_import_id: z.string().nullable().describe('import only: the import that created it'),
   last_heartbeat_at: z.string().nullable(),
+  heartbeat: heartbeatView.describe("the agent's latest heartbeat report (A2); capabilities and idle timeout from its runtime_metadata"),
   removed_at: z.string().nullable(),
   created_at: z.string(),
   updated_at: z.string(),
@@ -187,6 +191,8 @@ export const SCHEMA_FIELD_NAMES: ReadonlySet<string> = new Set(
     listWorkspacesQuery,
     registerBody,
     heartbeatBody,
+    runtimeMetadata,
+    bootstrapBody,
     deleteQuery,
     orgImportBody,
   ].flatMap((schema) => Object.keys(schema.shape)),

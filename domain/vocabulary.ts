@@ -52,6 +52,14 @@ export const EVENTS = {
   workspaceCreated: 'WORKSPACE_CREATED',
   workspaceProvisioning: 'WORKSPACE_PROVISIONING',
   workspaceOnline: 'WORKSPACE_ONLINE',
+  /** A platform-run agent's heartbeats stopped (A1.2). */
+  workspaceOffline: 'WORKSPACE_OFFLINE',
+  /** An external agent's heartbeats stopped (A1.3); its row waits for the agent, it is never offline. */
+  workspaceAwaitingAgent: 'WORKSPACE_AWAITING_AGENT',
+  /** A heartbeat reported a wedged runtime or a high error rate (A2.3). */
+  workspaceDegraded: 'WORKSPACE_DEGRADED',
+  /** A heartbeat's current_task differs from the one stored (A2.5). */
+  taskUpdated: 'TASK_UPDATED',
   workspaceProvisionFailed: 'WORKSPACE_PROVISION_FAILED',
   workspaceRestarted: 'WORKSPACE_RESTARTED',
   workspaceRemoved: 'WORKSPACE_REMOVED',
@@ -59,6 +67,11 @@ export const EVENTS = {
   orgImportCompleted: 'org.import.completed',
 } as const;
 export type EventName = (typeof EVENTS)[keyof typeof EVENTS];
+
+/** A2.3: what a heartbeat's runtime_state says when the agent's runtime is stuck. */
+export const WEDGED_RUNTIME_STATE = 'wedged';
+/** A2.4: the capability with which an agent manages its own degraded/online status. */
+export const STATUS_MGMT_CAPABILITY = 'status_mgmt';
 
 /** Custom search attributes (Keyword), declared when the Temporal dev server starts. */
 export const SEARCH_ATTRIBUTES = {
@@ -93,6 +106,7 @@ export const workflowIds = {
   deleteTree: (workspaceId: string) => `delete-${workspaceId}`,
   orgImport: (importId: string) => `org-import-${importId}`,
   orphanSweep: 'orphan-sweeper',
+  livenessSweep: 'liveness-sweeper',
 };
 
 /**

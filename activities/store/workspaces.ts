@@ -37,6 +37,13 @@ export interface WorkspaceRow {
   /** The run whose token the agent registered with. */
   registered_run_id: string | null;
   last_heartbeat_at: Date | null;
+  /** The agent's latest heartbeat report (A2.1, migration 011); see api/heartbeat-schema.ts. */
+  active_tasks: number;
+  current_task: string;
+  error_rate: number | null;
+  uptime_seconds: number | null;
+  runtime_state: string;
+  runtime_metadata: { capabilities?: Record<string, boolean>; idle_timeout_seconds?: number | null } | null;
   /** Provenance: `api`, or `import` with the org key and the id of the import that created it. */
   origin: WorkspaceOrigin;
   org_key: string | null;
@@ -51,7 +58,8 @@ const COLUMNS = `id, name, role, tier, runtime, compute, parent_id, url, status,
   instance_id, container_name, last_sample_error, budget_limit::float8 AS budget_limit,
   monthly_spend::float8 AS monthly_spend, max_concurrent_tasks, provision_timeout_seconds,
   required_env, provision_started_at, provision_run_id, provision_run_started_at, provision_deadline_at,
-  registered_run_id, last_heartbeat_at, origin, org_key, org_import_id, removed_at, created_at, updated_at`;
+  registered_run_id, last_heartbeat_at, origin, org_key, org_import_id, removed_at, created_at, updated_at,
+  active_tasks, current_task, error_rate, uptime_seconds::float8 AS uptime_seconds, runtime_state, runtime_metadata`;
 
 export interface NewWorkspace {
   name: string;
