@@ -4,6 +4,7 @@
 // worker, Postgres and Podman; the agent's token is the one the platform wrote into its container.
 import { EVENTS } from '../../domain/vocabulary';
 import { createOnline, readTokenFile, removeWorkspaceContainer } from './support/compute';
+import { replayAndMaybeRecord } from './support/histories';
 import { startPlatform, waitFor, type Platform } from './support/platform';
 
 jest.setTimeout(120_000);
@@ -63,9 +64,11 @@ async function registeredExternal(name: string): Promise<{ id: string; token: st
   return { id, token };
 }
 
-/** One liveness pass, through the workflow the 15 s schedule starts. */
-async function livenessPass(): Promise<void> {
-  await p.temporal.workflow.execute('livenessSweep', { taskQueue: p.taskQueue, workflowId: `liveness-test-${Date.now()}-${Math.random().toString(36).slice(2)}` });
+/** One liveness pass, through the workflow the 15 s schedule starts; returns its workflow id. */
+async function livenessPass(): Promise<string> {
+  const workflowId = `liveness-test-${Date.now()}-${Math.random().toString(36).slice(2)}`;
+  await p.temporal.workflow.execute('livenessSweep', { taskQueue: p.taskQueue, workflowId });
+  return workflowId;
 }
 
 describe('heartbeat body (A2.1, A2.2)', () => {
@@ -223,7 +226,7 @@ describe('liveness (A1)', () => {
     });
     // Silent far past the platform agents' offline threshold too: still awaiting_agent, never offline.
     await p.clients.pool.query(`UPDATE workspaces SET last_heartbeat_at = now() - interval '1 hour' WHERE id = $1`, [id]);
-    await livenessPass();
+    await replayAndMaybeRecord(p.temporal, await livenessPass(), undefined, 'liveness-sweep');
     expect((await read(id)).status).toBe('awaiting_agent');
 
     const back = await beat(id, token, { error_rate: 0 });
