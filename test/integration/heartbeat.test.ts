@@ -2,7 +2,7 @@
 // `degraded` in and out, monthly_spend, external agents waiting as awaiting_agent (never offline),
 // recovery on a heartbeat, and the event of every status change, written with the change. Real API,
 // worker, Postgres and Podman; the agent's token is the one the platform wrote into its container.
-import { EVENTS } from '../../domain/vocabulary';
+import { containerName, EVENTS } from '../../domain/vocabulary';
 import { createOnline, readTokenFile, removeWorkspaceContainer } from './support/compute';
 import { replayAndMaybeRecord } from './support/histories';
 import { startPlatform, waitFor, type Platform } from './support/platform';
@@ -62,6 +62,20 @@ async function registeredExternal(name: string): Promise<{ id: string; token: st
   await p.temporal.workflow.getHandle(`provision-${id}`).result();
   expect((await p.api('POST', '/registry/register', { workspace_id: id }, token)).status).toBe(200);
   return { id, token };
+}
+
+/**
+ * What the stand-in's runtime measures from now on: JSON members it puts in its next heartbeats in
+ * place of its healthy report (scripts/agent-image/agent.sh, REPORT_FILE).
+ */
+async function agentReports(id: string, members: string): Promise<void> {
+  const exec = await p.docker.getContainer(containerName(id)).exec({
+    Cmd: ['sh', '-c', 'printf "%s" "$REPORT" > /tmp/agent-report.new && busybox mv /tmp/agent-report.new /tmp/agent-report'],
+    Env: [`REPORT=${members}`],
+  });
+  // Detached: Podman's exec inspect can report a finished detached exec as running, so callers wait
+  // for what the platform sees instead (the rename makes the agent read the old or the new report).
+  await exec.start({ Detach: true });
 }
 
 /** One liveness pass, through the workflow the 15 s schedule starts; returns its workflow id. */
@@ -165,25 +179,29 @@ describe('heartbeat body (A2.1, A2.2)', () => {
 });
 
 describe('degraded in and out (A2.3)', () => {
-  it('a platform agent, with its real token: online -> degraded -> online, each with its event', async () => {
+  it('the agent stand-in reports the full body: online -> degraded -> online as its error rate moves, each with its event', async () => {
     const id = await createOnline(p, { name: 'Hb Degraded Docker', runtime: 'claude-code', compute: 'docker' });
     try {
-      const token = (await readTokenFile(p, id)).trim();
       // Register and the provision run's own online step share one event: exactly one WORKSPACE_ONLINE.
       expect(await eventsOf(id, STATUS_EVENTS)).toEqual([{ event_type: EVENTS.workspaceOnline, payload: {} }]);
+      // Its healthy heartbeats carry the whole report.
+      const healthy = await waitFor('a full heartbeat from the stand-in', async () => {
+        const view = await read(id);
+        return view.heartbeat.uptime_seconds !== null ? view : null;
+      });
+      expect(healthy.heartbeat).toMatchObject({ error_rate: 0, runtime_state: '', active_tasks: 0, current_task: '', capabilities: {} });
 
-      // (b) error_rate >= 0.5 degrades. The stand-in keeps heartbeating without an error_rate, which
-      // decides nothing, so the status is the one these reports set.
-      expect((await beat(id, token, { error_rate: 0.75, sample_error: 'tool call timed out', runtime_state: '' })).body.status).toBe('degraded');
+      // (b) error_rate >= 0.5 degrades; further beats at that rate record nothing more.
+      await agentReports(id, '"error_rate":0.75,"sample_error":"tool call timed out","runtime_state":""');
+      await waitFor('degraded', async () => ((await read(id)).status === 'degraded' ? true : null));
       expect((await read(id)).last_sample_error).toBe('tool call timed out');
-      // Still failing: still degraded, no second event. Between 0.1 and 0.5: stays degraded (hysteresis).
-      expect((await beat(id, token, { error_rate: 0.9 })).body.status).toBe('degraded');
-      expect((await beat(id, token, { error_rate: 0.3 })).body.status).toBe('degraded');
-      // (c) error_rate < 0.1 with an empty runtime_state brings it back.
-      expect((await beat(id, token, { error_rate: 0.05, runtime_state: '' })).body.status).toBe('online');
-      const view = await read(id);
-      expect(view.status).toBe('online');
-      expect(view.last_sample_error).toBeNull();
+      // Between 0.1 and 0.5 it stays degraded (hysteresis); (c) below 0.1 with an empty runtime_state brings it back.
+      await agentReports(id, '"error_rate":0.3,"runtime_state":""');
+      await waitFor('a beat at 0.3', async () => ((await read(id)).heartbeat.error_rate === 0.3 ? true : null));
+      expect((await read(id)).status).toBe('degraded');
+      await agentReports(id, '"error_rate":0.05,"runtime_state":""');
+      await waitFor('online again', async () => ((await read(id)).status === 'online' ? true : null));
+      expect((await read(id)).last_sample_error).toBeNull();
       expect(await eventsOf(id, STATUS_EVENTS)).toEqual([
         { event_type: EVENTS.workspaceOnline, payload: {} },
         { event_type: EVENTS.workspaceDegraded, payload: { error_rate: 0.75, sample_error: 'tool call timed out' } },
