@@ -135,6 +135,17 @@ describe('heartbeat body (A2.1, A2.2)', () => {
     expect(view.status).toBe('online');
   });
 
+  it('a workspace without an inbound secret gets one minted on the spot (A2.6), kept from then on', async () => {
+    const { id, token } = await registeredExternal('Hb Lazy Secret');
+    await p.clients.pool.query('UPDATE workspaces SET platform_inbound_secret = NULL WHERE id = $1', [id]);
+    const first = await beat(id, token);
+    expect(first.status).toBe(200);
+    expect(first.body.platform_inbound_secret).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect((await beat(id, token)).body.platform_inbound_secret).toBe(first.body.platform_inbound_secret);
+    const { rows } = await p.clients.pool.query<{ sealed: string }>('SELECT platform_inbound_secret AS sealed FROM workspaces WHERE id = $1', [id]);
+    expect(rows[0].sealed).not.toContain(first.body.platform_inbound_secret as string);
+  });
+
   it('TASK_UPDATED only when current_task changes', async () => {
     const { id, token } = await registeredExternal('Hb Task Updates');
     await beat(id, token, { current_task: 'a', active_tasks: 1 });
