@@ -7,6 +7,7 @@ import type { Client } from '@temporalio/client';
 import type { Config } from '../config';
 import type { ComputePorts } from './compute-ports';
 import type { MinimalLogger } from './docker-compute';
+import { createLivenessSweeper, type LivenessAction } from './liveness-sweeper';
 import { createStuckProvisionPass } from './stuck-provisions';
 import type { WorkspaceStore } from './workspace-store';
 
@@ -20,7 +21,7 @@ export { NO_WORKFLOW_GRACE_SECONDS, STUCK_PROVISION_GRACE_SECONDS } from './stuc
  */
 export const EC2_LEAK_GRACE_SECONDS = 10 * 60;
 
-type Action = 'removed' | 'would_remove' | 'remove_failed' | 'revoked' | 'would_revoke' | 'failed' | 'would_fail' | 'offline' | 'would_offline' | 'terminated' | 'would_terminate' | 'terminate_failed';
+type Action = 'removed' | 'would_remove' | 'remove_failed' | 'revoked' | 'would_revoke' | 'failed' | 'would_fail' | LivenessAction | 'terminated' | 'would_terminate' | 'terminate_failed';
 
 export interface SweepFinding {
   kind: 'container' | 'volume' | 'instance' | 'token' | 'stuck_provision' | 'heartbeat';
@@ -53,6 +54,7 @@ const looksLikeUuid = (id: string): boolean => /^[0-9a-f-]{36}$/i.test(id);
 export function createOrphanSweeper({ store, compute, config, log, temporal, ec2LeakGraceSeconds = EC2_LEAK_GRACE_SECONDS }: OrphanSweeperDeps) {
   const pool = store.pool;
   const stuckProvisions = createStuckProvisionPass({ store, config, temporal });
+  const livenessSweeper = createLivenessSweeper({ store, config });
 
   async function liveness(ids: string[]): Promise<Map<string, string>> {
     const valid = ids.filter(looksLikeUuid);
@@ -210,21 +212,9 @@ export function createOrphanSweeper({ store, compute, config, log, temporal, ec2
     }
   }
 
-  /** Health: an online workspace whose heartbeats stopped goes offline (3 missed intervals, at least 90 s). */
+  /** Health (A1): silent agents go offline, silent external agents awaiting_agent (liveness-sweeper.ts). */
   async function heartbeatPass(report: SweepReport): Promise<void> {
-    const { dryRun } = report;
-    const staleAfter = Math.max(90, 3 * config.HEARTBEAT_INTERVAL_SECONDS);
-    const { rows } = await pool.query<{ id: string }>(
-      dryRun
-        ? `SELECT id FROM workspaces WHERE status = 'online' AND last_heartbeat_at < now() - make_interval(secs => $1)`
-        : `UPDATE workspaces SET status = 'offline', updated_at = now()
-            WHERE status = 'online' AND last_heartbeat_at < now() - make_interval(secs => $1) RETURNING id`,
-      [staleAfter],
-    );
-    for (const { id } of rows) {
-      const finding: SweepFinding = { kind: 'heartbeat', id, workspaceId: id, reason: `no heartbeat for ${staleAfter}s`, action: dryRun ? 'would_offline' : 'offline' };
-      await record(report, finding);
-    }
+    for (const finding of await livenessSweeper.sweep({ dryRun: report.dryRun })) await record(report, finding);
   }
 
   return {

@@ -9,6 +9,7 @@ import type { Config } from '../config';
 import { resolveProvisionTimeout } from '../domain/provision-timeout';
 import { PUBLIC_MESSAGES, timeoutMessage } from '../domain/public-errors';
 import { EVENTS, workflowIds } from '../domain/vocabulary';
+import { eventNotice } from './store/db';
 import type { WorkspaceStore } from './workspace-store';
 
 /** Beyond the row's deadline, so the sweep never races a provision that is about to fail itself. */
@@ -91,18 +92,27 @@ export function createStuckProvisionPass(deps: { store: WorkspaceStore; config: 
       return found;
     },
 
-    /** Fails the row only if nothing wrote it since it was found (a provision that began meanwhile wins). */
+    /**
+     * Fails the row only if nothing wrote it since it was found (a provision that began meanwhile
+     * wins); the failure and its WORKSPACE_PROVISION_FAILED are one statement, so neither exists alone.
+     */
     async fail(stuck: StuckProvision): Promise<boolean> {
-      const { rowCount } = await store.pool.query(
-        `UPDATE workspaces SET status = 'failed', last_sample_error = $2, updated_at = now()
-          WHERE id = $1 AND status = 'provisioning' AND provision_run_id IS NOT DISTINCT FROM $3
-            AND (extract(epoch FROM updated_at) * 1000000)::bigint = $4::bigint`,
-        [stuck.workspaceId, stuck.publicMessage, stuck.seen.runId, stuck.seen.updatedMicros],
-      );
-      if (rowCount !== 1) return false;
       const payload = stuck.timeoutSeconds === null ? { error: stuck.publicMessage } : { error: stuck.publicMessage, timeout_secs: stuck.timeoutSeconds };
-      await store.recordEvent(EVENTS.workspaceProvisionFailed, { workspaceId: stuck.workspaceId, payload });
-      return true;
+      const { rows } = await store.pool.query<{ failed: number }>(
+        `WITH failed AS (
+           UPDATE workspaces SET status = 'failed', last_sample_error = $2, updated_at = now()
+            WHERE id = $1 AND status = 'provisioning' AND provision_run_id IS NOT DISTINCT FROM $3
+              AND (extract(epoch FROM updated_at) * 1000000)::bigint = $4::bigint
+           RETURNING id),
+         inserted AS (
+           INSERT INTO structure_events (event_type, workspace_id, payload)
+           SELECT $5, id, $6::jsonb FROM failed RETURNING workspace_id),
+         notified AS (SELECT pg_notify('molecule_events', $7) FROM inserted)
+         SELECT (SELECT count(*) FROM failed)::int AS failed, (SELECT count(*) FROM notified)::int AS notified`,
+        [stuck.workspaceId, stuck.publicMessage, stuck.seen.runId, stuck.seen.updatedMicros, EVENTS.workspaceProvisionFailed, JSON.stringify(payload),
+          eventNotice(EVENTS.workspaceProvisionFailed, stuck.workspaceId, null)],
+      );
+      return rows[0]?.failed === 1;
     },
   };
 }

@@ -10,6 +10,7 @@ import { transactionRunner } from './store/db';
 import { createEventStore } from './store/events';
 import { createFileStore } from './store/files';
 import { createIdempotencyStore } from './store/idempotency';
+import { createLivenessStore } from './store/liveness';
 import { createSecretStore } from './store/secrets';
 import { createTokenStore } from './store/tokens';
 import { createWorkspaceSettingsStore } from './store/workspace-settings';
@@ -19,6 +20,7 @@ export type { WorkspaceRow, NewWorkspace } from './store/workspaces';
 export type { AgentIdentity, AgentAnswer } from './store/credentials';
 export type { ActivityEntry, ActivityFilter } from './store/activity';
 export type { WorkspacePatch } from './store/workspace-settings';
+export type { StaleWorkspace } from './store/liveness';
 
 export function createWorkspaceStore(pool: Pool, box: SecretBox) {
   const inTransaction = transactionRunner(pool);
@@ -28,6 +30,7 @@ export function createWorkspaceStore(pool: Pool, box: SecretBox) {
     ...createWorkspaceRows(pool, inTransaction),
     ...createSecretStore(pool, box),
     ...createCredentialStore(pool, box),
+    ...createLivenessStore(pool, box),
     ...createBootstrapStore(pool),
     ...createEventStore(pool),
     ...createFileStore(pool),

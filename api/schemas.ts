@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { TEMPLATE_FILE_LIMITS } from '../activities/template-files';
 import { MAX_PROVISION_TIMEOUT_SECONDS } from '../domain/provision-timeout';
+import { heartbeatBody, heartbeatView, runtimeMetadata } from './heartbeat-schema';
 import { DELIVERY_MODES, UPDATE_TIERS, WORKSPACE_ORIGINS, WORKSPACE_STATUSES, COMPUTE_KINDS, RUNTIMES, UNSAFE_NAME_CHARS } from '../domain/vocabulary';
 
 const clampInt = (min: number, max: number) =>
@@ -182,7 +183,9 @@ export const registerBody = z.object({
   url: pushUrl.optional(),
   delivery_mode: z.enum(DELIVERY_MODES).optional().describe('push | poll; omitted: the stored mode (A5.4)'),
 });
-export const heartbeatBody = z.object({ workspace_id: z.uuid() });
+export { heartbeatBody } from './heartbeat-schema';
+/** The EC2 agent's one-time exchange (POST /registry/bootstrap) names only its workspace. */
+export const bootstrapBody = z.object({ workspace_id: z.uuid() });
 
 export const errorResponse = z.object({
   error: z.string(),
@@ -219,6 +222,7 @@ export const workspaceView = z.object({
   x: z.number().nullable().describe('canvas position; null when never placed'),
   y: z.number().nullable(),
   last_heartbeat_at: z.string().nullable(),
+  heartbeat: heartbeatView.describe("the agent's latest heartbeat report (A2); capabilities and idle timeout from its runtime_metadata"),
   removed_at: z.string().nullable(),
   created_at: z.string(),
   updated_at: z.string(),
@@ -266,6 +270,8 @@ export const SCHEMA_FIELD_NAMES: ReadonlySet<string> = new Set(
     activityQuery,
     registerBody,
     heartbeatBody,
+    runtimeMetadata,
+    bootstrapBody,
     deleteQuery,
     orgImportBody,
   ].flatMap((schema) => Object.keys(schema.shape)),

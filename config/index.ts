@@ -62,6 +62,8 @@ const schema = z.object({
   PUSH_URL_ALLOW_CIDRS: z.string().default(''),
   /** Seconds between agent heartbeats, passed to the agent as HEARTBEAT_INTERVAL. */
   HEARTBEAT_INTERVAL_SECONDS: optionalInt(1, 3600).transform((v) => v ?? 10),
+  /** A1.3: an external agent silent for this many seconds goes awaiting_agent (never offline). */
+  REMOTE_LIVENESS_STALE_AFTER: optionalInt(1, 86_400).transform((v) => v ?? 90),
   EC2_ENDPOINT: z.string().optional(),
   AWS_REGION: z.string().default('us-east-1'),
   EC2_AMI_ID: z.string().default(''),

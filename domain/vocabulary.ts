@@ -52,8 +52,14 @@ export const EVENTS = {
   workspaceCreated: 'WORKSPACE_CREATED',
   workspaceProvisioning: 'WORKSPACE_PROVISIONING',
   workspaceOnline: 'WORKSPACE_ONLINE',
-  /** An external workspace waits for its agent to register (A5.2). */
+  /** A platform-run agent's heartbeats stopped (A1.2). */
+  workspaceOffline: 'WORKSPACE_OFFLINE',
+  /** An external workspace waits for its agent: created or re-provisioned (A5.2), or its heartbeats stopped (A1.3; never offline). */
   workspaceAwaitingAgent: 'WORKSPACE_AWAITING_AGENT',
+  /** A heartbeat reported a wedged runtime or a high error rate (A2.3). */
+  workspaceDegraded: 'WORKSPACE_DEGRADED',
+  /** A heartbeat's current_task differs from the one stored (A2.5). */
+  taskUpdated: 'TASK_UPDATED',
   workspaceProvisionFailed: 'WORKSPACE_PROVISION_FAILED',
   workspaceRestarted: 'WORKSPACE_RESTARTED',
   workspaceRemoved: 'WORKSPACE_REMOVED',
@@ -71,6 +77,10 @@ export type EventName = (typeof EVENTS)[keyof typeof EVENTS];
  */
 export const ACTIVITY_SOURCES = ['platform', 'canvas', 'agent'] as const;
 export type ActivitySource = (typeof ACTIVITY_SOURCES)[number];
+/** A2.3: what a heartbeat's runtime_state says when the agent's runtime is stuck. */
+export const WEDGED_RUNTIME_STATE = 'wedged';
+/** A2.4: the capability with which an agent manages its own degraded/online status. */
+export const STATUS_MGMT_CAPABILITY = 'status_mgmt';
 
 /** Custom search attributes (Keyword), declared when the Temporal dev server starts. */
 export const SEARCH_ATTRIBUTES = {
@@ -105,6 +115,7 @@ export const workflowIds = {
   deleteTree: (workspaceId: string) => `delete-${workspaceId}`,
   orgImport: (importId: string) => `org-import-${importId}`,
   orphanSweep: 'orphan-sweeper',
+  livenessSweep: 'liveness-sweeper',
 };
 
 /**

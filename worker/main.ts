@@ -9,7 +9,7 @@ import { migrate } from '../db/migrate';
 import { sealLegacySnapshots } from '../activities/template-snapshot';
 import { buildClients } from './clients';
 import { createWorker } from './create-worker';
-import { ensureSweeperSchedule } from './sweeper-schedule';
+import { ensureLivenessSchedule, ensureSweeperSchedule } from './sweeper-schedule';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -34,6 +34,8 @@ async function main(): Promise<void> {
   if (config.SWEEPER_ENABLED === 'true') {
     const schedule = await ensureSweeperSchedule(temporal, config.TASK_QUEUE, { triggerNow: true });
     log.info({ schedule }, 'orphan sweeper schedule ready');
+    const liveness = await ensureLivenessSchedule(temporal, config.TASK_QUEUE);
+    log.info({ schedule: liveness }, 'liveness sweeper schedule ready');
   }
   log.info({ taskQueue: config.TASK_QUEUE, address: config.TEMPORAL_ADDRESS }, 'worker started');
   // Worker.run() installs SIGINT/SIGTERM handlers that call shutdown() and resolves once drained.

@@ -3,4 +3,5 @@ export { provisionWorkspace } from './provision';
 export { restartWorkspace } from './restart';
 export { deleteWorkspaceTree, deleteComputeBatch } from './delete-tree';
 export { orphanSweep } from './orphan-sweep';
+export { livenessSweep } from './liveness-sweep';
 export { importOrg } from './org-import';

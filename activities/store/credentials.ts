@@ -1,5 +1,5 @@
 // The credentials aggregate: agent tokens (stored as sha256 only), the inbound secret, and what an
-// authenticated agent may write (registration, heartbeats).
+// authenticated agent may write (registration; heartbeats are in liveness.ts).
 import type { Pool } from 'pg';
 import type { DeliveryMode, Runtime, WorkspaceStatus } from '../../domain/vocabulary';
 import { pushUrlMissing, resolveDeliveryMode } from '../../domain/workspace-defaults';
@@ -219,18 +219,6 @@ export function createCredentialStore(pool: Pool, box: SecretBox) {
       }).catch((err: unknown) => {
         throw new RegistrationFailed(err);
       });
-    },
-
-    /** Heartbeat: refreshes liveness, returns the inbound secret so an agent that lost it recovers. */
-    async recordHeartbeat(workspaceId: string): Promise<AgentAnswer | null> {
-      const { rows } = await pool.query<AgentAnswerRow>(
-        `UPDATE workspaces SET last_heartbeat_at = now(),
-                status = CASE WHEN status IN ('offline','degraded') THEN 'online' ELSE status END,
-                updated_at = now()
-          WHERE id = $1 AND status <> 'removed' RETURNING status, platform_inbound_secret`,
-        [workspaceId],
-      );
-      return rows[0] ? agentAnswer(rows[0]) : null;
     },
   };
 }

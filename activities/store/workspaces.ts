@@ -37,6 +37,13 @@ export interface WorkspaceRow {
   /** The run whose token the agent registered with. */
   registered_run_id: string | null;
   last_heartbeat_at: Date | null;
+  /** The agent's latest heartbeat report (A2.1, migration 011); see api/heartbeat-schema.ts. */
+  active_tasks: number;
+  current_task: string;
+  error_rate: number | null;
+  uptime_seconds: number | null;
+  runtime_state: string;
+  runtime_metadata: { capabilities?: Record<string, boolean>; idle_timeout_seconds?: number | null } | null;
   /** Provenance: `api`, or `import` with the org key and the id of the import that created it. */
   origin: WorkspaceOrigin;
   org_key: string | null;
@@ -59,7 +66,8 @@ const COLUMNS = `id, name, role, tier, runtime, compute, parent_id, url, status,
   registered_run_id, last_heartbeat_at, origin, org_key, org_import_id, collapsed, workspace_dir,
   (SELECT l.x FROM canvas_layouts l WHERE l.workspace_id = workspaces.id) AS x,
   (SELECT l.y FROM canvas_layouts l WHERE l.workspace_id = workspaces.id) AS y,
-  removed_at, created_at, updated_at`;
+  removed_at, created_at, updated_at,
+  active_tasks, current_task, error_rate, uptime_seconds::float8 AS uptime_seconds, runtime_state, runtime_metadata`;
 
 /** A page position of GET /workspaces: the last row's created_at (to the microsecond, UTC) and id. */
 export interface ListPosition {

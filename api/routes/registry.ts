@@ -8,7 +8,8 @@ import { RegistrationFailed } from '../../activities/store/credentials';
 import type { ApiDeps } from '../deps';
 import { bearerToken } from '../auth';
 import { unauthorized, workspaceRemoved as removed } from '../errors';
-import { errorResponse, heartbeatBody, registerBody } from '../schemas';
+import { bootstrapBody, errorResponse, heartbeatBody, registerBody } from '../schemas';
+import { heartbeatReport } from '../heartbeat-schema';
 import { agentEnv } from '../../activities/agent-env';
 import { agentConfigFiles } from '../../activities/agent-files';
 import { createPushUrlCheck } from '../services/push-url';
@@ -54,7 +55,7 @@ export const registryRoutes =
       {
         schema: {
           tags: ['registry'],
-          body: heartbeatBody,
+          body: bootstrapBody,
           response: { 200: bootstrapAnswer, 401: errorResponse, 410: errorResponse, 429: errorResponse, 503: errorResponse },
         },
       },
@@ -139,10 +140,12 @@ export const registryRoutes =
 
     app.post(
       '/registry/heartbeat',
-      { schema: { tags: ['registry'], body: heartbeatBody, response: { 200: agentAnswer, 401: errorResponse, 410: errorResponse } } },
+      { schema: { tags: ['registry'], body: heartbeatBody, response: { 200: agentAnswer, 400: errorResponse, 401: errorResponse, 410: errorResponse } } },
       async (request) => {
         await authenticate(bearerToken(request), request.body.workspace_id);
-        const beat = await deps.store.recordHeartbeat(request.body.workspace_id);
+        // The report and every status change it causes (recovery, degraded in or out) with its event
+        // are one statement; see record_heartbeat in migration 011.
+        const beat = await deps.store.recordHeartbeat(request.body.workspace_id, heartbeatReport(request.body));
         if (!beat) throw removed();
         return { status: beat.status, platform_inbound_secret: beat.inboundSecret };
       },

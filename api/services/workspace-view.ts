@@ -4,6 +4,7 @@
 import type { Config } from '../../config';
 import type { WorkspaceRow } from '../../activities/workspace-store';
 import { provisionDeadline, resolveProvisionTimeout, type ProvisionTimeoutInput } from '../../domain/provision-timeout';
+import { toHeartbeatView } from '../heartbeat-schema';
 import type { WorkspaceView } from '../schemas';
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
@@ -51,6 +52,7 @@ export function toWorkspaceView(row: WorkspaceRow, config: Config): WorkspaceVie
     x: row.x,
     y: row.y,
     last_heartbeat_at: iso(row.last_heartbeat_at),
+    heartbeat: toHeartbeatView(row),
     removed_at: iso(row.removed_at),
     created_at: row.created_at.toISOString(),
     updated_at: row.updated_at.toISOString(),

@@ -5,8 +5,14 @@
 # retries the heartbeat once. AGENT_BEHAVIOUR selects test behaviours:
 #   normal (default) | silent (never registers) | crash (exits 1) | stubborn (ignores SIGTERM)
 # Env: PLATFORM_URL, WORKSPACE_ID, HEARTBEAT_INTERVAL (s, default 10), AGENT_BEHAVIOUR.
+# Heartbeats carry the full report of A2.1 (uptime, tasks, error rate, runtime state, metadata). What
+# a real runtime would measure comes from REPORT_FILE when it exists: JSON members (e.g.
+# `"error_rate":0.75,"sample_error":"boom"`) that replace the healthy default; tests write it with exec.
 # Tests match these log lines exactly; change them together with test/integration/*.
 TOKEN_FILE=/configs/.auth_token
+REPORT_FILE=/tmp/agent-report
+HEALTHY='"error_rate":0,"runtime_state":"","monthly_spend":0'
+STARTED="$(date +%s)"
 BEHAVIOUR="${AGENT_BEHAVIOUR:-normal}"
 INTERVAL="${HEARTBEAT_INTERVAL:-10}"
 
@@ -26,7 +32,15 @@ if [ ! -f "$TOKEN_FILE" ]; then
 fi
 echo "agent: token file present"
 TOKEN="$(cat "$TOKEN_FILE")"
-BODY="{\"workspace_id\":\"${WORKSPACE_ID}\"}"
+REGISTER_BODY="{\"workspace_id\":\"${WORKSPACE_ID}\"}"
+BODY="$REGISTER_BODY"
+
+# The heartbeat body: the standing fields, then the runtime's report (REPORT_FILE or healthy).
+heartbeat_body() {
+  report="$HEALTHY"
+  if [ -s "$REPORT_FILE" ]; then report="$(cat "$REPORT_FILE")"; fi
+  BODY="{\"workspace_id\":\"${WORKSPACE_ID}\",\"uptime_seconds\":$(( $(date +%s) - STARTED )),\"active_tasks\":0,\"current_task\":\"\",\"runtime_metadata\":{\"capabilities\":{}},${report}}"
+}
 
 # POST $PLATFORM_URL$1 with the bearer token; prints why it failed (e.g. "... 401 Unauthorized").
 # Trap: Debian's busybox-static 1.35 wget segfaults on -T (timeout), so a hung request is bounded by
@@ -56,6 +70,7 @@ case "$BEHAVIOUR" in
     echo "agent: unknown AGENT_BEHAVIOUR '$BEHAVIOUR', behaving normally" ;;
 esac
 
+BODY="$REGISTER_BODY"
 until post /registry/register; do
   echo "agent: register failed, retrying in 2 s"
   nap 2
@@ -64,11 +79,13 @@ echo "agent: registered"
 
 while true; do
   nap "$INTERVAL"
+  heartbeat_body
   if post /registry/heartbeat; then
     continue
   fi
   echo "agent: heartbeat failed, re-registering once"
-  if post /registry/register && post /registry/heartbeat; then
+  BODY="$REGISTER_BODY"
+  if post /registry/register && heartbeat_body && post /registry/heartbeat; then
     echo "agent: re-registered"
   else
     echo "agent: heartbeat retry failed"

@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { IDEMPOTENCY_KEY_PATTERN } from '../../api/services/idempotency';
 import {
-  activityQuery, budgetBody, createWorkspaceBody, heartbeatBody, listWorkspacesQuery, patchWorkspaceBody, registerBody, secretBody, secretWriteBody, secretParams,
+  activityQuery, bootstrapBody, budgetBody, createWorkspaceBody, heartbeatBody, listWorkspacesQuery, patchWorkspaceBody, registerBody, secretBody, secretWriteBody, secretParams,
   globalSecretParams, deleteQuery, tokenListQuery, tokenParams,
 } from '../../api/schemas';
 import { loadConfig } from '../../config';
@@ -550,7 +550,7 @@ function registryCases(c: Corpus): void {
   // The bootstrap exchange is rate limited per address: past the limit a guess answers 429, not 401.
   const refusedAuth = (route: string): number[] => (route === '/registry/bootstrap' ? [401, 429] : [401]);
   for (const route of ['/registry/register', '/registry/heartbeat', '/registry/bootstrap'] as const) {
-    const schema = route === '/registry/register' ? registerBody : heartbeatBody;
+    const schema = route === '/registry/register' ? registerBody : route === '/registry/heartbeat' ? heartbeatBody : bootstrapBody;
     for (let i = 0; i < count; i++) {
       for (const auth of [null, 'Bearer agent-token-f6']) {
         c.add(`registry.body${route.slice(9)}`, (m) => {
@@ -560,6 +560,33 @@ function registryCases(c: Corpus): void {
           return { method: 'POST', path: route, body: text, auth, expect: valid ? refusedAuth(route) : [400] };
         });
       }
+    }
+  }
+  // The heartbeat report (A2.1): every field with a wrong type, text Postgres cannot store, or a bad
+  // capability; in-range and clamped values are valid and must meet the token check (401) instead.
+  const report = (m: string): Array<Record<string, unknown>> => [
+    { error_rate: m }, { error_rate: [0.5, m] }, { error_rate: { m } }, { error_rate: true, x: m },
+    { sample_error: 12, x: m }, { sample_error: `${m}\u0000` }, { sample_error: [m] },
+    { active_tasks: `${m}` }, { active_tasks: { n: m } }, { active_tasks: false, x: m },
+    { uptime_seconds: m }, { uptime_seconds: [1], x: m },
+    { current_task: 7, x: m }, { current_task: `\u0000${m}` }, { current_task: { task: m } },
+    { monthly_spend: `${m}100` }, { monthly_spend: { cents: m } },
+    { runtime_state: `${m}${'w'.repeat(64)}` }, { runtime_state: `wedged\n${m}` }, { runtime_state: 3, x: m }, { runtime_state: `\u0000${m}` },
+    { runtime_metadata: m }, { runtime_metadata: [m] }, { runtime_metadata: { capabilities: m } },
+    { runtime_metadata: { capabilities: { [m]: 'yes' } } }, { runtime_metadata: { capabilities: { [`${m} x`]: true } } },
+    { runtime_metadata: { capabilities: { [`${m}${'c'.repeat(64)}`]: true } } },
+    { runtime_metadata: { capabilities: Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`${m}${i}`, true])) } },
+    { runtime_metadata: { idle_timeout_seconds: m } }, { runtime_metadata: { capabilities: {}, idle_timeout_seconds: [m] } },
+    // valid: clamped or cut, then refused by the token check
+    { error_rate: 7, sample_error: `${m}${'e'.repeat(2000)}` }, { monthly_spend: -1, current_task: m }, { active_tasks: 1e9, runtime_state: m },
+  ];
+  const rCount = report('x').length;
+  for (let i = 0; i < rCount; i++) {
+    for (const auth of [null, 'Bearer agent-token-f6']) {
+      c.add('registry.heartbeat-report', (m) => {
+        const value = { workspace_id: UNKNOWN_ID, ...report(m)[i] };
+        return { method: 'POST', path: '/registry/heartbeat', body: j(value), auth, expect: heartbeatBody.safeParse(value).success ? [401] : [400] };
+      });
     }
   }
   const authHeaders = (m: string): string[] => [
