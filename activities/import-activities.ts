@@ -5,7 +5,7 @@
 // id); merge dedupe and reconcile only ever match workspaces of the same org.
 import { ApplicationFailure } from '@temporalio/activity';
 import type { PoolClient } from 'pg';
-import { flattenTemplate, type FlatWorkspace, type OrgTemplate } from '../domain/org-template';
+import { absolutePositions, flattenTemplate, type FlatWorkspace, type OrgTemplate } from '../domain/org-template';
 import { EVENTS, type ComputeKind, type ImportItemOutcome, type OrgImportMode, type OrgImportStatus, type WorkspaceStatus } from '../domain/vocabulary';
 import { computeFor, deliveryModeFor, initialStatusFor } from '../domain/workspace-defaults';
 import type { Config } from '../config';
@@ -81,6 +81,7 @@ export function createImportActivities({ store, box, config }: ImportActivityDep
     orgKey: string,
     level: Array<{ ws: FlatWorkspace; parentId: string | null }>,
     orgEnv: Record<string, string>,
+    positions: Map<string, { x: number; y: number }>,
   ): Promise<Map<string, { id: string; outcome: ImportItemOutcome }>> {
     const out = new Map<string, { id: string; outcome: ImportItemOutcome }>();
     if (level.length === 0) return out;
@@ -133,12 +134,36 @@ export function createImportActivities({ store, box, config }: ImportActivityDep
     const created = fresh.map((l, i) => ({ ...l, id: ids.get(scopeKey(l.parentId, l.ws.name)) as string, compute: computes[i] }));
     for (const c of created) out.set(c.ws.key, { id: c.id, outcome: 'created' });
 
+    // Layouts store absolute positions; the template's canvas is parent-relative (A13.2).
     const withCanvas = created.filter((c) => c.ws.canvas);
+    const at = (c: (typeof created)[number]) => positions.get(c.ws.key) ?? { x: 0, y: 0 };
     if (withCanvas.length > 0) {
       await db.query(
         `INSERT INTO canvas_layouts (workspace_id, x, y) SELECT * FROM unnest($1::uuid[], $2::float8[], $3::float8[])
          ON CONFLICT (workspace_id) DO NOTHING`,
-        [withCanvas.map((c) => c.id), withCanvas.map((c) => c.ws.canvas!.x), withCanvas.map((c) => c.ws.canvas!.y)],
+        [withCanvas.map((c) => c.id), withCanvas.map((c) => at(c).x), withCanvas.map((c) => at(c).y)],
+      );
+    }
+    // A13.2: each workspace the import creates for provisioning is announced with where it sits. A
+    // workspace event (the import's own pair stays started/completed); the stream's ?org_import_id=
+    // filter finds it through the workspace's import.
+    const provisioning = created.filter((c) => c.compute !== 'none');
+    if (provisioning.length > 0) {
+      await db.query(
+        `WITH inserted AS (
+           INSERT INTO structure_events (event_type, workspace_id, payload, dedupe_key)
+           SELECT $1, u.ws, u.payload, u.dedupe FROM unnest($2::uuid[], $3::jsonb[], $4::text[]) AS u(ws, payload, dedupe)
+           ON CONFLICT (dedupe_key) DO NOTHING RETURNING 1)
+         SELECT pg_notify('molecule_events', $5) FROM inserted LIMIT 1`,
+        [
+          EVENTS.workspaceProvisioning,
+          provisioning.map((c) => c.id),
+          provisioning.map((c) =>
+            JSON.stringify({ name: c.ws.name, tier: c.ws.tier ?? 1, runtime: c.ws.runtime, x: c.ws.canvas?.x ?? 0, y: c.ws.canvas?.y ?? 0, ...(c.parentId ? { parent_id: c.parentId } : {}) }),
+          ),
+          provisioning.map((c) => `${importId}:${c.ws.key}:provisioning`),
+          JSON.stringify({ type: EVENTS.workspaceProvisioning, workspaceId: null, orgImportId: importId }),
+        ],
       );
     }
     const external = created.filter((c) => c.compute === 'none');
@@ -197,7 +222,9 @@ export function createImportActivities({ store, box, config }: ImportActivityDep
 
     async createImportLevel(input: { importId: string; depth: number }): Promise<LevelResult> {
       const { template, org_key: orgKey } = await loadTemplate(input.importId);
-      const level = flattenTemplate(template).filter((w) => w.depth === input.depth);
+      const flat = flattenTemplate(template);
+      const positions = absolutePositions(flat);
+      const level = flat.filter((w) => w.depth === input.depth);
       await store.inTransaction(async (db) => {
         await db.query('SELECT pg_advisory_xact_lock($1)', [IMPORT_SCOPE_LOCK]);
         const done = await db.query<{ key: string }>('SELECT key FROM org_import_items WHERE import_id = $1 AND depth = $2', [input.importId, input.depth]);
@@ -209,7 +236,7 @@ export function createImportActivities({ store, box, config }: ImportActivityDep
         const parentIds = new Map(parents.rows.map((r) => [r.key, r.workspace_id]));
         const todo = level.filter((ws) => !doneKeys.has(ws.key));
         const spawned = todo.filter((ws) => ws.spawn).map((ws) => ({ ws, parentId: ws.parentKey ? (parentIds.get(ws.parentKey) ?? null) : null }));
-        const items = await createLevel(db, input.importId, orgKey, spawned, template.defaults.env ?? {});
+        const items = await createLevel(db, input.importId, orgKey, spawned, template.defaults.env ?? {}, positions);
         // spawning: false → no side effects, but the workspace is counted (an item row, no workspace).
         await db.query(
           `INSERT INTO org_import_items (import_id, key, depth, name, workspace_id, outcome)

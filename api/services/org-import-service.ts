@@ -209,7 +209,8 @@ export function createOrgImportService({ config, store, box, client, log }: OrgI
     async importOrg(body: { dir?: string; template?: unknown; mode?: OrgImportMode | '' }) {
       const { template, files } = await parse(body);
       const mode: OrgImportMode = body.mode || 'merge';
-      const missing = missingEnv(collectEnvRequirements(template), await store.nonEmptyGlobalSecretNames());
+      const requirements = collectEnvRequirements(template);
+      const missing = missingEnv(requirements, await store.nonEmptyGlobalSecretNames());
       if (missing.length > 0) {
         // After the parse, so the pair of events is recorded even though nothing is created.
         const importId = randomUUID();
@@ -218,7 +219,14 @@ export function createOrgImportService({ config, store, box, client, log }: OrgI
           orgImportId: importId,
           payload: { mode, created: 0, skipped: 0, reconcile_removed: 0, duration_ms: 0, error: 'missing required env' },
         });
-        throw new DomainError('MISSING_ENV', 412, 'required environment variables are not set as global secrets', { missing_env: missing, import_id: importId });
+        // A13.2: what is missing, everything the template requires, and what to do about it.
+        throw new DomainError('MISSING_ENV', 412, 'required environment variables are not set as global secrets', {
+          missing_env: missing,
+          required_env: [...requirements.required, ...requirements.requiredAnyOf.map((g) => g.join('|'))].sort(),
+          template: template.name,
+          suggestion: 'set each missing variable as a global secret (PUT /settings/secrets {key, value}; for A|B, either one), then import again',
+          import_id: importId,
+        });
       }
       return { ...(await start(template, mode, null, files)), warnings: template.warnings };
     },

@@ -61,3 +61,17 @@ function definedOnly(settings: WorkspaceSettings): WorkspaceSettings {
 function keySegment(name: string): string {
   return name.replace(/%/g, '%25').replace(/\//g, '%2F');
 }
+
+/**
+ * Canvas positions (A13.2): a template's `canvas` is relative to the parent's position (absolute for a
+ * root); a workspace without one sits at its parent's. The layouts store absolute positions.
+ */
+export function absolutePositions(flat: FlatWorkspace[]): Map<string, { x: number; y: number }> {
+  const out = new Map<string, { x: number; y: number }>();
+  for (const ws of flat) {
+    // flattenTemplate lists parents before their children.
+    const base = (ws.parentKey && out.get(ws.parentKey)) || { x: 0, y: 0 };
+    out.set(ws.key, { x: base.x + (ws.canvas?.x ?? 0), y: base.y + (ws.canvas?.y ?? 0) });
+  }
+  return out;
+}

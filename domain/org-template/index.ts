@@ -50,5 +50,5 @@ export { ENV_NAME_PATTERN, ORG_KEY_PATTERN, TEMPLATE_COMPUTE_KINDS, orgKeyOf } f
 export type { EnvRequirement, OrgTemplate, Schedule, TemplateWorkspace, WorkspaceSettings } from './schema';
 export { collectEnvRequirements, missingEnv, templateEnvLists } from './env-requirements';
 export type { EnvRequirements } from './env-requirements';
-export { countWorkspaces, flattenTemplate } from './flatten';
+export { absolutePositions, countWorkspaces, flattenTemplate } from './flatten';
 export type { FlatWorkspace } from './flatten';

@@ -108,6 +108,8 @@ describe('org import', () => {
     const res = await p.api<{ missing_env: string[]; import_id: string }>('POST', '/org/import', { dir: 'acme' });
     expect(res.status).toBe(412);
     expect(res.body.missing_env).toEqual(['IMPORT_TEST_ALT|IMPORT_TEST_KEY']);
+    // A13.2: everything the template requires, its name and what to do.
+    expect(res.body).toMatchObject({ required_env: ['IMPORT_TEST_ALT|IMPORT_TEST_KEY'], template: 'Acme', suggestion: expect.stringContaining('/settings/secrets') });
     const after = await p.clients.pool.query('SELECT count(*)::int AS n FROM workspaces');
     expect(after.rows[0].n).toBe(before.rows[0].n);
     // The template parsed, so the pair is recorded (with the error); nothing else is.
@@ -138,8 +140,19 @@ describe('org import', () => {
     expect(await workspaceByName('Research Lead')).toEqual([]); // spawning: false, no side effects
     expect(await containerExists(p, eng.id)).toBe(true);
 
+    // A13.2: the template's canvas is parent-relative; layouts store absolute positions (CEO at 10,20,
+    // Eng Lead without a canvas at its parent's, Backend Dev 5,6 from there).
     const layout = await p.clients.pool.query('SELECT x, y FROM canvas_layouts WHERE workspace_id = $1', [backend.id]);
-    expect(layout.rows).toEqual([{ x: 5, y: 6 }]); // parent-relative, as given
+    expect(layout.rows).toEqual([{ x: 15, y: 26 }]);
+    // Each workspace the import creates for provisioning is announced with its place (parent-relative x/y).
+    const announced = await p.clients.pool.query(
+      `SELECT workspace_id, payload FROM structure_events WHERE workspace_id = ANY($1::uuid[]) AND dedupe_key LIKE $2 ORDER BY id`,
+      [[eng.id, backend.id], `${importId}:%:provisioning`],
+    );
+    expect(announced.rows).toEqual([
+      { workspace_id: eng.id, payload: { name: 'Eng Lead', tier: 1, runtime: 'claude-code', x: 0, y: 0, parent_id: ceo.id } },
+      { workspace_id: backend.id, payload: { name: 'Backend Dev', tier: 1, runtime: 'codex', x: 5, y: 6, parent_id: eng.id } },
+    ]);
     const schedules = await p.clients.pool.query('SELECT cron, prompt, enabled FROM workspace_schedules WHERE workspace_id = $1', [ceo.id]);
     expect(schedules.rows).toEqual([{ cron: '0 9 * * *', prompt: 'daily standup', enabled: true }]);
     const secrets = await p.clients.store.loadSecrets(eng.id);
