@@ -38,17 +38,33 @@ interface View {
   heartbeat: HeartbeatView;
 }
 
-const read = async (id: string): Promise<View> => (await p.api<View>('GET', `/workspaces/${id}`)).body;
+/** The workspace view, with monthly_spend from its budget (A12.2 keeps budget fields off GET /workspaces/:id). */
+const read = async (id: string): Promise<View> => {
+  const view = (await p.api<View>('GET', `/workspaces/${id}`)).body;
+  const budget = (await p.api<{ monthly_spend: number }>('GET', `/workspaces/${id}/budget`)).body;
+  return { ...view, monthly_spend: budget.monthly_spend };
+};
 const beat = (id: string, token: string, body: Record<string, unknown> = {}) =>
   p.api<{ status: string; platform_inbound_secret: string | null }>('POST', '/registry/heartbeat', { workspace_id: id, ...body }, token);
 
-/** The workspace's structure events, oldest first. */
+/**
+ * The workspace's events since its agent's first registration (what these tests drive); the create's own
+ * announcement (WORKSPACE_AWAITING_AGENT of an external create, A5.2) comes before and is not theirs.
+ */
 async function eventsOf(id: string, types?: string[]): Promise<Array<{ event_type: string; payload: Record<string, unknown> }>> {
   const { rows } = await p.clients.pool.query<{ event_type: string; payload: Record<string, unknown> }>(
-    `SELECT event_type, payload FROM structure_events WHERE workspace_id = $1 AND ($2::text[] IS NULL OR event_type = ANY($2)) ORDER BY id`,
-    [id, types ?? null],
+    `SELECT event_type, payload FROM structure_events
+      WHERE workspace_id = $1 AND ($2::text[] IS NULL OR event_type = ANY($2)) AND id > $3 ORDER BY id`,
+    [id, types ?? null, createdEventIds.get(id) ?? 0],
   );
   return rows;
+}
+
+/** Last event id of each workspace right after its creation. */
+const createdEventIds = new Map<string, number>();
+async function markCreated(id: string): Promise<void> {
+  const { rows } = await p.clients.pool.query<{ max: string | null }>('SELECT max(id)::text AS max FROM structure_events WHERE workspace_id = $1', [id]);
+  createdEventIds.set(id, Number(rows[0].max ?? 0));
 }
 
 const STATUS_EVENTS = [EVENTS.workspaceOnline, EVENTS.workspaceOffline, EVENTS.workspaceDegraded, EVENTS.workspaceAwaitingAgent];
@@ -60,6 +76,7 @@ async function registeredExternal(name: string): Promise<{ id: string; token: st
   const id = created.body.workspace.id;
   const token = created.body.auth_token;
   await p.temporal.workflow.getHandle(`provision-${id}`).result();
+  await markCreated(id);
   expect((await p.api('POST', '/registry/register', { workspace_id: id }, token)).status).toBe(200);
   return { id, token };
 }
