@@ -2,6 +2,7 @@
 // out of range are clamped rather than refused (a refused beat would let the liveness sweep take an
 // agent that merely miscounts for a dead one); a value of the wrong type, or text Postgres cannot
 // store, is a 400 naming the field. Absent or null fields mean "not reported": the stored value stays.
+import type { WorkspaceRow } from '../activities/workspace-store';
 import { z } from 'zod';
 
 /** A2.2: monthly_spend (cents) is clamped to [0, 1e12]. */
@@ -73,14 +74,9 @@ export const heartbeatView = z.object({
 });
 export type HeartbeatView = z.infer<typeof heartbeatView>;
 
-export function toHeartbeatView(row: {
-  active_tasks: number;
-  current_task: string;
-  error_rate: number | null;
-  uptime_seconds: number | null;
-  runtime_state: string;
-  runtime_metadata: { capabilities?: Record<string, boolean>; idle_timeout_seconds?: number | null } | null;
-}): HeartbeatView {
+export function toHeartbeatView(
+  row: Pick<WorkspaceRow, 'active_tasks' | 'current_task' | 'error_rate' | 'uptime_seconds' | 'runtime_state' | 'runtime_metadata'>,
+): HeartbeatView {
   return {
     active_tasks: row.active_tasks,
     current_task: row.current_task,

@@ -3,6 +3,7 @@
 // once and working), create with a url (online, no token until the first register), the delivery mode
 // resolved and stored at register, and the register answer. The snippets are run for real (sh + curl,
 // python3) against the API.
+import type { ExternalConnection } from '../../domain/external-connection';
 import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
@@ -19,17 +20,7 @@ jest.setTimeout(90_000);
 
 const run = promisify(execFile);
 
-interface ConnectionView {
-  workspace_id: string;
-  platform_url: string;
-  auth_token: string;
-  registry_endpoint: string;
-  heartbeat_endpoint: string;
-  curl_register_template: string;
-  python_snippet: string;
-  claude_code_channel_snippet: string;
-  universal_mcp_snippet: string;
-}
+type ConnectionView = ExternalConnection;
 interface Created {
   id: string;
   external: true;
