@@ -6,15 +6,9 @@
 import type { ExternalConnection } from '../../domain/external-connection';
 import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
-import { Client, Connection } from '@temporalio/client';
-import type { FastifyInstance } from 'fastify';
-import pino from 'pino';
 import { hashToken } from '../../activities/crypto';
-import { buildApp } from '../../api/app';
-import { loadConfig } from '../../config';
 import { EVENTS } from '../../domain/vocabulary';
-import { buildClients, type PlatformClients } from '../../worker/clients';
-import { ADMIN_TOKEN, startPlatform, testEnv, waitFor, type Platform } from './support/platform';
+import { ADMIN_TOKEN, startExtraApi, startPlatform, waitFor, type Platform } from './support/platform';
 
 jest.setTimeout(90_000);
 
@@ -77,23 +71,6 @@ const liveTokens = async (id: string) =>
 const events = async (id: string) =>
   (await p.clients.pool.query<{ event_type: string; payload: Record<string, unknown> }>('SELECT event_type, payload FROM structure_events WHERE workspace_id = $1 ORDER BY id', [id])).rows;
 
-/** The platform's API again, with its own config, for the same database and task queue (no worker of its own). */
-async function secondApi(env: Record<string, string>): Promise<{ app: FastifyInstance; clients: PlatformClients; close(): Promise<void> }> {
-  const config = loadConfig({ ...testEnv(p.servers, p.taskQueue), ...env });
-  const clients = buildClients(config, pino({ level: 'silent' }));
-  const connection = await Connection.connect({ address: p.servers.temporalAddress });
-  const temporal = new Client({ connection, namespace: p.servers.temporalNamespace });
-  const app = await buildApp({ config, store: clients.store, box: clients.box, temporal, compute: clients.compute, logger: false });
-  return {
-    app,
-    clients,
-    async close() {
-      await app.close();
-      await connection.close();
-      await clients.close();
-    },
-  };
-}
 
 function expectConnection(c: ConnectionView, id: string, platformUrl: string, token: string): void {
   expect(c.workspace_id).toBe(id);
@@ -158,7 +135,7 @@ describe('create without url (A5.2): the connection object, the token once', () 
   });
 
   it('EXTERNAL_PLATFORM_URL builds the connection (trailing slash trimmed); re-provision mints a new token with a new connection', async () => {
-    const api = await secondApi({ EXTERNAL_PLATFORM_URL: 'https://agents.example.test:8443/molecule/' });
+    const api = await startExtraApi(p, { EXTERNAL_PLATFORM_URL: 'https://agents.example.test:8443/molecule/' });
     try {
       const headers = { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' };
       const res = await api.app.inject({ method: 'POST', url: '/workspaces', headers, payload: JSON.stringify({ name: `ext-url-${Date.now()}`, external: true }) });
@@ -192,7 +169,7 @@ describe('create without url (A5.2): the connection object, the token once', () 
   });
 
   it('without EXTERNAL_PLATFORM_URL a Host header that would not make a safe URL is not used: PLATFORM_URL is', async () => {
-    const api = await secondApi({ PLATFORM_URL: 'http://platform.internal.test:8080' });
+    const api = await startExtraApi(p, { PLATFORM_URL: 'http://platform.internal.test:8080' });
     try {
       const headers = { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' };
       for (const [host, expected] of [
@@ -280,7 +257,7 @@ describe('create with url (A5.1) and the first register without a token (A5.5)',
     // The same database, read-only: the tokenless check reads, the registration's first write fails.
     const readOnly = new URL(p.config.DATABASE_URL);
     readOnly.searchParams.set('options', '-c default_transaction_read_only=on');
-    const api = await secondApi({ DATABASE_URL: readOnly.toString() });
+    const api = await startExtraApi(p, { DATABASE_URL: readOnly.toString() });
     try {
       const res = await api.app.inject({
         method: 'POST', url: '/registry/register', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ workspace_id: created.body.id }),

@@ -4,16 +4,10 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { Client, Connection } from '@temporalio/client';
-import type { FastifyInstance } from 'fastify';
-import pino from 'pino';
 import type { ComputePorts } from '../../activities/compute-ports';
-import { buildApp } from '../../api/app';
-import { loadConfig } from '../../config';
 import { containerName } from '../../domain/vocabulary';
-import { buildClients, type PlatformClients } from '../../worker/clients';
 import { createOnline, removeWorkspaceContainer } from './support/compute';
-import { ADMIN_TOKEN, startPlatform, testEnv, waitFor, type Platform } from './support/platform';
+import { ADMIN_TOKEN, startExtraApi, startPlatform, waitFor, type Platform } from './support/platform';
 
 let p: Platform;
 let root: string;
@@ -47,22 +41,6 @@ afterAll(async () => {
 });
 
 /** A second API on the run's servers with its own config (no worker: these routes answer before one matters). */
-async function extraApp(env: Record<string, string>, wrap?: (ports: ComputePorts) => ComputePorts): Promise<{ app: FastifyInstance; clients: PlatformClients; close(): Promise<void> }> {
-  const config = loadConfig({ ...testEnv(p.servers, p.taskQueue), ...env });
-  const clients = buildClients(config, pino({ level: 'silent' }));
-  const connection = await Connection.connect({ address: p.servers.temporalAddress });
-  const temporal = new Client({ connection, namespace: p.servers.temporalNamespace });
-  const app = await buildApp({ config, store: clients.store, box: clients.box, temporal, compute: wrap ? wrap(clients.compute) : clients.compute, logger: false });
-  return {
-    app,
-    clients,
-    async close() {
-      await app.close();
-      await connection.close();
-      await clients.close();
-    },
-  };
-}
 
 describe('template variables (POST /org/import {dir})', () => {
   const saved = { SECRETS_KEY: process.env.SECRETS_KEY, DATABASE_URL: process.env.DATABASE_URL };
@@ -157,7 +135,7 @@ describe('auth before work', () => {
 
 describe('SECRETS_KEY unset', () => {
   it('routes that seal or open secrets answer 503 SECRETS_KEY_MISSING, change nothing, and the rest still works', async () => {
-    const api = await extraApp({ SECRETS_KEY: '' });
+    const api = await startExtraApi(p, { SECRETS_KEY: '' });
     try {
       const headers = { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' };
       const name = `no-key-${Date.now()}`;
@@ -194,7 +172,7 @@ describe('SECRETS_KEY unset', () => {
     // A workspace registered under the platform's key, then an API started without one.
     const created = await p.api<{ workspace: { id: string }; auth_token: string }>('POST', '/workspaces', { name: `keyless-agent-${Date.now()}`, runtime: 'external' });
     expect(created.status).toBe(201);
-    const api = await extraApp({ SECRETS_KEY: '' });
+    const api = await startExtraApi(p, { SECRETS_KEY: '' });
     try {
       const res = await api.app.inject({
         method: 'POST',
@@ -229,7 +207,7 @@ describe('/readyz cache', () => {
 
   it('many calls within the window share one probe per provider', async () => {
     const counts: Record<string, number> = {};
-    const api = await extraApp({ READYZ_CACHE_SECONDS: '300' }, (ports) => counting(ports, counts));
+    const api = await startExtraApi(p, { READYZ_CACHE_SECONDS: '300' }, (ports) => counting(ports, counts));
     try {
       const burst = await Promise.all(Array.from({ length: 20 }, () => api.app.inject({ method: 'GET', url: '/readyz' })));
       for (let i = 0; i < 20; i++) burst.push(await api.app.inject({ method: 'GET', url: '/readyz' }));
@@ -243,7 +221,7 @@ describe('/readyz cache', () => {
 
   it('READYZ_CACHE_SECONDS=0 probes on every call (the counter counts)', async () => {
     const counts: Record<string, number> = {};
-    const api = await extraApp({ READYZ_CACHE_SECONDS: '0' }, (ports) => counting(ports, counts));
+    const api = await startExtraApi(p, { READYZ_CACHE_SECONDS: '0' }, (ports) => counting(ports, counts));
     try {
       for (let i = 0; i < 3; i++) expect((await api.app.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(200);
       expect(counts).toEqual({ docker: 3, ec2: 3 });
@@ -350,7 +328,7 @@ describe('push URLs (POST /registry/register url)', () => {
 
   it('PUSH_URL_ALLOW_CIDRS opens loopback for a dev setup; the metadata service stays refused', async () => {
     const agent = await externalAgent();
-    const api = await extraApp({ PUSH_URL_ALLOW_CIDRS: '127.0.0.0/8,::1/128' });
+    const api = await startExtraApi(p, { PUSH_URL_ALLOW_CIDRS: '127.0.0.0/8,::1/128' });
     try {
       const register = (url: string) =>
         api.app.inject({

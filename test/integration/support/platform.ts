@@ -160,3 +160,32 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
   return platform;
 }
 
+
+export interface ExtraApi {
+  app: FastifyInstance;
+  clients: PlatformClients;
+  close(): Promise<void>;
+}
+
+/**
+ * The platform's API once more, with its own config over the same servers, database and task queue (no
+ * worker of its own): for a test that needs the API configured otherwise (no SECRETS_KEY, another
+ * EXTERNAL_PLATFORM_URL, ...), optionally with its compute ports wrapped.
+ */
+export async function startExtraApi(p: Platform, env: Record<string, string>, wrapCompute?: (ports: ComputePorts) => ComputePorts): Promise<ExtraApi> {
+  const config = loadConfig({ ...testEnv(p.servers, p.taskQueue), ...env });
+  const clients = buildClients(config, pino({ level: 'silent' }));
+  const connection = await Connection.connect({ address: p.servers.temporalAddress });
+  const temporal = new Client({ connection, namespace: p.servers.temporalNamespace });
+  const compute = wrapCompute ? wrapCompute(clients.compute) : clients.compute;
+  const app = await buildApp({ config, store: clients.store, box: clients.box, temporal, compute, logger: false });
+  return {
+    app,
+    clients,
+    async close() {
+      await app.close();
+      await connection.close();
+      await clients.close();
+    },
+  };
+}
