@@ -194,6 +194,15 @@ export const errorResponse = z.object({
   request_id: z.string().optional(),
 });
 
+/** 410 for a removed workspace (api/errors.ts workspaceRemoved): when it went and how to read it anyway. */
+export const removedBody = errorResponse.extend({ id: z.string(), removed_at: z.string().nullable(), hint: z.string() });
+
+/** The coalesced restart a configuration write requested so the agent sees it; null when none was (A3). */
+export const restartRequested = z
+  .object({ workflow_id: z.string(), run_id: z.string() })
+  .nullable()
+  .describe('the restart requested so the agent sees the change; null when none is (external runtime, paused, ...)');
+
 export const workspaceView = z.object({
   id: z.string(),
   name: z.string(),

@@ -5,11 +5,10 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ApiDeps } from '../deps';
-import { errorResponse, filesBody, idParams } from '../schemas';
+import { errorResponse, filesBody, idParams, restartRequested } from '../schemas';
 import { liveWorkspaceLoader } from '../services/live-workspace';
 import { createRestartAfterWrite } from '../services/restart-after-write';
 
-const restart = z.object({ workflow_id: z.string(), run_id: z.string() }).nullable();
 
 export const fileRoutes =
   (deps: ApiDeps): FastifyPluginAsyncZod =>
@@ -30,7 +29,7 @@ export const fileRoutes =
       return { status: 'saved' as const, count: files.length, restart: await restarts.one(row, true) };
     }
 
-    const written = z.object({ status: z.literal('saved'), count: z.number(), restart });
+    const written = z.object({ status: z.literal('saved'), count: z.number(), restart: restartRequested });
 
     app.put(
       '/workspaces/:id/files',

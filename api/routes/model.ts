@@ -4,13 +4,12 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ApiDeps } from '../deps';
-import { errorResponse, idParams, modelBody, providerBody } from '../schemas';
+import { errorResponse, idParams, modelBody, providerBody, restartRequested } from '../schemas';
 import { secretWriteRoutes } from '../services/secret-write-routes';
 import { MODEL_SECRET, PROVIDER_SECRET } from '../services/model-settings';
 
 const source = z.enum(['workspace_secrets', 'default']);
-const restart = z.object({ workflow_id: z.string(), run_id: z.string() }).nullable();
-const written = z.object({ status: z.enum(['saved', 'cleared']), restart });
+const written = z.object({ status: z.enum(['saved', 'cleared']), restart: restartRequested });
 
 export const modelRoutes =
   (deps: ApiDeps): FastifyPluginAsyncZod =>

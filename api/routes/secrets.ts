@@ -5,10 +5,9 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { ApiDeps } from '../deps';
 import { notFound } from '../errors';
-import { errorResponse, globalSecretParams, idParams, secretBody, secretParams, secretWriteBody } from '../schemas';
+import { errorResponse, globalSecretParams, idParams, secretBody, secretParams, secretWriteBody, restartRequested } from '../schemas';
 import { secretWriteRoutes } from '../services/secret-write-routes';
 
-const restartRequested = z.object({ workflow_id: z.string(), run_id: z.string() }).nullable().describe('the restart requested so the agent sees the change; null when none is (external runtime, paused, ...)');
 const workspaceWrite = z.object({ status: z.enum(['saved', 'deleted']), key: z.string(), restart: restartRequested });
 const globalWrite = z.object({
   status: z.enum(['saved', 'deleted']),

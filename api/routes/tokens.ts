@@ -7,10 +7,9 @@ import { MAX_LIVE_TOKENS } from '../../activities/store/tokens';
 import { DomainError } from '../../domain/errors';
 import type { ApiDeps } from '../deps';
 import { notFound, workspaceRemoved } from '../errors';
-import { errorResponse, idParams, tokenListQuery, tokenParams } from '../schemas';
+import { errorResponse, idParams, tokenListQuery, tokenParams, removedBody } from '../schemas';
 import { liveWorkspaceLoader } from '../services/live-workspace';
 
-const removedBody = errorResponse.extend({ id: z.string(), removed_at: z.string().nullable(), hint: z.string() });
 
 export const tokenRoutes =
   (deps: ApiDeps): FastifyPluginAsyncZod =>

@@ -11,18 +11,7 @@ import { EVENTS, normalizeRuntime } from '../../domain/vocabulary';
 import { computeFor, deliveryModeFor } from '../../domain/workspace-defaults';
 import type { ApiDeps } from '../deps';
 import { notFound, workspaceRemoved } from '../errors';
-import {
-  createWorkspaceBody,
-  deleteQuery,
-  errorResponse,
-  getWorkspaceQuery,
-  idParams,
-  listWorkspacesQuery,
-  operationView,
-  provisionBody,
-  restartBody,
-  workspaceView,
-} from '../schemas';
+import { createWorkspaceBody, deleteQuery, errorResponse, getWorkspaceQuery, idParams, listWorkspacesQuery, operationView, provisionBody, restartBody, workspaceView, removedBody } from '../schemas';
 import { createPushUrlCheck } from '../services/push-url';
 import { resultWithin } from '../services/result-within';
 import { singleFlight } from '../services/single-flight';
@@ -75,7 +64,6 @@ const externalCreated = z.object({
 });
 
 const conflictBody = errorResponse.extend({ workflow_id: z.string().optional(), run_id: z.string().optional() });
-const removedBody = z.object({ error: z.string(), code: z.string(), id: z.string(), removed_at: z.string().nullable(), hint: z.string() });
 
 
 export const workspaceRoutes =
