@@ -5,6 +5,7 @@ import type { Config } from '../config';
 import type { ComputePorts } from './compute-ports';
 import type { SecretBox } from './crypto';
 import type { Client } from '@temporalio/client';
+import { createAutoRestartActivities } from './auto-restart-activities';
 import { createDeleteActivities } from './delete-activities';
 import { createImportActivities } from './import-activities';
 import { createLifecycleActivities } from './lifecycle-activities';
@@ -18,7 +19,7 @@ export interface ActivityDeps {
   config: Config;
   compute: ComputePorts;
   log: Logger;
-  /** Lets delete wait for cancelled operations to finish; the worker passes its own client. */
+  /** Lets delete wait for cancelled operations to finish and the liveness pass request restarts; the worker passes its own client. */
   temporal?: Client;
 }
 
@@ -29,6 +30,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createDeleteActivities(deps),
     ...createSweeperActivities(deps),
     ...createImportActivities(deps),
+    ...createAutoRestartActivities(deps),
   };
 }
 

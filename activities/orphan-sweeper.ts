@@ -7,7 +7,7 @@ import type { Client } from '@temporalio/client';
 import type { Config } from '../config';
 import type { ComputePorts } from './compute-ports';
 import type { MinimalLogger } from './docker-compute';
-import { createLivenessSweeper, type LivenessAction } from './liveness-sweeper';
+import { createLivenessSweeper, type LivenessAction, type LivenessFinding } from './liveness-sweeper';
 import { createStuckProvisionPass } from './stuck-provisions';
 import type { WorkspaceStore } from './workspace-store';
 
@@ -24,7 +24,7 @@ export const EC2_LEAK_GRACE_SECONDS = 10 * 60;
 type Action = 'removed' | 'would_remove' | 'remove_failed' | 'revoked' | 'would_revoke' | 'failed' | 'would_fail' | LivenessAction | 'terminated' | 'would_terminate' | 'terminate_failed';
 
 export interface SweepFinding {
-  kind: 'container' | 'volume' | 'instance' | 'token' | 'stuck_provision' | 'heartbeat';
+  kind: 'container' | 'volume' | 'instance' | 'token' | 'stuck_provision' | LivenessFinding['kind'];
   id: string;
   workspaceId: string | null;
   reason: string;
@@ -54,7 +54,7 @@ const looksLikeUuid = (id: string): boolean => /^[0-9a-f-]{36}$/i.test(id);
 export function createOrphanSweeper({ store, compute, config, log, temporal, ec2LeakGraceSeconds = EC2_LEAK_GRACE_SECONDS }: OrphanSweeperDeps) {
   const pool = store.pool;
   const stuckProvisions = createStuckProvisionPass({ store, config, temporal });
-  const livenessSweeper = createLivenessSweeper({ store, config });
+  const livenessSweeper = createLivenessSweeper({ store, config, compute, temporal, log });
 
   async function liveness(ids: string[]): Promise<Map<string, string>> {
     const valid = ids.filter(looksLikeUuid);

@@ -4,6 +4,7 @@
 import type { Pool } from 'pg';
 import type { SecretBox } from './crypto';
 import { createActivityStore } from './store/activity';
+import { createAutoRestartStore } from './store/auto-restarts';
 import { createBootstrapStore } from './store/bootstrap';
 import { createCredentialStore } from './store/credentials';
 import { transactionRunner } from './store/db';
@@ -20,7 +21,8 @@ export type { WorkspaceRow, NewWorkspace } from './store/workspaces';
 export type { AgentIdentity, AgentAnswer } from './store/credentials';
 export type { ActivityEntry, ActivityFilter } from './store/activity';
 export type { WorkspacePatch } from './store/workspace-settings';
-export type { StaleWorkspace } from './store/liveness';
+export type { StaleWorkspace, WatchedWorkspace, DeathReason } from './store/liveness';
+export type { AutoRestartPolicy, AutoRestartClaim } from './store/auto-restarts';
 
 export function createWorkspaceStore(pool: Pool, box: SecretBox) {
   const inTransaction = transactionRunner(pool);
@@ -38,6 +40,7 @@ export function createWorkspaceStore(pool: Pool, box: SecretBox) {
     ...createTokenStore(pool, inTransaction),
     ...createWorkspaceSettingsStore(pool, inTransaction),
     ...createActivityStore(pool),
+    ...createAutoRestartStore(pool),
   };
 }
 

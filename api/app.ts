@@ -78,7 +78,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     box: opts.box,
     temporal: opts.temporal,
     compute: opts.compute,
-    workflows: createWorkflowService({ client: opts.temporal, taskQueue: opts.config.TASK_QUEUE }),
+    workflows: createWorkflowService({ client: opts.temporal, taskQueue: opts.config.TASK_QUEUE, resetAutoRestart: opts.store.resetAutoRestart }),
     eventHub: createEventHub(opts.config.DATABASE_URL, app.log),
     adminGuard: adminGuard(opts.config.ADMIN_TOKEN),
     requireSecretsKey: secretsKeyGuard(opts.config.SECRETS_KEY),

@@ -64,6 +64,17 @@ const schema = z.object({
   HEARTBEAT_INTERVAL_SECONDS: optionalInt(1, 3600).transform((v) => v ?? 10),
   /** A1.3: an external agent silent for this many seconds goes awaiting_agent (never offline). */
   REMOTE_LIVENESS_STALE_AFTER: optionalInt(1, 86_400).transform((v) => v ?? 90),
+  /**
+   * Dead platform agents (heartbeats stopped, container exited, instance stopped) are restarted
+   * automatically unless this is `off` (they are still marked offline).
+   */
+  AUTO_RESTART: z.enum(['on', 'off']).default('on'),
+  /** Crash-loop protection: at most this many automatic restarts per window; one more fails the workspace. */
+  AUTO_RESTART_MAX_ATTEMPTS: optionalInt(1, 100).transform((v) => v ?? 3),
+  AUTO_RESTART_WINDOW_SECONDS: optionalInt(60, 7 * 86_400).transform((v) => v ?? 900),
+  /** Wait before automatic attempt k: this times 2^(k-1), at most AUTO_RESTART_BACKOFF_MAX_SECONDS. */
+  AUTO_RESTART_BACKOFF_SECONDS: optionalInt(0, 3600).transform((v) => v ?? 10),
+  AUTO_RESTART_BACKOFF_MAX_SECONDS: optionalInt(0, 86_400).transform((v) => v ?? 300),
   EC2_ENDPOINT: z.string().optional(),
   AWS_REGION: z.string().default('us-east-1'),
   EC2_AMI_ID: z.string().default(''),

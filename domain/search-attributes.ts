@@ -7,3 +7,4 @@ export const WorkspaceIdKey = defineSearchAttributeKey(SEARCH_ATTRIBUTES.workspa
 export const WorkspaceRuntimeKey = defineSearchAttributeKey(SEARCH_ATTRIBUTES.workspaceRuntime, SearchAttributeType.KEYWORD);
 export const ProvisionPhaseKey = defineSearchAttributeKey(SEARCH_ATTRIBUTES.provisionPhase, SearchAttributeType.KEYWORD);
 export const OrgImportIdKey = defineSearchAttributeKey(SEARCH_ATTRIBUTES.orgImportId, SearchAttributeType.KEYWORD);
+export const AutoRestartKey = defineSearchAttributeKey(SEARCH_ATTRIBUTES.autoRestart, SearchAttributeType.KEYWORD);

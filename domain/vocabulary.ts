@@ -63,6 +63,10 @@ export const EVENTS = {
   workspaceProvisionFailed: 'WORKSPACE_PROVISION_FAILED',
   workspaceRestarted: 'WORKSPACE_RESTARTED',
   workspaceRemoved: 'WORKSPACE_REMOVED',
+  /** A dead agent's automatic restart was claimed: `{attempt, max_attempts, delay_seconds, trigger}` (A9, issue 17). */
+  workspaceAutoRestart: 'WORKSPACE_AUTO_RESTART',
+  /** Automatic restarts ran out within their window: the workspace is failed until a person restarts it. */
+  workspaceCrashLoop: 'WORKSPACE_CRASH_LOOP',
   /** PATCH /workspaces/:id changed name, role, runtime, tier, parent, workspace_dir or the canvas fields. */
   workspaceUpdated: 'WORKSPACE_UPDATED',
   orgImportStarted: 'org.import.started',
@@ -88,8 +92,17 @@ export const SEARCH_ATTRIBUTES = {
   workspaceRuntime: 'WorkspaceRuntime',
   provisionPhase: 'ProvisionPhase',
   orgImportId: 'OrgImportId',
+  /** Set on a restart run serving an automatic restart: `attempt k of N` (the UI's list can filter on it). */
+  autoRestart: 'AutoRestart',
 } as const;
 export const SEARCH_ATTRIBUTE_NAMES = Object.values(SEARCH_ATTRIBUTES);
+
+/**
+ * What claimed an automatic restart: a liveness pass found the agent dead (`dead`), or the automatic
+ * restart cycle before failed and the restart workflow asks for the next attempt (`cycle_failed`).
+ */
+export const AUTO_RESTART_TRIGGERS = ['dead', 'cycle_failed'] as const;
+export type AutoRestartTrigger = (typeof AUTO_RESTART_TRIGGERS)[number];
 
 /** Docker labels and naming. Deterministic names make every create idempotent. */
 export const MANAGED_LABEL = 'molecule.platform.managed';

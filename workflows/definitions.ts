@@ -50,6 +50,16 @@ export interface ProvisionResult {
 
 export interface RestartRequest {
   rebuildConfig: boolean;
+  /** Set when a liveness pass (or a failed automatic cycle) claimed an automatic restart (A9, issue 17). */
+  auto?: AutoRestartRequest;
+}
+
+/** One claimed automatic restart: the claim's seq, which attempt of how many, and the backoff before it. */
+export interface AutoRestartRequest {
+  seq: number;
+  attempt: number;
+  maxAttempts: number;
+  delaySeconds: number;
 }
 
 /** A restart was requested (API: signal-with-start on restart-<workspaceId>). */
@@ -60,7 +70,9 @@ export interface RestartState {
   cyclesCompleted: number;
   /** True when a request arrived during the running cycle: one more cycle will follow it. */
   pending: boolean;
-  phase: 'idle' | 'stopping' | 'reprovisioning' | 'done';
+  phase: 'idle' | 'backoff' | 'stopping' | 'reprovisioning' | 'done';
+  /** The automatic restart this run serves or waits for, if any. */
+  auto?: AutoRestartRequest | null;
 }
 export const restartStateQuery = defineQuery<RestartState>('restartState');
 
@@ -81,7 +93,7 @@ export interface RestartInput {
   /** Cycles before the run continues as new (default RESTART_CYCLES_PER_RUN; tests lower it). */
   cyclesPerRun?: number;
   /** Set by continue-as-new: requests the previous run had received but not yet served. */
-  carried?: { requests: number; rebuildConfig: boolean };
+  carried?: { requests: number; rebuildConfig: boolean; auto?: AutoRestartRequest | null };
 }
 
 export interface RestartResult {
@@ -89,6 +101,9 @@ export interface RestartResult {
   cycles: number;
   failedCycles: number;
   leakSuspects: number;
+  /** Automatic cycles run, and automatic requests found void when their turn came. */
+  autoCycles?: number;
+  autoSkipped?: number;
 }
 
 export interface DeleteTreeInput {

@@ -3,6 +3,11 @@
 // pending flag; when the cycle's new container is UP (the child provision returned online) the loop
 // runs exactly one more cycle, which reads the newest secrets. A failed cycle is recorded and the loop
 // continues, so a crash never wedges later restarts.
+// Automatic restarts (issue 17) come through the same signal, carrying the claim a liveness pass made
+// on the row: the run waits the claim's backoff (a manual request ends the wait and is served instead),
+// takes the claim up only if the workspace still needs it, and after a failed automatic cycle claims
+// the next attempt itself, until the crash-loop budget fails the workspace. An automatic request that
+// arrives while a cycle runs or is due is dropped: that cycle brings the agent back anyway.
 import {
   ApplicationFailure,
   CancellationScope,
@@ -14,13 +19,16 @@ import {
   isCancellation,
   patched,
   proxyActivities,
+  setCurrentDetails,
   setHandler,
   sleep,
+  upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import type { AutoRestartActivities } from '../activities/auto-restart-activities';
 import type { LifecycleActivities } from '../activities/lifecycle-activities';
-import { WorkspaceIdKey } from '../domain/search-attributes';
+import { AutoRestartKey, WorkspaceIdKey } from '../domain/search-attributes';
 import { workflowIds } from '../domain/vocabulary';
 import { dbActivityOptions, computeActivityOptions } from './activity-options';
 import {
@@ -28,6 +36,7 @@ import {
   RESTART_HISTORY_EVENTS,
   restartRequestedSignal,
   restartStateQuery,
+  type AutoRestartRequest,
   type RestartInput,
   type RestartResult,
   type RestartState,
@@ -37,6 +46,7 @@ import { stopWithRetry } from './stop-with-retry';
 
 const db = proxyActivities<LifecycleActivities>(dbActivityOptions);
 const compute = proxyActivities<LifecycleActivities>(computeActivityOptions);
+const autoRestarts = proxyActivities<AutoRestartActivities>(dbActivityOptions);
 
 /** How long a cycle waits for a provision it superseded to finish its compensation. */
 const SUPERSEDE_WAIT_SECONDS = 120;
@@ -46,10 +56,19 @@ export const RESTART_CONTINUE_AS_NEW_PATCH = 'restart-continue-as-new';
 export async function restartWorkspace(input: RestartInput): Promise<RestartResult> {
   const { workspaceId } = input;
   const { runId } = workflowInfo();
-  const state: RestartState = { workspaceId, cyclesCompleted: 0, pending: false, phase: 'idle' };
+  const state: RestartState = { workspaceId, cyclesCompleted: 0, pending: false, phase: 'idle', auto: null };
   let requests = 0;
   let rebuildRequested = false;
+  let autoPending: AutoRestartRequest | null = input.carried?.auto ?? null;
+  let cycleRunning = false;
   setHandler(restartRequestedSignal, (req) => {
+    if (req.auto) {
+      if (cycleRunning || requests > 0) return;
+      // A repeated request for the claim already pending is the same request.
+      if (!autoPending || req.auto.seq > autoPending.seq) autoPending = req.auto;
+      state.auto = autoPending;
+      return;
+    }
     requests++;
     rebuildRequested ||= req.rebuildConfig;
     state.pending = true;
@@ -64,13 +83,15 @@ export async function restartWorkspace(input: RestartInput): Promise<RestartResu
   }
 
   // Started by signal-with-start, so the first request is already delivered; a bare start waits briefly.
-  await condition(() => requests > 0, '1 minute');
+  await condition(() => requests > 0 || autoPending !== null, '1 minute');
   let cycles = 0;
   let failedCycles = 0;
   let leakSuspects = 0;
+  let autoCycles = 0;
+  let autoSkipped = 0;
   const cyclesPerRun = Math.max(1, input.cyclesPerRun ?? RESTART_CYCLES_PER_RUN);
 
-  while (requests > 0) {
+  while (requests > 0 || autoPending) {
     const info = workflowInfo();
     const long = cycles >= cyclesPerRun || info.historyLength >= RESTART_HISTORY_EVENTS || info.continueAsNewSuggested;
     // Older runs replay without the patch marker, so they keep looping as they did.
@@ -80,14 +101,37 @@ export async function restartWorkspace(input: RestartInput): Promise<RestartResu
       await continueAsNew<typeof restartWorkspace>({
         workspaceId,
         cyclesPerRun: input.cyclesPerRun,
-        carried: { requests, rebuildConfig: rebuildRequested },
+        carried: { requests, rebuildConfig: rebuildRequested, auto: autoPending },
       });
     }
+    let serving: AutoRestartRequest | null = null;
+    if (requests === 0 && autoPending) {
+      const pending = autoPending;
+      showAutoRestart(pending);
+      state.phase = 'backoff';
+      if (pending.delaySeconds > 0) await condition(() => requests > 0, pending.delaySeconds * 1000);
+      autoPending = null;
+      if (requests === 0) {
+        // A person restarting meanwhile (served below instead), a heartbeat, a pause or a delete voids it.
+        if (!(await autoRestarts.beginAutoRestart({ workspaceId, seq: pending.seq }))) {
+          autoSkipped++;
+          state.auto = null;
+          state.phase = 'idle';
+          continue;
+        }
+        serving = pending;
+      }
+    }
+    // A manual cycle serves a pending automatic request as well.
+    autoPending = null;
+    state.auto = serving;
     requests = 0;
     state.pending = false;
     const rebuildConfig = rebuildRequested;
     rebuildRequested = false;
     cycles++;
+    cycleRunning = true;
+    let cycleFailed = false;
     try {
       state.phase = 'stopping';
       const stop = await stopWithRetry(workspaceId).catch(async (err: unknown) => {
@@ -112,6 +156,7 @@ export async function restartWorkspace(input: RestartInput): Promise<RestartResu
     } catch (err) {
       if (isCancellation(err)) throw err;
       failedCycles++;
+      cycleFailed = true;
       await db.recordLifecycle({
         workspaceId,
         action: 'restart.cycle_failed',
@@ -120,10 +165,26 @@ export async function restartWorkspace(input: RestartInput): Promise<RestartResu
         dedupeKey: `${runId}:cycle-failed:${cycles}`,
       });
     }
+    cycleRunning = false;
     state.cyclesCompleted = cycles;
+    if (serving) {
+      autoCycles++;
+      // Past the budget the claim fails the workspace (crash loop) and answers null.
+      if (cycleFailed && requests === 0) autoPending = await autoRestarts.claimNextAutoRestart({ workspaceId, servedSeq: serving.seq });
+      state.auto = autoPending;
+    }
   }
   state.phase = 'done';
-  return { workspaceId, cycles, failedCycles, leakSuspects };
+  return autoCycles + autoSkipped > 0
+    ? { workspaceId, cycles, failedCycles, leakSuspects, autoCycles, autoSkipped }
+    : { workspaceId, cycles, failedCycles, leakSuspects };
+}
+
+/** The Temporal UI says what this run is doing: its current details and a filterable search attribute. */
+function showAutoRestart(req: AutoRestartRequest): void {
+  const text = `auto-restart, attempt ${req.attempt} of ${req.maxAttempts}`;
+  setCurrentDetails(req.delaySeconds > 0 ? `${text} (after a ${req.delaySeconds} s backoff)` : text);
+  upsertSearchAttributes([{ key: AutoRestartKey, value: text }]);
 }
 
 /** Runs the provision workflow as a child, superseding (cancelling) a provision already running. */

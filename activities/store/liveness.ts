@@ -13,6 +13,17 @@ export interface StaleWorkspace {
   previousStatus: WorkspaceStatus;
 }
 
+/** An online platform agent with compute, as the engine pass checks it. */
+export interface WatchedWorkspace {
+  id: string;
+  compute: 'docker' | 'ec2';
+  instanceId: string | null;
+  runId: string | null;
+}
+
+/** What the engine said about an agent's compute (A1.4, A9): why the agent counts as dead. */
+export type DeathReason = 'container_exited' | 'container_missing' | 'instance_stopped' | 'instance_missing';
+
 type StaleTarget = { status: 'awaiting_agent'; external: true } | { status: 'offline'; external: false };
 
 export function createLivenessStore(pool: Pool, box: SecretBox) {
@@ -45,7 +56,8 @@ export function createLivenessStore(pool: Pool, box: SecretBox) {
     const { rows } = await pool.query<{ id: string; previous: WorkspaceStatus }>(
       `WITH stale AS (${candidates} FOR UPDATE SKIP LOCKED),
        moved AS (
-         UPDATE workspaces w SET status = $2, updated_at = now() FROM stale
+         UPDATE workspaces w SET status = $2, updated_at = now(),
+                offline_at = CASE WHEN $2 = 'offline' THEN now() ELSE w.offline_at END FROM stale
           WHERE w.id = stale.id RETURNING w.id, stale.status AS previous),
        inserted AS (
          INSERT INTO structure_events (event_type, workspace_id, payload)
@@ -61,6 +73,44 @@ export function createLivenessStore(pool: Pool, box: SecretBox) {
   }
 
   return {
+    /** Online/degraded platform agents with compute: the engine pass looks each one up. */
+    async listEngineWatched(): Promise<WatchedWorkspace[]> {
+      const { rows } = await pool.query<{ id: string; compute: 'docker' | 'ec2'; instance_id: string | null; provision_run_id: string | null }>(
+        `SELECT id, compute, instance_id, provision_run_id FROM workspaces
+          WHERE status IN ('online', 'degraded') AND runtime <> 'external' AND compute IN ('docker', 'ec2') ORDER BY id`,
+      );
+      return rows.map((r) => ({ id: r.id, compute: r.compute, instanceId: r.instance_id, runId: r.provision_run_id }));
+    },
+
+    /**
+     * A1.4/A9.2: agents the engine reports dead go offline with WORKSPACE_OFFLINE, in one statement.
+     * Each row moves only if it is still online/degraded under the provision run the pass looked at:
+     * a restart or provision that replaced the compute meanwhile started a new run, and is left alone.
+     */
+    async markDeadOffline(dead: Array<{ id: string; runId: string | null; reason: DeathReason }>): Promise<StaleWorkspace[]> {
+      if (dead.length === 0) return [];
+      const { rows } = await pool.query<{ id: string; previous: WorkspaceStatus }>(
+        `WITH dead AS (SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[]) AS d(id, run, reason)),
+         stale AS (
+           SELECT w.id, w.status, dead.reason FROM workspaces w JOIN dead ON dead.id = w.id
+            WHERE w.status IN ('online', 'degraded') AND w.runtime <> 'external'
+              AND w.provision_run_id IS NOT DISTINCT FROM dead.run
+            FOR UPDATE OF w SKIP LOCKED),
+         moved AS (
+           UPDATE workspaces w SET status = 'offline', offline_at = now(), updated_at = now() FROM stale
+            WHERE w.id = stale.id RETURNING w.id, stale.status AS previous, stale.reason),
+         inserted AS (
+           INSERT INTO structure_events (event_type, workspace_id, payload)
+           SELECT $4, id, jsonb_build_object('reason', reason, 'previous_status', previous) FROM moved RETURNING workspace_id),
+         notified AS (
+           SELECT pg_notify('molecule_events', json_build_object('type', $4::text, 'workspaceId', workspace_id, 'orgImportId', NULL)::text)
+             FROM inserted)
+         SELECT id, previous FROM moved WHERE (SELECT count(*) FROM notified) >= 0 ORDER BY id`,
+        [dead.map((d) => d.id), dead.map((d) => d.runId), dead.map((d) => d.reason), EVENTS.workspaceOffline],
+      );
+      return rows.map((r) => ({ id: r.id, previousStatus: r.previous }));
+    },
+
     /**
      * Stores the agent's report and applies the status rules (record_heartbeat, migration 011). Null
      * for a missing or removed workspace. `report` holds only the fields the agent sent, clamped.

@@ -7,12 +7,11 @@ import { DomainError } from '../../domain/errors';
 import { ProvisionPhaseKey, WorkspaceIdKey, WorkspaceRuntimeKey } from '../../domain/search-attributes';
 import { FAILURE_TYPES } from '../../domain/errors';
 import { workflowIds, type Runtime } from '../../domain/vocabulary';
+import { signalRestart } from '../../activities/restart-requests';
 import {
   agentRegisteredSignal,
-  restartRequestedSignal,
   type ProvisionInput,
   type ProvisionResult,
-  type RestartInput,
   type DeleteTreeInput,
   type DeleteTreeResult,
 } from '../../workflows/definitions';
@@ -23,6 +22,8 @@ import { singleFlight } from './single-flight';
 export interface WorkflowServiceDeps {
   client: Client;
   taskQueue: string;
+  /** A person's restart gives the workspace a fresh automatic-restart budget (issue 17). */
+  resetAutoRestart: (workspaceId: string) => Promise<void>;
 }
 
 /** Pending-activity failures are internal (engine messages); users see only what kind of trouble it is. */
@@ -43,19 +44,11 @@ export function operationWithFailure(operation: ProvisionOperation, row: { last_
   return { ...operation, last_failure: operation.status === 'FAILED' ? (row.last_sample_error?.slice(0, 500) ?? null) : null };
 }
 
-export function createWorkflowService({ client, taskQueue }: WorkflowServiceDeps) {
-  async function signalRestart(workspaceId: string, rebuildConfig: boolean): Promise<{ workflowId: string; runId: string }> {
-    const workflowId = workflowIds.restart(workspaceId);
-    const handle = await client.workflow.signalWithStart('restartWorkspace', {
-      taskQueue,
-      workflowId,
-      args: [{ workspaceId } satisfies RestartInput],
-      signal: restartRequestedSignal,
-      signalArgs: [{ rebuildConfig }],
-      workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
-      typedSearchAttributes: new TypedSearchAttributes([{ key: WorkspaceIdKey, value: workspaceId }]),
-    });
-    return { workflowId, runId: handle.signaledRunId };
+export function createWorkflowService({ client, taskQueue, resetAutoRestart }: WorkflowServiceDeps) {
+  async function manualRestart(workspaceId: string, rebuildConfig: boolean): Promise<{ workflowId: string; runId: string }> {
+    // Reset first: an automatic restart still pending is void by the time the request lands.
+    await resetAutoRestart(workspaceId);
+    return signalRestart(client, taskQueue, workspaceId, { rebuildConfig });
   }
 
   return {
@@ -140,7 +133,7 @@ export function createWorkflowService({ client, taskQueue }: WorkflowServiceDeps
      * flight share it: their secrets were saved before that signal reached the workflow, and a cycle
      * reads secrets only later (after its stop), so one signal covers them all.
      */
-    requestRestart: singleFlight((workspaceId: string, rebuildConfig: boolean) => `${workspaceId}:${rebuildConfig}`, signalRestart),
+    requestRestart: singleFlight((workspaceId: string, rebuildConfig: boolean) => `${workspaceId}:${rebuildConfig}`, manualRestart),
 
     /**
      * Tells a running provision that its agent registered, with the run that minted the agent's token
