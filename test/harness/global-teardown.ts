@@ -40,14 +40,18 @@ export async function cleanupRun(state: TestServers): Promise<string[]> {
     if (volumes.length) podman(['volume', 'rm', '-f', ...volumes]);
   });
   for (const [name, pid] of Object.entries(state.pids ?? {})) await step(`stop ${name} (pid ${pid})`, () => killProcess(pid));
-  await step('drop database', async () => {
+  await step('drop databases', async () => {
     const db = new URL(state.databaseUrl).pathname.slice(1);
     if (!/^molecule_test_[0-9a-f]+$/.test(db)) throw new Error(`refusing to drop ${db}: not a test database`);
     const admin = new Client({ connectionString: adminDatabaseUrl(state.databaseUrl) });
     await admin.connect();
     try {
+      // The run's database and those a suite made for itself (testDatabase in support/platform.ts).
+      const { rows } = await admin.query<{ datname: string }>('SELECT datname FROM pg_database WHERE datname = $1 OR datname LIKE $2', [db, `${db}\\_%`]);
       // WITH (FORCE) terminates the remaining connections (workers, pools a test forgot to close).
-      await admin.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
+      for (const { datname } of rows) {
+        if (/^molecule_test_[0-9a-f]+(_[a-z0-9]+)?$/.test(datname)) await admin.query(`DROP DATABASE IF EXISTS ${datname} WITH (FORCE)`);
+      }
     } finally {
       await admin.end();
     }

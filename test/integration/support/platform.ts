@@ -9,6 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import type { ComputePorts } from '../../../activities/compute-ports';
 import { buildApp } from '../../../api/app';
+import { ensureDatabase, migrate } from '../../../db/migrate';
 import { loadConfig, type Config } from '../../../config';
 import { buildClients, type PlatformClients } from '../../../worker/clients';
 import { createWorker } from '../../../worker/create-worker';
@@ -66,6 +67,10 @@ export function testEnv(servers: TestServers, taskQueue: string): Record<string,
     AWS_ACCESS_KEY_ID: 'test',
     AWS_SECRET_ACCESS_KEY: 'test',
     HEARTBEAT_INTERVAL_SECONDS: '2',
+    // One database serves every test file of a run, and files that finished leave their agents behind
+    // (their API is gone, so they fall silent): automatic restarts would bring those back in whatever
+    // file runs a liveness pass next. The self-healing suite turns them on in a database of its own.
+    AUTO_RESTART: 'off',
     LOG_LEVEL: 'warn',
   };
 }
@@ -160,6 +165,19 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
   return platform;
 }
 
+
+/**
+ * A database of the suite's own, migrated, beside the run's shared one (named after it, so teardown
+ * drops it too): for a suite whose passes act on every row of a database (automatic restarts).
+ */
+export async function testDatabase(suffix: string): Promise<string> {
+  if (!/^[a-z0-9]{1,20}$/.test(suffix)) throw new Error('testDatabase: suffix of a-z and 0-9 only');
+  const url = new URL(testServers().databaseUrl);
+  url.pathname = `${url.pathname}_${suffix}`;
+  await ensureDatabase(url.toString());
+  await migrate(url.toString());
+  return url.toString();
+}
 
 export interface ExtraApi {
   app: FastifyInstance;
