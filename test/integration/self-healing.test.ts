@@ -255,4 +255,26 @@ describe('what is never restarted automatically', () => {
     expect((await eventCounts(child))[EVENTS.workspaceAutoRestart]).toBe(1);
     expect(sweepErrors).toBe(0);
   });
+
+  it('a workspace deleted right after its agent died stays removed, with no container brought back', async () => {
+    const ids = await Promise.all([0, 1, 2].map((i) => create({ name: `Heal Doomed ${i}`, runtime: 'claude-code', compute: 'docker' })));
+    await waitFor('online', async () => (await Promise.all(ids.map(statusOf))).every((v) => v.status === 'online'), 120_000);
+    await Promise.all(ids.map((id) => p.docker.getContainer(containerName(id)).kill()));
+    // Deletes at three points of the race: before the pass sees the death, once it is offline, once its restart was claimed.
+    const deleteOne = async (id: string) => expect([200, 202]).toContain((await p.api('DELETE', `/workspaces/${id}?confirm=true`)).status);
+    await deleteOne(ids[0]);
+    await waitFor('offline', async () => (await statusOf(ids[1])).status === 'offline', 60_000);
+    await deleteOne(ids[1]);
+    await waitFor('claimed', async () => (await eventCounts(ids[2]))[EVENTS.workspaceAutoRestart] === 1, 60_000);
+    await deleteOne(ids[2]);
+    const rowStatus = async (id: string) => (await p.clients.pool.query('SELECT status FROM workspaces WHERE id = $1', [id])).rows[0].status as string;
+    await waitFor('removed', async () => (await Promise.all(ids.map(rowStatus))).every((st) => st === 'removed'), 120_000);
+    await sleep(8000);
+    for (const id of ids) {
+      expect(await rowStatus(id)).toBe('removed');
+      expect((await p.api('GET', `/workspaces/${id}`)).status).toBe(410);
+      expect(await containersOf(id)).toHaveLength(0);
+      expect((await eventCounts(id))[EVENTS.workspaceRestarted]).toBeUndefined();
+    }
+  });
 });
