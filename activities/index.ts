@@ -8,6 +8,7 @@ import type { Client } from '@temporalio/client';
 import { createDeleteActivities } from './delete-activities';
 import { createImportActivities } from './import-activities';
 import { createLifecycleActivities } from './lifecycle-activities';
+import { createPowerActivities } from './power-activities';
 import { createProvisionActivities } from './provision-activities';
 import { createSweeperActivities } from './sweeper-activities';
 import type { WorkspaceStore } from './workspace-store';
@@ -29,6 +30,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createDeleteActivities(deps),
     ...createSweeperActivities(deps),
     ...createImportActivities(deps),
+    ...createPowerActivities(deps),
   };
 }
 

@@ -242,6 +242,8 @@ export function createProvisionActivities(deps: ProvisionActivityDeps) {
       if (result.outcome === 'missing') throw ApplicationFailure.nonRetryable('workspace not found', FAILURE_TYPES.workspaceNotFound);
       if (result.outcome === 'removed') throw ApplicationFailure.nonRetryable('workspace removed', FAILURE_TYPES.workspaceRemoved);
       if (result.outcome === 'superseded') throw superseded();
+      // Paused or hibernating (A10): fail this run cleanly; the row is left as the operator parked it.
+      if (result.outcome === 'paused') throw ApplicationFailure.nonRetryable('workspace paused', FAILURE_TYPES.workspacePaused);
       return { ...prepared, sealedToken: box.seal(result.token), deadlineAtMs: result.deadlineAt?.getTime() ?? null };
     },
 

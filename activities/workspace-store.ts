@@ -11,6 +11,7 @@ import { createEventStore } from './store/events';
 import { createFileStore } from './store/files';
 import { createIdempotencyStore } from './store/idempotency';
 import { createLivenessStore } from './store/liveness';
+import { createPowerStore } from './store/power';
 import { createSecretStore } from './store/secrets';
 import { createTokenStore } from './store/tokens';
 import { createWorkspaceSettingsStore } from './store/workspace-settings';
@@ -21,6 +22,7 @@ export type { AgentIdentity, AgentAnswer } from './store/credentials';
 export type { ActivityEntry, ActivityFilter } from './store/activity';
 export type { WorkspacePatch } from './store/workspace-settings';
 export type { StaleWorkspace } from './store/liveness';
+export type { ClaimedWorkspace, HibernateClaim, WakeOutcome } from './store/power';
 
 export function createWorkspaceStore(pool: Pool, box: SecretBox) {
   const inTransaction = transactionRunner(pool);
@@ -38,6 +40,7 @@ export function createWorkspaceStore(pool: Pool, box: SecretBox) {
     ...createTokenStore(pool, inTransaction),
     ...createWorkspaceSettingsStore(pool, inTransaction),
     ...createActivityStore(pool),
+    ...createPowerStore(pool, inTransaction),
   };
 }
 
