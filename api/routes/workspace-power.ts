@@ -86,6 +86,9 @@ export const workspacePowerRoutes =
         if (kinds.some((k) => k !== 'none' && !deps.config.computeProviders.has(k))) {
           throw new DomainError('COMPUTE_NOT_CONFIGURED', 503, 'a compute provider these workspaces need is not configured on this platform');
         }
+        if (await power.pauseRunning(row.id)) {
+          throw new DomainError('PAUSE_IN_PROGRESS', 409, 'the pause of this workspace is still stopping compute; retry when it has finished');
+        }
         const count = await power.resume(row.id);
         // The claim found nothing: a concurrent resume, delete or parent pause got there first.
         if (count === 0) throw notPaused();

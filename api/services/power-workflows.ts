@@ -2,7 +2,7 @@
 // answer as soon as their claim has committed: update-with-start on pause-<root> / resume-<root>, whose
 // update handler returns once the claim step is done (USE_EXISTING: a second request attaches to the
 // run in progress). Hibernate is one workspace: the API waits for its result.
-import { WithStartWorkflowOperation, type Client } from '@temporalio/client';
+import { WithStartWorkflowOperation, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { TypedSearchAttributes, WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
 import { WorkspaceIdKey } from '../../domain/search-attributes';
 import { workflowIds } from '../../domain/vocabulary';
@@ -37,6 +37,19 @@ export function createPowerWorkflows({ client, taskQueue }: { client: Client; ta
       const start = new WithStartWorkflowOperation('resumeTree', { ...common(workflowIds.resumeTree(rootId), rootId), args: [{ rootId } satisfies ResumeTreeInput] });
       const { count } = await client.workflow.executeUpdateWithStart(resumeClaimedUpdate, { startWorkflowOperation: start });
       return count;
+    },
+
+    /**
+     * Whether pause-<rootId> is still stopping compute: a resume now would have its new provisions
+     * cancelled by that pause's cancel step, so it waits (409) until the pause has finished.
+     */
+    async pauseRunning(rootId: string): Promise<boolean> {
+      try {
+        return (await client.workflow.getHandle(workflowIds.pauseTree(rootId)).describe()).status.name === 'RUNNING';
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError) return false;
+        throw err;
+      }
     },
 
     /** Runs (or joins) hibernate-<id> and waits for its outcome. */
