@@ -180,6 +180,25 @@ describe('pause and resume (A10.1-2)', () => {
     expect((await p.api('DELETE', `/workspaces/${root}?confirm=true`)).status).toBe(200);
   });
 
+  it('a pause during a provision cancels it: the row stays paused (not failed), the container goes, the volume stays', async () => {
+    const res = await p.api<{ workspace: { id: string }; workflow_id: string }>('POST', '/workspaces', {
+      name: 'Pause In Flight',
+      compute: 'docker',
+      provision_timeout_seconds: 120,
+      secrets: { AGENT_BEHAVIOUR: 'silent' },
+    });
+    const id = res.body.workspace.id;
+    await waitFor('container started', async () => (await containersOf([id])).size === 1);
+    expect((await p.api('POST', `/workspaces/${id}/pause`)).body).toEqual({ status: 'paused', paused_count: 1 });
+    await p.temporal.workflow.getHandle(`pause-${id}`).result();
+    expect((await p.temporal.workflow.getHandle(res.body.workflow_id).describe()).status.name).toBe('CANCELLED');
+    expect((await statuses([id])).get(id)).toBe('paused');
+    expect((await containersOf([id])).size).toBe(0);
+    expect(await volumeExists(p, id)).toBe(true);
+    expect(await liveTokens([id])).toBe(0);
+    expect((await p.api('DELETE', `/workspaces/${id}?confirm=true`)).status).toBe(200);
+  });
+
   it('an external workspace is paused (tokens revoked, no tokenless register) and resumes to awaiting_agent', async () => {
     const created = await p.api<{ workspace: { id: string }; auth_token: string }>('POST', '/workspaces', { name: 'Pause Ext', runtime: 'external' });
     expect(created.status).toBe(201);
@@ -193,6 +212,8 @@ describe('pause and resume (A10.1-2)', () => {
     expect((await p.api('POST', '/registry/register', { workspace_id: id }, null)).status).toBe(401);
     expect((await statuses([id])).get(id)).toBe('paused');
 
+    // A resume waits for the pause of the same root to finish (its cancel step would cancel the new provision).
+    await p.temporal.workflow.getHandle(`pause-${id}`).result();
     expect((await p.api('POST', `/workspaces/${id}/resume`)).body).toEqual({ status: 'provisioning', resumed_count: 1 });
     await waitFor('external awaiting its agent', () => allIn([id], 'awaiting_agent'));
     expect(await liveTokens([id])).toBe(1);
