@@ -9,6 +9,7 @@ import { createAutoRestartActivities } from './auto-restart-activities';
 import { createDeleteActivities } from './delete-activities';
 import { createImportActivities } from './import-activities';
 import { createLifecycleActivities } from './lifecycle-activities';
+import { createPowerActivities } from './power-activities';
 import { createProvisionActivities } from './provision-activities';
 import { createSweeperActivities } from './sweeper-activities';
 import type { WorkspaceStore } from './workspace-store';
@@ -31,6 +32,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createSweeperActivities(deps),
     ...createImportActivities(deps),
     ...createAutoRestartActivities(deps),
+    ...createPowerActivities(deps),
   };
 }
 

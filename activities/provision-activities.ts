@@ -137,9 +137,15 @@ export function createProvisionActivities(deps: ProvisionActivityDeps) {
 
   const requirePort = portRequirer(compute);
 
+  /**
+   * A provision cancelled by a pause or hibernation (A10) keeps the /configs volume: the workspace comes
+   * back on it (a restart's re-provision runs on the volume with the agent's edits).
+   */
+  const keepsVolume = (ws: WorkspaceRow) => ws.status === 'paused' || ws.status === 'hibernating' || ws.status === 'hibernated';
+
   async function removeRunCompute(ws: WorkspaceRow, runId: string): Promise<void> {
     if (ws.compute === 'docker') {
-      const { removed, others } = await requirePort('docker').removeRunContainers(ws.id, runId, { removeVolume: true });
+      const { removed, others } = await requirePort('docker').removeRunContainers(ws.id, runId, { removeVolume: !keepsVolume(ws) });
       if (removed > 0 && others === 0) await store.setComputeRefs(ws.id, { containerName: null });
     } else if (ws.compute === 'ec2') {
       const ec2 = requirePort('ec2');
@@ -242,6 +248,8 @@ export function createProvisionActivities(deps: ProvisionActivityDeps) {
       if (result.outcome === 'missing') throw ApplicationFailure.nonRetryable('workspace not found', FAILURE_TYPES.workspaceNotFound);
       if (result.outcome === 'removed') throw ApplicationFailure.nonRetryable('workspace removed', FAILURE_TYPES.workspaceRemoved);
       if (result.outcome === 'superseded') throw superseded();
+      // Paused or hibernating (A10): fail this run cleanly; the row is left as the operator parked it.
+      if (result.outcome === 'paused') throw ApplicationFailure.nonRetryable('workspace paused', FAILURE_TYPES.workspacePaused);
       return { ...prepared, sealedToken: box.seal(result.token), deadlineAtMs: result.deadlineAt?.getTime() ?? null };
     },
 
@@ -359,7 +367,7 @@ export function createProvisionActivities(deps: ProvisionActivityDeps) {
       if (!ws) return;
       if (input.runId !== undefined) return removeRunCompute(ws, input.runId);
       if (ws.compute === 'docker') {
-        await removeWorkspaceContainer(store, requirePort('docker'), ws.id, { removeVolume: true });
+        await removeWorkspaceContainer(store, requirePort('docker'), ws.id, { removeVolume: !keepsVolume(ws) });
       } else if (ws.compute === 'ec2' && ws.instance_id) {
         await requirePort('ec2').terminateInstance(ws.instance_id);
         await store.setComputeRefs(ws.id, { instanceId: null });

@@ -12,6 +12,7 @@ import { createEventStore } from './store/events';
 import { createFileStore } from './store/files';
 import { createIdempotencyStore } from './store/idempotency';
 import { createLivenessStore } from './store/liveness';
+import { createPowerStore } from './store/power';
 import { createSecretStore } from './store/secrets';
 import { createTokenStore } from './store/tokens';
 import { createWorkspaceSettingsStore } from './store/workspace-settings';
@@ -23,6 +24,7 @@ export type { ActivityEntry, ActivityFilter } from './store/activity';
 export type { WorkspacePatch } from './store/workspace-settings';
 export type { StaleWorkspace, WatchedWorkspace, DeathReason } from './store/liveness';
 export type { AutoRestartPolicy, AutoRestartClaim } from './store/auto-restarts';
+export type { ClaimedWorkspace, HibernateClaim, WakeOutcome } from './store/power';
 
 export function createWorkspaceStore(pool: Pool, box: SecretBox) {
   const inTransaction = transactionRunner(pool);
@@ -41,6 +43,7 @@ export function createWorkspaceStore(pool: Pool, box: SecretBox) {
     ...createWorkspaceSettingsStore(pool, inTransaction),
     ...createActivityStore(pool),
     ...createAutoRestartStore(pool),
+    ...createPowerStore(pool, inTransaction),
   };
 }
 

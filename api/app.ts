@@ -24,6 +24,7 @@ import { modelRoutes } from './routes/model';
 import { registryRoutes } from './routes/registry';
 import { secretRoutes } from './routes/secrets';
 import { tokenRoutes } from './routes/tokens';
+import { workspacePowerRoutes } from './routes/workspace-power';
 import { workspaceSettingsRoutes } from './routes/workspace-settings';
 import { workspaceRoutes } from './routes/workspaces';
 import type { ApiDeps } from './deps';
@@ -88,6 +89,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   await app.register(registryRoutes(deps));
   await app.register(workspaceRoutes(deps));
   await app.register(workspaceSettingsRoutes(deps));
+  await app.register(workspacePowerRoutes(deps));
   await app.register(tokenRoutes(deps));
   await app.register(activityRoutes(deps));
   await app.register(secretRoutes(deps));

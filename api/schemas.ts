@@ -28,6 +28,15 @@ export const MAX_BUDGET_CENTS = 100_000_000_000;
 /** Where an agent in push mode takes work (A5.6 checks the address it points at, after parsing). */
 const pushUrl = z.url({ protocol: /^https?$/ }).max(2048);
 
+/** A10.4: minutes without a heartbeat after which the idle monitor hibernates the workspace; 0 = never. */
+export const MAX_HIBERNATION_IDLE_MINUTES = 525_600;
+const hibernationIdleMinutes = z
+  .number()
+  .int('must be an integer')
+  .min(0)
+  .max(MAX_HIBERNATION_IDLE_MINUTES)
+  .describe('minutes without a heartbeat (and no active task) after which the idle monitor hibernates it; 0 = never');
+
 export const createWorkspaceBody = z.object({
   name: displayName,
   role: z.string().max(200).default(''),
@@ -44,6 +53,7 @@ export const createWorkspaceBody = z.object({
   max_concurrent_tasks: clampInt(1, 100).default(1).describe('clamped to [1, 100]'),
   provision_timeout_seconds: z.number().int().min(1).max(MAX_PROVISION_TIMEOUT_SECONDS).optional(),
   required_env: z.array(envName).max(100).default([]),
+  hibernation_idle_minutes: hibernationIdleMinutes.default(0),
   secrets: z
     .record(envName, z.string().max(64 * 1024))
     .refine((r) => Object.keys(r).length <= 100, 'at most 100 secrets')
@@ -76,6 +86,9 @@ export const deleteQuery = z.object({
 });
 
 export const idParams = z.object({ id: z.uuid() });
+export const hibernateQuery = z.object({
+  force: z.enum(['true', 'false']).optional().describe('true: hibernate even while the agent reports active tasks'),
+});
 export const secretParams = z.object({ id: z.uuid(), name: envName });
 export const globalSecretParams = z.object({ name: envName });
 export const secretBody = z.object({ value: z.string().max(64 * 1024) });
@@ -128,7 +141,7 @@ const singleLine = (max: number) =>
     .refine((s) => !UNSAFE_NAME_CHARS.test(s), 'must not contain control, separator or bidi-override characters');
 const CANVAS_LIMIT = 1e6;
 const canvasCoordinate = z.number().min(-CANVAS_LIMIT).max(CANVAS_LIMIT);
-const PATCH_FIELDS = ['name', 'role', 'runtime', 'tier', 'parent_id', 'collapsed', 'workspace_dir', 'x', 'y', 'budget_limit'] as const;
+const PATCH_FIELDS = ['name', 'role', 'runtime', 'tier', 'parent_id', 'collapsed', 'workspace_dir', 'x', 'y', 'budget_limit', 'hibernation_idle_minutes'] as const;
 
 export const patchWorkspaceBody = z
   .object({
@@ -146,6 +159,7 @@ export const patchWorkspaceBody = z
     x: canvasCoordinate.optional(),
     y: canvasCoordinate.optional(),
     budget_limit: z.unknown().optional().describe('ignored: PATCH /workspaces/:id/budget sets it'),
+    hibernation_idle_minutes: hibernationIdleMinutes.optional(),
   })
   .refine((b) => (b.x === undefined) === (b.y === undefined), { message: 'x and y are set together', path: ['x'] })
   .refine((b) => PATCH_FIELDS.some((f) => b[f] !== undefined), { message: `give at least one of ${PATCH_FIELDS.join(', ')}` });
@@ -231,6 +245,7 @@ export const workspaceView = z.object({
   x: z.number().nullable().describe('canvas position; null when never placed'),
   y: z.number().nullable(),
   last_heartbeat_at: z.string().nullable(),
+  hibernation_idle_minutes: z.number().describe('A10.4: the idle monitor hibernates it after this many minutes without a heartbeat; 0 = never'),
   heartbeat: heartbeatView.describe("the agent's latest heartbeat report (A2); capabilities and idle timeout from its runtime_metadata"),
   removed_at: z.string().nullable(),
   created_at: z.string(),
@@ -283,5 +298,6 @@ export const SCHEMA_FIELD_NAMES: ReadonlySet<string> = new Set(
     bootstrapBody,
     deleteQuery,
     orgImportBody,
+    hibernateQuery,
   ].flatMap((schema) => Object.keys(schema.shape)),
 );

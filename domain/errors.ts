@@ -7,6 +7,8 @@ export const FAILURE_TYPES = {
   missingRequiredEnv: 'MissingRequiredEnv',
   workspaceNotFound: 'WorkspaceNotFound',
   workspaceRemoved: 'WorkspaceRemoved',
+  /** The workspace is paused or hibernating (A10): resume or wake it; a provision never starts it. */
+  workspacePaused: 'WorkspacePaused',
   imageMissing: 'ImageMissing',
   computeUnavailable: 'ComputeUnavailable',
   invalidTemplate: 'InvalidTemplate',

@@ -9,6 +9,7 @@ export const PUBLIC_MESSAGES = {
   cancelled: 'Provisioning was cancelled.',
   abandoned: 'Provisioning stopped before it completed. Provision the workspace again.',
   generic: 'Provisioning failed. See the workspace activity log for details.',
+  paused: 'The workspace is paused or hibernating; resume or wake it to start it again.',
 } as const;
 
 const NAME = /^[A-Z][A-Z0-9_]{0,127}$/;
@@ -34,6 +35,8 @@ export function publicMessageForFailure(type: string | undefined, details?: { mi
       return PUBLIC_MESSAGES.imageMissing;
     case FAILURE_TYPES.computeUnavailable:
       return PUBLIC_MESSAGES.computeUnavailable;
+    case FAILURE_TYPES.workspacePaused:
+      return PUBLIC_MESSAGES.paused;
     default:
       return PUBLIC_MESSAGES.generic;
   }

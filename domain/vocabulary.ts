@@ -67,6 +67,10 @@ export const EVENTS = {
   workspaceAutoRestart: 'WORKSPACE_AUTO_RESTART',
   /** Automatic restarts ran out within their window: the workspace is failed until a person restarts it. */
   workspaceCrashLoop: 'WORKSPACE_CRASH_LOOP',
+  /** POST /workspaces/:id/pause stopped it (or an ancestor's pause did) (A10.1). */
+  workspacePaused: 'WORKSPACE_PAUSED',
+  /** Hibernated by POST /workspaces/:id/hibernate or the idle monitor (A10.3-4). */
+  workspaceHibernated: 'WORKSPACE_HIBERNATED',
   /** PATCH /workspaces/:id changed name, role, runtime, tier, parent, workspace_dir or the canvas fields. */
   workspaceUpdated: 'WORKSPACE_UPDATED',
   orgImportStarted: 'org.import.started',
@@ -129,6 +133,12 @@ export const workflowIds = {
   orgImport: (importId: string) => `org-import-${importId}`,
   orphanSweep: 'orphan-sweeper',
   livenessSweep: 'liveness-sweeper',
+  /** Pause / resume of a subtree, by its root (A10.1-2). */
+  pauseTree: (rootId: string) => `pause-${rootId}`,
+  resumeTree: (rootId: string) => `resume-${rootId}`,
+  hibernate: (workspaceId: string) => `hibernate-${workspaceId}`,
+  /** The idle monitor's Schedule (A10.4). */
+  idleMonitor: 'idle-monitor',
 };
 
 /**

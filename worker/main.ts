@@ -10,6 +10,7 @@ import { sealLegacySnapshots } from '../activities/template-snapshot';
 import { buildClients } from './clients';
 import { createWorker } from './create-worker';
 import { ensureLivenessSchedule, ensureSweeperSchedule } from './sweeper-schedule';
+import { ensureIdleMonitorSchedule } from './idle-monitor-schedule';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -36,6 +37,8 @@ async function main(): Promise<void> {
     log.info({ schedule }, 'orphan sweeper schedule ready');
     const liveness = await ensureLivenessSchedule(temporal, config.TASK_QUEUE);
     log.info({ schedule: liveness }, 'liveness sweeper schedule ready');
+    const idle = await ensureIdleMonitorSchedule(temporal, config.TASK_QUEUE);
+    log.info({ schedule: idle }, 'idle monitor schedule ready');
   }
   log.info({ taskQueue: config.TASK_QUEUE, address: config.TEMPORAL_ADDRESS }, 'worker started');
   // Worker.run() installs SIGINT/SIGTERM handlers that call shutdown() and resolves once drained.

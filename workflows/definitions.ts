@@ -1,5 +1,5 @@
 // Signal, query and update names shared by workflows and the API client.
-import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 
 export const PROVISION_PHASES = [
   'queued',
@@ -167,3 +167,73 @@ export interface ImportOrgResult extends ImportProgress {
   importId: string;
   error: string | null;
 }
+
+// --- pause, resume, hibernation (SPEC-ADDENDUM A10) ---
+
+export interface PauseTreeInput {
+  rootId: string;
+}
+export interface PauseTreeResult {
+  rootId: string;
+  pausedIds: string[];
+  /** Workspaces whose compute did not stop (each recorded as LEAK-SUSPECT); they stay paused. */
+  stopFailures: StopFailure[];
+}
+export interface ResumeTreeInput {
+  rootId: string;
+}
+export interface ResumeTreeResult {
+  rootId: string;
+  resumedIds: string[];
+  /** Provisions started (asynchronously; each workspace's own provision-<id> workflow reports it). */
+  started: number;
+  /** Ids whose provision could not be started (one was running already, or the start failed). */
+  notStarted: string[];
+}
+/** What the claim step of a pause or resume answers the API (A10.1-2): how many rows it took. */
+export interface ClaimCount {
+  count: number;
+}
+/** Waits until the workflow's claim has committed and answers its count (update-with-start). */
+export const pauseClaimedUpdate = defineUpdate<ClaimCount>('pauseClaimed');
+export const resumeClaimedUpdate = defineUpdate<ClaimCount>('resumeClaimed');
+
+export interface PauseBatchInput {
+  workspaceIds: string[];
+}
+export interface PauseBatchResult {
+  stopped: string[];
+  failures: StopFailure[];
+}
+export interface ResumeBatchInput {
+  workspaceIds: string[];
+}
+export interface ResumeBatchResult {
+  started: string[];
+  notStarted: string[];
+}
+
+export interface HibernateInput {
+  workspaceId: string;
+  /** Hibernate even when the agent reports active tasks. */
+  force: boolean;
+}
+export type HibernateResult =
+  | { outcome: 'hibernated'; workspaceId: string }
+  /** Nothing claimed: not online/degraded (any more), or active tasks without force. */
+  | { outcome: 'not_claimed'; workspaceId: string; status: string | null; activeTasks: number }
+  /** The compute did not stop: the workspace runs on in its previous status. */
+  | { outcome: 'stop_failed'; workspaceId: string }
+  /** A pause or delete took the row over while it was hibernating. */
+  | { outcome: 'superseded'; workspaceId: string };
+
+export interface IdleMonitorInput {
+  /** At most this many workspaces per pass (default IDLE_MONITOR_BATCH). */
+  limit?: number;
+}
+export interface IdleMonitorResult {
+  candidates: number;
+  hibernated: string[];
+  skipped: number;
+}
+export const IDLE_MONITOR_BATCH = 100;

@@ -5,3 +5,7 @@ export { deleteWorkspaceTree, deleteComputeBatch } from './delete-tree';
 export { orphanSweep } from './orphan-sweep';
 export { livenessSweep } from './liveness-sweep';
 export { importOrg } from './org-import';
+export { pauseTree, pauseComputeBatch } from './pause-tree';
+export { resumeTree, resumeProvisionBatch } from './resume-tree';
+export { hibernateWorkspace } from './hibernate';
+export { idleMonitor } from './idle-monitor';

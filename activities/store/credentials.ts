@@ -15,7 +15,8 @@ export interface AgentIdentity {
 }
 
 /** What begin_provision (migration 004) did; see there. */
-export type BeginOutcome = 'begun' | 'already' | 'superseded' | 'missing' | 'removed';
+/** `paused`: the row is paused or hibernating (migration 014); no provision may start it. */
+export type BeginOutcome = 'begun' | 'already' | 'superseded' | 'missing' | 'removed' | 'paused';
 
 export interface BeginProvisionRequest {
   workspaceId: string;
@@ -197,7 +198,9 @@ export function createCredentialStore(pool: Pool, box: SecretBox) {
         if (token === null) {
           // After the lock, so two tokenless registers cannot both find no live token.
           const live = await db.query('SELECT 1 FROM workspace_auth_tokens WHERE workspace_id = $1 AND revoked_at IS NULL', [workspaceId]);
-          if (ws.compute !== 'none' || ws.status === 'removed' || (live.rowCount ?? 0) > 0) return { outcome: 'unauthorized' as const };
+          // A paused or hibernated external workspace has no live token on purpose: only resume/wake may mint one.
+          const parked = ws.status === 'removed' || ws.status === 'paused' || ws.status === 'hibernating' || ws.status === 'hibernated';
+          if (ws.compute !== 'none' || parked || (live.rowCount ?? 0) > 0) return { outcome: 'unauthorized' as const };
           newToken = newAuthToken();
           await db.query('INSERT INTO workspace_auth_tokens (workspace_id, token_hash) VALUES ($1, $2)', [workspaceId, hashToken(newToken)]);
         }

@@ -20,6 +20,8 @@ export interface WorkspacePatch {
   /** undefined: unchanged; null: cleared. */
   workspaceDir?: string | null;
   position?: { x: number; y: number };
+  /** A10.4: 0 = never hibernated by the idle monitor. */
+  hibernationIdleMinutes?: number;
 }
 
 export type PatchOutcome =
@@ -32,10 +34,14 @@ export interface BudgetState {
 }
 
 /** Column of each plain field a patch may set. Names are fixed here, never taken from the request. */
-const COLUMN_OF = { name: 'name', role: 'role', runtime: 'runtime', tier: 'tier', parentId: 'parent_id', collapsed: 'collapsed', workspaceDir: 'workspace_dir' } as const;
+const COLUMN_OF = {
+  name: 'name', role: 'role', runtime: 'runtime', tier: 'tier', parentId: 'parent_id', collapsed: 'collapsed', workspaceDir: 'workspace_dir',
+  hibernationIdleMinutes: 'hibernation_idle_minutes',
+} as const;
 /** The API's name of each field, for the event payload and the activity entry. */
 const API_NAME: Record<keyof WorkspacePatch, string> = {
   name: 'name', role: 'role', runtime: 'runtime', tier: 'tier', parentId: 'parent_id', collapsed: 'collapsed', workspaceDir: 'workspace_dir', position: 'x,y',
+  hibernationIdleMinutes: 'hibernation_idle_minutes',
 };
 
 async function checkParent(db: PoolClient, id: string, parentId: string): Promise<'ok' | 'parent_missing' | 'parent_cycle'> {

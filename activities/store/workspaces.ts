@@ -1,7 +1,9 @@
 // The workspaces aggregate: rows, status transitions (each with its event in the same statement),
 // compute references, and the subtree the delete cascade acts on. Every status write goes through
 // setStatus(), which never moves a row out of `removed` (a racing register/heartbeat/provision must
-// not resurrect a deleted workspace).
+// not resurrect a deleted workspace), nor out of `paused`/`hibernating`/`hibernated`: only resume and
+// wake (store/power.ts) take a row out of those (a cancelled provision's compensation must not turn a
+// paused workspace into `failed`).
 import type { Pool } from 'pg';
 import type { ComputeKind, DeliveryMode, EventName, Runtime, UpdateTier, WorkspaceOrigin, WorkspaceStatus } from '../../domain/vocabulary';
 import { createdStatusFor } from '../../domain/workspace-defaults';
@@ -37,6 +39,8 @@ export interface WorkspaceRow {
   /** The run whose token the agent registered with. */
   registered_run_id: string | null;
   last_heartbeat_at: Date | null;
+  /** A10.4: the idle monitor hibernates it after this many minutes without a heartbeat; 0 = never (migration 014). */
+  hibernation_idle_minutes: number;
   /** The agent's latest heartbeat report (A2.1, migration 011); see api/heartbeat-schema.ts. */
   active_tasks: number;
   current_task: string;
@@ -67,7 +71,8 @@ const COLUMNS = `id, name, role, tier, runtime, compute, parent_id, url, status,
   (SELECT l.x FROM canvas_layouts l WHERE l.workspace_id = workspaces.id) AS x,
   (SELECT l.y FROM canvas_layouts l WHERE l.workspace_id = workspaces.id) AS y,
   removed_at, created_at, updated_at,
-  active_tasks, current_task, error_rate, uptime_seconds::float8 AS uptime_seconds, runtime_state, runtime_metadata`;
+  active_tasks, current_task, error_rate, uptime_seconds::float8 AS uptime_seconds, runtime_state, runtime_metadata,
+  hibernation_idle_minutes`;
 
 /** A page position of GET /workspaces: the last row's created_at (to the microsecond, UTC) and id. */
 export interface ListPosition {
@@ -92,6 +97,8 @@ export interface NewWorkspace {
   orgImportId?: string | null;
   /** External only: where the agent already runs (A5.1); the row then starts online. */
   url?: string | null;
+  /** A10.4; default 0 (never hibernated by the idle monitor). */
+  hibernationIdleMinutes?: number;
 }
 
 export function createWorkspaceRows(pool: Pool, inTransaction: InTransaction) {
@@ -106,13 +113,14 @@ export function createWorkspaceRows(pool: Pool, inTransaction: InTransaction) {
     async createWorkspace(input: NewWorkspace, db: Queryable = pool): Promise<WorkspaceRow> {
       const { rows } = await db.query<WorkspaceRow>(
         `INSERT INTO workspaces (name, role, tier, runtime, compute, parent_id, delivery_mode, update_tier, model,
-           budget_limit, max_concurrent_tasks, provision_timeout_seconds, org_import_id, status, required_env, url)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16) RETURNING ${COLUMNS}`,
+           budget_limit, max_concurrent_tasks, provision_timeout_seconds, org_import_id, status, required_env, url,
+           hibernation_idle_minutes)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17) RETURNING ${COLUMNS}`,
         [
           input.name, input.role, input.tier, input.runtime, input.compute, input.parentId, input.deliveryMode,
           input.updateTier, input.model, input.budgetLimit, input.maxConcurrentTasks, input.provisionTimeoutSeconds,
           input.orgImportId ?? null, createdStatusFor(input.compute, input.url ?? null),
-          input.requiredEnv ?? [], input.url ?? null,
+          input.requiredEnv ?? [], input.url ?? null, input.hibernationIdleMinutes ?? 0,
         ],
       );
       return rows[0];
@@ -142,7 +150,7 @@ export function createWorkspaceRows(pool: Pool, inTransaction: InTransaction) {
     },
 
     /**
-     * Returns false when the row is missing or removed (removed is terminal). With `event`, the event
+     * Returns false when the row is missing, removed (terminal), paused or hibernat* (parked by an operator). With `event`, the event
      * is recorded (and broadcast) in the same statement, only when the status was written: one round
      * trip for a transition and its event, and no event for a workspace that was not changed.
      * `ownedByRun`: write only if that provision run owns the row (or none does: rows from before
@@ -162,7 +170,7 @@ export function createWorkspaceRows(pool: Pool, inTransaction: InTransaction) {
             provision_deadline_at = CASE WHEN provision_run_id IS DISTINCT FROM COALESCE($7::text, provision_run_id) THEN NULL
                                          ELSE provision_deadline_at END,
             updated_at = now()
-          WHERE id = $1 AND status <> 'removed'
+          WHERE id = $1 AND status NOT IN ('removed', 'paused', 'hibernating', 'hibernated')
             AND ($6::text IS NULL OR provision_run_id IS NULL OR provision_run_id = $6)`;
       const params = [
         id, status, extra.lastSampleError !== undefined, extra.lastSampleError ?? null, extra.provisionStarted ?? false,

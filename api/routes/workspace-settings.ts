@@ -58,6 +58,7 @@ export const workspaceSettingsRoutes =
           collapsed: body.collapsed,
           workspaceDir: body.workspace_dir,
           position: body.x !== undefined && body.y !== undefined ? { x: body.x, y: body.y } : undefined,
+          hibernationIdleMinutes: body.hibernation_idle_minutes,
         };
         const result = await deps.store.patchWorkspace(id, patch);
         switch (result.outcome) {

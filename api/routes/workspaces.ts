@@ -21,6 +21,18 @@ import { liveWorkspaceLoader } from '../services/live-workspace';
 import { modelSecrets, persistModel } from '../services/model-settings';
 import { operationWithFailure } from '../services/workflow-service';
 import { toWorkspaceView } from '../services/workspace-view';
+import { claimWakeOrThrow } from './workspace-power';
+
+/**
+ * A10 / issue 17: a paused or hibernat* workspace is brought back only by resume or wake; a restart of
+ * it is refused (409) with the route that does.
+ */
+function parkedConflict(row: WorkspaceRow): DomainError | null {
+  if (row.status === 'paused') return new DomainError('WORKSPACE_PAUSED', 409, 'workspace is paused; use POST /workspaces/:id/resume');
+  if (row.status === 'hibernating') return new DomainError('WORKSPACE_HIBERNATING', 409, 'workspace is hibernating; wake it with POST /workspaces/:id/wake once it is hibernated');
+  if (row.status === 'hibernated') return new DomainError('WORKSPACE_HIBERNATED', 409, 'workspace is hibernated; use POST /workspaces/:id/wake');
+  return null;
+}
 
 /** How long DELETE waits for the cascade before answering 202 (the reference used a 30 s detached context). */
 const DELETE_WAIT_MS = 30_000;
@@ -168,6 +180,7 @@ export const workspaceRoutes =
             provisionTimeoutSeconds: body.provision_timeout_seconds ?? null,
             requiredEnv: body.required_env,
             url: body.url ?? null,
+            hibernationIdleMinutes: body.hibernation_idle_minutes,
           }, db);
           // The status the row was created with and its event commit together (A5.1, A5.2).
           if (created.compute === 'none') {
@@ -243,13 +256,22 @@ export const workspaceRoutes =
           tags: ['workspaces'],
           params: idParams,
           body: provisionBody,
-          response: { 201: externalCreated, 202: provisionAccepted, 404: errorResponse, 409: conflictBody, 410: removedBody },
+          response: { 201: externalCreated, 202: provisionAccepted, 404: errorResponse, 409: conflictBody, 410: removedBody, 503: errorResponse },
         },
       },
       async (request, reply) => {
-        const row = await loadLive(request.params.id);
+        let row = await loadLive(request.params.id);
         if (row.status === 'online') {
           throw new DomainError('WORKSPACE_ONLINE', 409, 'workspace is online; use POST /workspaces/:id/restart');
+        }
+        // A hibernated workspace is woken by its provision (claimed hibernated -> provisioning first, so
+        // begin_provision accepts it); paused and hibernating ones are not provisioned (409).
+        if (row.status === 'hibernated') {
+          await claimWakeOrThrow(deps, row.id);
+          row = (await deps.store.getWorkspace(row.id)) ?? row;
+        } else {
+          const parked = parkedConflict(row);
+          if (parked) throw parked;
         }
         // A4: a model given here is stored like one given at create, so the next restart keeps it.
         if (request.body?.model) await persistModel(deps.store, row.id, request.body.model);
@@ -277,12 +299,15 @@ export const workspaceRoutes =
               reset_session: z.boolean(),
             }),
             404: errorResponse,
+            409: errorResponse,
             410: removedBody,
           },
         },
       },
       async (request, reply) => {
         const row = await loadLive(request.params.id);
+        const parked = parkedConflict(row);
+        if (parked) throw parked;
         if (row.compute === 'none') {
           // SPEC: an external agent is not ours to restart; its tokens stay valid.
           return reply.status(200).send({ status: 'noop' as const, reason: 'external runtime: the agent runs outside the platform' });

@@ -52,6 +52,7 @@ export function toWorkspaceView(row: WorkspaceRow, config: Config): WorkspaceVie
     x: row.x,
     y: row.y,
     last_heartbeat_at: iso(row.last_heartbeat_at),
+    hibernation_idle_minutes: row.hibernation_idle_minutes,
     heartbeat: toHeartbeatView(row),
     removed_at: iso(row.removed_at),
     created_at: row.created_at.toISOString(),
