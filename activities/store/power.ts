@@ -189,15 +189,16 @@ export function createPowerStore(pool: Pool, inTransaction: InTransaction) {
 
     /**
      * A10.4: platform-run workspaces that opted in (hibernation_idle_minutes > 0), online or degraded,
-     * with no active task, whose last heartbeat is older than their idle minutes. Oldest first, bounded.
+     * with no active task since longer than their idle minutes (idle_since, migration 016: a live agent
+     * heartbeats all along, so its last heartbeat says nothing about idleness). Idlest first, bounded.
      */
     async idleWorkspaces(limit: number): Promise<string[]> {
       const { rows } = await pool.query<{ id: string }>(
         `SELECT id FROM workspaces
           WHERE hibernation_idle_minutes > 0 AND status IN ('online', 'degraded') AND active_tasks = 0
             AND runtime <> 'external' AND compute <> 'none'
-            AND last_heartbeat_at < now() - make_interval(mins => hibernation_idle_minutes)
-          ORDER BY last_heartbeat_at, id LIMIT $1`,
+            AND idle_since < now() - make_interval(mins => hibernation_idle_minutes)
+          ORDER BY idle_since, id LIMIT $1`,
         [limit],
       );
       return rows.map((r) => r.id);

@@ -3,7 +3,7 @@
 // worker, Postgres and Podman; containers and volumes are observed through the Docker API.
 import { configVolumeName, containerName, EVENTS, WORKSPACE_ID_LABEL } from '../../domain/vocabulary';
 import { TEST_RUN_LABEL } from '../harness/servers';
-import { createOnline, volumeExists } from './support/compute';
+import { createOnline, readTokenFile, volumeExists } from './support/compute';
 import { replayAndMaybeRecord } from './support/histories';
 import { startPlatform, waitFor, type Platform } from './support/platform';
 
@@ -272,7 +272,7 @@ describe('hibernate and wake (A10.3-5)', () => {
     expect((await p.api('DELETE', `/workspaces/${id}?confirm=true`)).status).toBe(200);
   });
 
-  it('the idle monitor hibernates an opted-in workspace whose last heartbeat is older than its idle minutes', async () => {
+  it('the idle monitor hibernates an opted-in workspace idle (no active task) for longer than its idle minutes', async () => {
     const idle = await createOnline(p, { name: 'Hib Idle', compute: 'docker', hibernation_idle_minutes: 1 });
     const fresh = await createOnline(p, { name: 'Hib Fresh', compute: 'docker', hibernation_idle_minutes: 1 });
     const optedOut = await createOnline(p, { name: 'Hib Opted Out', compute: 'docker' });
@@ -284,21 +284,30 @@ describe('hibernate and wake (A10.3-5)', () => {
     expect((await p.api('PATCH', `/workspaces/${idle}`, { hibernation_idle_minutes: 3 })).status).toBe(200);
     expect((await p.api<{ hibernation_idle_minutes: number }>('GET', `/workspaces/${idle}`)).body.hibernation_idle_minutes).toBe(3);
 
-    // The idle agent goes quiet (its container stops) and its last heartbeat is long ago; the opted-out
-    // one is as old but did not opt in; the fresh one keeps beating.
-    await p.docker.getContainer(containerName(idle)).stop({ t: 5 });
-    await p.clients.pool.query(`UPDATE workspaces SET last_heartbeat_at = now() - interval '10 minutes' WHERE id = ANY($1::uuid[])`, [[idle, optedOut]]);
+    // The idle agent keeps heartbeating with no task; it has been idle for 10 minutes (aged here), as has
+    // the opted-out one; the fresh one became idle just now. A busy one reports a task: not idle.
+    const busy = await createOnline(p, { name: 'Hib Busy', compute: 'docker', hibernation_idle_minutes: 1 });
+    await p.clients.pool.query(`UPDATE workspaces SET idle_since = now() - interval '10 minutes' WHERE id = ANY($1::uuid[])`, [[idle, optedOut, busy]]);
+    const busyToken = await readTokenFile(p, busy);
+    expect((await p.api('POST', '/registry/heartbeat', { workspace_id: busy, active_tasks: 1 }, busyToken)).status).toBe(200);
+    // Work resets the idle clock: cleared by the busy report (or restarted by the agent's next idle beat).
+    const { rows: marks } = await p.clients.pool.query(
+      `SELECT id, idle_since IS NULL OR idle_since > now() - interval '1 minute' AS recent FROM workspaces WHERE id = ANY($1::uuid[])`,
+      [[idle, fresh, busy]],
+    );
+    expect(Object.fromEntries(marks.map((r) => [r.id, r.recent]))).toEqual({ [idle]: false, [fresh]: true, [busy]: true });
     const pass = `idle-monitor-test-${Date.now()}`;
     const result = (await p.temporal.workflow.execute('idleMonitor', { taskQueue: p.taskQueue, workflowId: pass, args: [{}] })) as { hibernated: string[] };
     expect(result.hibernated).toContain(idle);
     expect(result.hibernated).not.toContain(fresh);
     expect(result.hibernated).not.toContain(optedOut);
+    expect(result.hibernated).not.toContain(busy);
     const now = await statuses([idle, fresh, optedOut]);
     expect([now.get(idle), now.get(fresh), now.get(optedOut)]).toEqual(['hibernated', 'online', 'online']);
     expect((await containersOf([idle])).size).toBe(0);
     expect(await volumeExists(p, idle)).toBe(true);
     await replayAndMaybeRecord(p.temporal, pass, undefined, 'idle-monitor');
-    for (const id of [idle, fresh, optedOut]) expect((await p.api('DELETE', `/workspaces/${id}?confirm=true`)).status).toBe(200);
+    for (const id of [idle, fresh, optedOut, busy]) expect((await p.api('DELETE', `/workspaces/${id}?confirm=true`)).status).toBe(200);
   });
 });
 
