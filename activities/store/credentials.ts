@@ -185,7 +185,7 @@ export function createCredentialStore(pool: Pool, box: SecretBox) {
       requestedMode?: DeliveryMode,
     ): Promise<
       | { outcome: 'registered'; answer: AgentAnswer; runId: string | null; deliveryMode: DeliveryMode; newToken: string | null }
-      | { outcome: 'unauthorized' | 'removed' | 'url_required' }
+      | { outcome: 'unauthorized' | 'removed' | 'paused' | 'url_required' }
     > {
       return inTransaction(async (db) => {
         const { rows: found } = await db.query<{ runtime: Runtime; compute: string; status: WorkspaceStatus; delivery_mode: DeliveryMode; url: string | null }>(
@@ -206,7 +206,7 @@ export function createCredentialStore(pool: Pool, box: SecretBox) {
         }
         const deliveryMode = resolveDeliveryMode(requestedMode, ws.delivery_mode, ws.runtime);
         if (ws.status !== 'removed' && pushUrlMissing(deliveryMode, ws.runtime, url, ws.url)) return { outcome: 'url_required' as const };
-        const { rows } = await db.query<AgentAnswerRow & { outcome: 'registered' | 'unauthorized' | 'removed'; run_id: string | null }>(
+        const { rows } = await db.query<AgentAnswerRow & { outcome: 'registered' | 'unauthorized' | 'removed' | 'paused'; run_id: string | null }>(
           'SELECT outcome, status, platform_inbound_secret, run_id FROM register_agent($1, $2, $3)',
           [workspaceId, hashToken(newToken ?? token ?? ''), url],
         );

@@ -121,6 +121,9 @@ export const registryRoutes =
         if (registered.outcome === 'url_required') {
           throw new DomainError('PUSH_URL_REQUIRED', 400, 'delivery_mode push needs a url: give the address the agent takes work at, or register with delivery_mode poll');
         }
+        if (registered.outcome === 'paused') {
+          throw new DomainError('WORKSPACE_PAUSED', 409, 'workspace is paused or hibernated: resume or wake it, and its agent gets new credentials');
+        }
         if (registered.outcome !== 'registered') throw registered.outcome === 'removed' ? removed() : unauthorized();
         // The row says online before the workflow hears it; if this signal is lost the workflow
         // re-reads the row at its deadline. The token's run goes with it: a provision counts only a

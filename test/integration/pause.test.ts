@@ -211,6 +211,13 @@ describe('pause and resume (A10.1-2)', () => {
     expect((await p.api('POST', '/registry/register', { workspace_id: id }, created.body.auth_token)).status).toBe(401);
     expect((await p.api('POST', '/registry/register', { workspace_id: id }, null)).status).toBe(401);
     expect((await statuses([id])).get(id)).toBe('paused');
+    // A token minted while paused does not bring it online either (migration 017).
+    const minted = await p.api<{ auth_token: string }>('POST', `/workspaces/${id}/tokens`);
+    expect(minted.status).toBe(201);
+    const refused = await p.api<{ code: string }>('POST', '/registry/register', { workspace_id: id }, minted.body.auth_token);
+    expect([refused.status, refused.body.code]).toEqual([409, 'WORKSPACE_PAUSED']);
+    expect((await statuses([id])).get(id)).toBe('paused');
+    await p.api('DELETE', `/workspaces/${id}/tokens/${(await p.api<{ tokens: Array<{ id: string }> }>('GET', `/workspaces/${id}/tokens`)).body.tokens[0].id}`);
 
     // A resume waits for the pause of the same root to finish (its cancel step would cancel the new provision).
     await p.temporal.workflow.getHandle(`pause-${id}`).result();
