@@ -15,8 +15,14 @@ export interface WorkerProcess {
   kill(): Promise<void>;
 }
 
-export async function startWorkerProcess(p: Platform, extraEnv: Record<string, string> = {}): Promise<WorkerProcess> {
-  const logFile = join(RUN_DIR, `worker-process-${process.pid}-${++spawned}.log`);
+/** One of the platform's entry points (worker/main.ts, api/main.ts) as a child process, ready when `ready` says so. */
+async function startEntryProcess(
+  p: Platform,
+  entry: 'worker' | 'api',
+  extraEnv: Record<string, string>,
+  ready: (log: string) => boolean | Promise<boolean>,
+): Promise<WorkerProcess> {
+  const logFile = join(RUN_DIR, `${entry}-process-${process.pid}-${++spawned}.log`);
   const out = openSync(logFile, 'w');
   const env = {
     ...process.env,
@@ -27,11 +33,11 @@ export async function startWorkerProcess(p: Platform, extraEnv: Record<string, s
     LOG_LEVEL: 'info',
     ...extraEnv,
   };
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'worker', 'main.ts')], { env, stdio: ['ignore', out, out], cwd: ROOT });
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, entry, 'main.ts')], { env, stdio: ['ignore', out, out], cwd: ROOT });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  await waitFor(`worker process ready (log: ${logFile})`, async () => {
-    if (child.exitCode !== null) throw new Error(`worker process exited during start-up: ${readFileSync(logFile, 'utf8').slice(-2000)}`);
-    return existsSync(logFile) && readFileSync(logFile, 'utf8').includes('"worker started"');
+  await waitFor(`${entry} process ready (log: ${logFile})`, async () => {
+    if (child.exitCode !== null) throw new Error(`${entry} process exited during start-up: ${readFileSync(logFile, 'utf8').slice(-2000)}`);
+    return existsSync(logFile) && ready(readFileSync(logFile, 'utf8'));
   });
   return {
     child,
@@ -41,4 +47,15 @@ export async function startWorkerProcess(p: Platform, extraEnv: Record<string, s
       await exited;
     },
   };
+}
+
+export function startWorkerProcess(p: Platform, extraEnv: Record<string, string> = {}): Promise<WorkerProcess> {
+  return startEntryProcess(p, 'worker', extraEnv, (log) => log.includes('"worker started"'));
+}
+
+/** The API entry point on `port` (the same database, Temporal and task queue as `p`); ready once /healthz answers. */
+export function startApiProcess(p: Platform, port: number, extraEnv: Record<string, string> = {}): Promise<WorkerProcess> {
+  return startEntryProcess(p, 'api', { API_PORT: String(port), ...extraEnv }, async () =>
+    fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false),
+  );
 }
