@@ -5,7 +5,7 @@
 // runtimes, removed, paused or hibernated rows, or under a paused parent (the claim's guards).
 import type { Client } from '@temporalio/client';
 import type { Config } from '../config';
-import type { AutoRestartRequest } from '../workflows/definitions';
+import type { AutoRestartRequest } from '../domain/restart-contract';
 import type { MinimalLogger } from './docker-compute';
 import { signalRestart } from './restart-requests';
 import type { AutoRestartPolicy, WorkspaceStore } from './workspace-store';

@@ -5,7 +5,7 @@ import { TypedSearchAttributes, WorkflowIdReusePolicy } from '@temporalio/common
 import type { Client } from '@temporalio/client';
 import { WorkspaceIdKey } from '../domain/search-attributes';
 import { workflowIds } from '../domain/vocabulary';
-import { restartRequestedSignal, type RestartInput, type RestartRequest } from '../workflows/definitions';
+import { RESTART_REQUESTED_SIGNAL, type RestartInput, type RestartRequest } from '../domain/restart-contract';
 
 export async function signalRestart(
   client: Client,
@@ -18,7 +18,7 @@ export async function signalRestart(
     taskQueue,
     workflowId,
     args: [{ workspaceId } satisfies RestartInput],
-    signal: restartRequestedSignal,
+    signal: RESTART_REQUESTED_SIGNAL,
     signalArgs: [request],
     workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
     typedSearchAttributes: new TypedSearchAttributes([{ key: WorkspaceIdKey, value: workspaceId }]),

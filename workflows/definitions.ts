@@ -1,5 +1,8 @@
 // Signal, query and update names shared by workflows and the API client.
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import { RESTART_REQUESTED_SIGNAL, type AutoRestartRequest, type RestartInput, type RestartRequest } from '../domain/restart-contract';
+
+export type { AutoRestartRequest, RestartInput, RestartRequest };
 
 export const PROVISION_PHASES = [
   'queued',
@@ -48,22 +51,8 @@ export interface ProvisionResult {
   sealedToken?: string;
 }
 
-export interface RestartRequest {
-  rebuildConfig: boolean;
-  /** Set when a liveness pass (or a failed automatic cycle) claimed an automatic restart (A9, issue 17). */
-  auto?: AutoRestartRequest;
-}
-
-/** One claimed automatic restart: the claim's seq, which attempt of how many, and the backoff before it. */
-export interface AutoRestartRequest {
-  seq: number;
-  attempt: number;
-  maxAttempts: number;
-  delaySeconds: number;
-}
-
-/** A restart was requested (API: signal-with-start on restart-<workspaceId>). */
-export const restartRequestedSignal = defineSignal<[RestartRequest]>('restartRequested');
+/** A restart was requested (API and liveness pass: signal-with-start on restart-<workspaceId>). */
+export const restartRequestedSignal = defineSignal<[RestartRequest]>(RESTART_REQUESTED_SIGNAL);
 
 export interface RestartState {
   workspaceId: string;
@@ -88,13 +77,6 @@ export const RESTART_CYCLES_PER_RUN = 25;
 export const RESTART_HISTORY_EVENTS = 1_500;
 export const RESTART_HISTORY_BOUND = 2_000;
 
-export interface RestartInput {
-  workspaceId: string;
-  /** Cycles before the run continues as new (default RESTART_CYCLES_PER_RUN; tests lower it). */
-  cyclesPerRun?: number;
-  /** Set by continue-as-new: requests the previous run had received but not yet served. */
-  carried?: { requests: number; rebuildConfig: boolean; auto?: AutoRestartRequest | null };
-}
 
 export interface RestartResult {
   workspaceId: string;
