@@ -16,7 +16,8 @@ import { ADMIN_TOKEN, testEnv, waitFor } from './support/platform';
 
 const ROOT = join(__dirname, '..', '..');
 const servers = testServers();
-const OUT = join(RUN_DIR, `dist-${servers.runId}-${process.pid}`);
+// Named after the run: global teardown removes it if this file dies before its afterAll.
+const OUT = join(RUN_DIR, `dist-${servers.runId}`);
 
 interface Proc {
   name: string;
@@ -28,11 +29,11 @@ const procs: Proc[] = [];
 
 /** Starts a compiled program in its own process group (recorded, so teardown stops it if we do not). */
 function startCompiled(name: string, entry: string, env: NodeJS.ProcessEnv): Proc {
-  const logFile = join(RUN_DIR, `dist-${name}-${servers.runId}-${process.pid}.log`);
+  const logFile = join(RUN_DIR, `dist${name}-${servers.runId}.log`); // pruned with the run's other logs
   const out = openSync(logFile, 'w');
   const child = spawn(process.execPath, [join(OUT, entry)], { cwd: ROOT, env, stdio: ['ignore', out, out], detached: true });
   if (!child.pid) throw new Error(`could not start ${entry}`);
-  recordTestProcess(`dist-${name}-${process.pid}`, child.pid);
+  recordTestProcess(`dist-${name}`, child.pid);
   const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const proc = { name, child, logFile, exit };
   procs.push(proc);
@@ -99,7 +100,7 @@ beforeAll(async () => {
     SWEEPER_ENABLED: 'false',
     LOG_LEVEL: 'info',
     NODE_ENV: 'production',
-    WORKER_HEALTH_FILE: join(RUN_DIR, `dist-worker-health-${servers.runId}-${process.pid}`),
+    WORKER_HEALTH_FILE: join(OUT, 'worker-health'),
   });
   worker = startCompiled('worker', 'worker/main.js', env);
   api = startCompiled('api', 'api/main.js', env);
