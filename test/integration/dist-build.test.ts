@@ -5,7 +5,7 @@
 // the compiled API, registers and goes online, and is deleted. The worker must have loaded the pre-built
 // workflow bundle, not bundled at start. Both stop on SIGTERM with exit 0.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import Docker from 'dockerode';
 import { ensureDatabase } from '../../db/migrate';
@@ -123,6 +123,26 @@ describe('the compiled build (npm run build → node dist/...)', () => {
     expect(line).toBeDefined();
     expect(JSON.parse(line!)).toMatchObject({ workflowBundle: join(OUT, 'workflow-bundle.js'), from: 'build' });
     expect(text).not.toMatch(/bundling the workflow code at start|Workflow bundle created|webpack/i);
+  });
+
+  it('needs only production dependencies (the image installs npm ci --omit=dev)', () => {
+    const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean }> };
+    const required = new Set<string>();
+    const walk = (dir: string): void => {
+      for (const e of readdirSync(dir, { withFileTypes: true })) {
+        const file = join(dir, e.name);
+        if (e.isDirectory()) walk(file);
+        else if (e.name.endsWith('.js') && e.name !== 'workflow-bundle.js') {
+          for (const m of readFileSync(file, 'utf8').matchAll(/\brequire\("([^".][^"]*)"\)/g)) required.add(m[1]);
+        }
+      }
+    };
+    walk(OUT);
+    const packages = [...required].filter((r) => !r.startsWith('node:')).map((r) => r.split('/').slice(0, r.startsWith('@') ? 2 : 1).join('/'));
+    expect(packages).toEqual(expect.arrayContaining(['fastify', '@temporalio/worker', 'pg']));
+    const devOnly = packages.filter((name) => lock.packages[`node_modules/${name}`]?.dev === true);
+    const missing = packages.filter((name) => !lock.packages[`node_modules/${name}`]);
+    expect({ devOnly, missing }).toEqual({ devOnly: [], missing: [] });
   });
 
   it('the API answers /readyz 200 with every dependency checked, and the image healthcheck passes for both', async () => {
