@@ -108,6 +108,10 @@ const schema = z.object({
     .default('dev'),
   /** The worker creates the orphan-sweeper Schedule (every 60 s, one pass at boot) unless this is false. */
   SWEEPER_ENABLED: z.enum(['true', 'false']).default('true'),
+  /** Worker: a pre-built workflow bundle to load (worker/workflow-bundle.ts); unset, a compiled worker uses its build's. */
+  WORKFLOW_BUNDLE_PATH: z.string().default(''),
+  /** Worker: a file whose mtime it refreshes every 10 s while polling (the image's HEALTHCHECK reads it); empty: none. */
+  WORKER_HEALTH_FILE: z.string().default(''),
   /** Persona env files (A7.2): `<root>/<files_dir slug>/env`, read when an import is accepted. */
   MOLECULE_PERSONA_ROOT: z.string().default('/etc/molecule-bootstrap/personas'),
   /** Concurrent GET /events/stream connections per API process; one more answers 429. */

@@ -9,12 +9,18 @@ import { migrate } from '../db/migrate';
 import { sealLegacySnapshots } from '../activities/template-snapshot';
 import { buildClients } from './clients';
 import { createWorker } from './create-worker';
+import { startHealthFile } from './health-file';
+import { resolveWorkflowSource } from './workflow-bundle';
 import { ensureLivenessSchedule, ensureSweeperSchedule } from './sweeper-schedule';
 import { ensureIdleMonitorSchedule } from './idle-monitor-schedule';
 
 async function main(): Promise<void> {
   const config = loadConfig();
   const log = pino({ level: config.LOG_LEVEL, name: 'worker' });
+  // Resolved first, so a build without its bundle fails before anything connects.
+  const workflows = resolveWorkflowSource(config.WORKFLOW_BUNDLE_PATH);
+  if (workflows.kind === 'prebuilt') log.info({ workflowBundle: workflows.codePath, from: workflows.from }, 'using the pre-built workflow bundle');
+  else log.info('bundling the workflow code at start (running from source)');
   await migrate(config.DATABASE_URL);
   const clients = buildClients(config, log);
   if (config.SECRETS_KEY) {
@@ -30,7 +36,7 @@ async function main(): Promise<void> {
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.TASK_QUEUE,
     deps: { store: clients.store, box: clients.box, config, compute: clients.compute, log, temporal },
-    workflowBundlePath: process.env.WORKFLOW_BUNDLE_PATH || undefined,
+    workflowBundlePath: workflows.kind === 'prebuilt' ? workflows.codePath : undefined,
   });
   if (config.SWEEPER_ENABLED === 'true') {
     const schedule = await ensureSweeperSchedule(temporal, config.TASK_QUEUE, { triggerNow: true });
@@ -42,7 +48,11 @@ async function main(): Promise<void> {
   }
   log.info({ taskQueue: config.TASK_QUEUE, address: config.TEMPORAL_ADDRESS }, 'worker started');
   // Worker.run() installs SIGINT/SIGTERM handlers that call shutdown() and resolves once drained.
-  await worker.run();
+  const running = worker.run();
+  const stopHealthFile = startHealthFile(config.WORKER_HEALTH_FILE, () => worker.getState() === 'RUNNING', (err) =>
+    log.warn({ err: err.message, file: config.WORKER_HEALTH_FILE }, 'could not refresh the health file'),
+  );
+  await running.finally(stopHealthFile);
   await connection.close();
   await clientConnection.close();
   await clients.close();

@@ -4,10 +4,11 @@
 // reported at the end, never thrown.
 import { spawnSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { Client } from 'pg';
 import { adminDatabaseUrl } from '../../db/migrate';
 import { killProcess } from './processes';
-import { readStateFile, STATE_ENV, TEST_RUN_LABEL, type TestServers } from './servers';
+import { readStateFile, RUN_DIR, STATE_ENV, TEST_RUN_LABEL, type TestServers } from './servers';
 
 /**
  * Runs the `podman` CLI and returns its output lines. The CLI, not the run's API service, so cleanup
@@ -58,6 +59,8 @@ export async function cleanupRun(state: TestServers): Promise<string[]> {
   });
   rmSync(state.dockerSocket, { force: true });
   rmSync(state.workflowBundlePath, { force: true });
+  // What test/integration/dist-build.test.ts built, if it died before its afterAll.
+  rmSync(join(RUN_DIR, `dist-${state.runId}`), { recursive: true, force: true });
   return problems;
 }
 

@@ -137,18 +137,43 @@ describe('docker-compose.yml', () => {
     }
   });
 
-  it('api and worker run the same entry points as the dev stack, built from the Dockerfile', () => {
+  it('api and worker run the compiled form of the dev stack entry points, built from the Dockerfile', () => {
     const dev = readFileSync(join(ROOT, 'scripts', 'dev.sh'), 'utf8');
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
     for (const [service, entry] of [['api', 'api/main.ts'], ['worker', 'worker/main.ts']] as const) {
-      expect(resolved.services[service].command).toEqual(['npx', 'tsx', entry]);
-      // The same program under tsx (dev.sh calls node_modules/.bin/tsx directly; the image uses npx).
+      const compiled = `dist/${entry.replace(/\.ts$/, '.js')}`;
+      expect(resolved.services[service].command).toEqual(['node', compiled]);
+      expect(pkg.scripts[`start:${service}`]).toBe(`node ${compiled}`);
+      // The same program dev.sh runs from source under tsx.
       expect(dev).toMatch(new RegExp(`\\btsx ${entry.replace('.', '\\.')}\\b`));
       expect(existsSync(join(ROOT, entry))).toBe(true);
       expect(resolved.services[service].build).toMatchObject({ context: expect.any(String) });
     }
-    const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
-    expect(dockerfile).toMatch(/^FROM node:20\b/m);
-    expect(dockerfile).toMatch(/^RUN npm ci\b/m);
+  });
+
+  it('the Dockerfile: a build stage running npm run build, a Node 22 runtime with git, non-root, a healthcheck', () => {
+    const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8').replace(/^\s*#.*$/gm, '');
+    expect(dockerfile).toMatch(/^ARG NODE_IMAGE=node:22-bookworm-slim$/m);
+    const stages = dockerfile.split(/^FROM /m).slice(1);
+    expect(stages.map((s) => s.split('\n')[0].trim())).toEqual(['${NODE_IMAGE} AS build', '${NODE_IMAGE} AS runtime']);
+    const [build, runtime] = stages;
+    expect(build).toMatch(/^RUN npm ci --no-audit/m);
+    expect(build).toMatch(/^RUN npm run build$/m);
+    expect(build).not.toMatch(/--omit=dev/);
+    expect(runtime).toMatch(/^RUN npm ci --omit=dev\b/m);
+    expect(runtime).toMatch(/apt-get install[^\n]*\bgit\b[^\n]*\bca-certificates\b/);
+    expect(runtime).toMatch(/^COPY --from=build \/app\/dist \.\/dist$/m);
+    expect(runtime).toMatch(/^USER node$/m);
+    expect(runtime).toMatch(/^HEALTHCHECK .*CMD \["node", "dist\/scripts\/healthcheck\.js"\]$/m);
+    expect(runtime).toMatch(/^CMD \["node", "dist\/api\/main\.js"\]$/m);
+    expect(runtime).not.toMatch(/\btsx\b/);
+    // What the runtime stage runs exists in the build: the health check's source and the build script.
+    expect(existsSync(join(ROOT, 'scripts', 'healthcheck.ts'))).toBe(true);
+    expect(existsSync(join(ROOT, 'scripts', 'build.ts'))).toBe(true);
+    // The build context keeps what the build needs, and none of the local state.
+    const ignored = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim());
+    for (const needed of ['scripts', 'tsconfig.json', 'tsconfig.build.json', 'org-templates', 'db']) expect(ignored).not.toContain(needed);
+    for (const kept of ['node_modules', 'dist', '.data', '.env']) expect(ignored).toContain(kept);
   });
 
   it('api and worker set only variables config/index.ts reads', () => {
@@ -172,12 +197,16 @@ describe('docker-compose.yml', () => {
     }
   });
 
-  it('the worker reaches the engine: socket mounted at DOCKER_SOCKET, running as root', () => {
-    const worker = resolved.services.worker;
-    const socket = String(worker.environment?.DOCKER_SOCKET);
-    const mounts = (worker.volumes ?? []).map((v) => (typeof v === 'string' ? v.split(':')[1] : v.target));
-    expect(mounts).toContain(socket);
-    expect(worker.user).toBe('root');
+  it('the worker and the api reach the engine: socket mounted at DOCKER_SOCKET, running as root', () => {
+    // The api's /readyz probes every configured provider (503 without the engine); /admin/orphans lists containers.
+    for (const service of ['worker', 'api']) {
+      const s = resolved.services[service];
+      expect(String(s.environment?.COMPUTE_PROVIDERS)).toContain('docker');
+      const socket = String(s.environment?.DOCKER_SOCKET);
+      const mounts = (s.volumes ?? []).map((v) => (typeof v === 'string' ? v.split(':')[1] : v.target));
+      expect(mounts).toContain(socket);
+      expect(s.user).toBe('root');
+    }
   });
 
   it('the workspace network exists under DOCKER_NETWORK and the api is on it', () => {
