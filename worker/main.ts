@@ -11,6 +11,7 @@ import { buildClients } from './clients';
 import { createWorker } from './create-worker';
 import { ensureLivenessSchedule, ensureSweeperSchedule } from './sweeper-schedule';
 import { ensureIdleMonitorSchedule } from './idle-monitor-schedule';
+import { startWorkerMetrics } from './metrics';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -21,6 +22,8 @@ async function main(): Promise<void> {
     const sealed = await sealLegacySnapshots(clients.pool, clients.box);
     if (sealed > 0) log.info({ sealed }, 'sealed env values of import snapshots written before the sealed-snapshot migration');
   }
+  // Before the first NativeConnection: it installs the SDK runtime with its Prometheus exporter.
+  const served = await startWorkerMetrics(config, log);
   const connection = await NativeConnection.connect(temporalConnectionOptions(config));
   // A plain client too: delete activities wait on cancelled workflows through it.
   const clientConnection = await Connection.connect(temporalConnectionOptions(config));
@@ -31,6 +34,7 @@ async function main(): Promise<void> {
     taskQueue: config.TASK_QUEUE,
     deps: { store: clients.store, box: clients.box, config, compute: clients.compute, log, temporal },
     workflowBundlePath: process.env.WORKFLOW_BUNDLE_PATH || undefined,
+    metrics: served?.metrics,
   });
   if (config.SWEEPER_ENABLED === 'true') {
     const schedule = await ensureSweeperSchedule(temporal, config.TASK_QUEUE, { triggerNow: true });
@@ -46,6 +50,7 @@ async function main(): Promise<void> {
   await connection.close();
   await clientConnection.close();
   await clients.close();
+  await served?.close();
   log.info('worker stopped');
 }
 
