@@ -1,5 +1,6 @@
 // Signal, query and update names shared by workflows and the API client.
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { WorkspaceLabel } from '../domain/workflow-summary';
 
 export const PROVISION_PHASES = [
   'queued',
@@ -90,6 +91,8 @@ export const RESTART_HISTORY_BOUND = 2_000;
 
 export interface RestartInput {
   workspaceId: string;
+  /** Names the workspace in the summary of the provision each cycle starts (absent in runs before issue 18). */
+  workspace?: WorkspaceLabel;
   /** Cycles before the run continues as new (default RESTART_CYCLES_PER_RUN; tests lower it). */
   cyclesPerRun?: number;
   /** Set by continue-as-new: requests the previous run had received but not yet served. */
