@@ -49,8 +49,8 @@ export interface AutoRestarterDeps {
 export function createAutoRestarter({ store, config, log, temporal }: AutoRestarterDeps) {
   const policy = autoRestartPolicy(config);
   const reason = crashLoopReason(policy);
-  const request = (workspaceId: string, auto: AutoRestartRequest) =>
-    signalRestart(temporal as Client, config.TASK_QUEUE, workspaceId, { rebuildConfig: false, auto });
+  const request = async (workspaceId: string, auto: AutoRestartRequest) =>
+    signalRestart(temporal as Client, config.TASK_QUEUE, workspaceId, { rebuildConfig: false, auto }, await store.getWorkspace(workspaceId));
 
   return {
     policy,

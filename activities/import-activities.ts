@@ -3,6 +3,7 @@
 // recorded in org_import_items, so a re-run of the activity finds its rows instead of duplicating them.
 // Every workspace an import creates carries its provenance (origin `import`, the org key, the import
 // id); merge dedupe and reconcile only ever match workspaces of the same org.
+import type { WorkspaceLabel } from '../domain/workflow-summary';
 import { ApplicationFailure } from '@temporalio/activity';
 import type { PoolClient } from 'pg';
 import { absolutePositions, flattenTemplate, type FlatWorkspace, type OrgTemplate } from '../domain/org-template';
@@ -35,7 +36,8 @@ export interface LevelResult {
   /** Existing workspaces left alone because a provision of theirs is already running (outcome `skipped`). */
   skippedProvisioning?: number;
   /** Workspaces of this level that need compute provisioned (new, or existing and failed). */
-  toProvision: Array<{ key: string; workspaceId: string }>;
+  /** `workspace` names the child provision in the Temporal UI (absent in results recorded before issue 18). */
+  toProvision: Array<{ key: string; workspaceId: string; workspace?: WorkspaceLabel }>;
 }
 
 export interface ImportCounts {
@@ -252,8 +254,16 @@ export function createImportActivities({ store, box, config }: ImportActivityDep
         );
       });
       // Derived from the rows, so a re-run of this activity answers exactly as the first run did.
-      const { rows } = await pool.query<{ key: string; outcome: ImportItemOutcome; workspace_id: string | null; compute: ComputeKind | null; status: string | null }>(
-        `SELECT i.key, i.outcome, i.workspace_id, w.compute, w.status
+      const { rows } = await pool.query<{
+        key: string;
+        outcome: ImportItemOutcome;
+        workspace_id: string | null;
+        compute: ComputeKind | null;
+        status: string | null;
+        name: string | null;
+        runtime: string | null;
+      }>(
+        `SELECT i.key, i.outcome, i.workspace_id, w.compute, w.status, w.name, w.runtime
            FROM org_import_items i LEFT JOIN workspaces w ON w.id = i.workspace_id
           WHERE i.import_id = $1 AND i.depth = $2 ORDER BY i.key`,
         [input.importId, input.depth],
@@ -267,7 +277,11 @@ export function createImportActivities({ store, box, config }: ImportActivityDep
         // Merge provisions what is new or failed; online/offline workspaces keep the compute they have.
         toProvision: rows
           .filter((r) => r.workspace_id && r.compute && r.compute !== 'none' && (r.outcome === 'created' || (r.outcome === 'existing' && r.status === 'failed')))
-          .map((r) => ({ key: r.key, workspaceId: r.workspace_id as string })),
+          .map((r) => ({
+            key: r.key,
+            workspaceId: r.workspace_id as string,
+            workspace: { name: r.name ?? '', runtime: r.runtime ?? '', compute: r.compute as string },
+          })),
       };
     },
 

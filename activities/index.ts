@@ -13,6 +13,7 @@ import { createPowerActivities } from './power-activities';
 import { createProvisionActivities } from './provision-activities';
 import { createSweeperActivities } from './sweeper-activities';
 import type { WorkspaceStore } from './workspace-store';
+import type { ActivityMetrics } from '../worker/metrics';
 
 export interface ActivityDeps {
   store: WorkspaceStore;
@@ -22,6 +23,8 @@ export interface ActivityDeps {
   log: Logger;
   /** Lets delete wait for cancelled operations to finish and the liveness pass request restarts; the worker passes its own client. */
   temporal?: Client;
+  /** Sweeper findings are counted here when the worker serves metrics (worker/metrics.ts). */
+  metrics?: ActivityMetrics;
 }
 
 export function createActivities(deps: ActivityDeps) {

@@ -3,8 +3,9 @@
 // replica or worker, lands in its one restart workflow and is coalesced there.
 import { TypedSearchAttributes, WorkflowIdReusePolicy } from '@temporalio/common';
 import type { Client } from '@temporalio/client';
-import { WorkspaceIdKey } from '../domain/search-attributes';
+import { WorkspaceIdKey, WorkspaceNameKey } from '../domain/search-attributes';
 import { workflowIds } from '../domain/vocabulary';
+import { workspaceNameAttribute, workspaceSummary, type WorkspaceLabel } from '../domain/workflow-summary';
 import { RESTART_REQUESTED_SIGNAL, type RestartInput, type RestartRequest } from '../domain/restart-contract';
 
 export async function signalRestart(
@@ -12,20 +13,27 @@ export async function signalRestart(
   taskQueue: string,
   workspaceId: string,
   request: RestartRequest,
+  /** Names the workspace in the run's summary and WorkspaceName (null: a row gone meanwhile; its id then). */
+  workspace: WorkspaceLabel | null,
 ): Promise<{ workflowId: string; runId: string }> {
   const workflowId = workflowIds.restart(workspaceId);
+  const what = workspace ? workspaceSummary('', workspace).trimStart() : `workspace ${workspaceId}`;
   const handle = await client.workflow.signalWithStart('restartWorkspace', {
     taskQueue,
     workflowId,
-    args: [{ workspaceId } satisfies RestartInput],
+    // The label names the restart's provision child in the UI too (only read when this starts a run).
+    args: [(workspace ? { workspaceId, workspace } : { workspaceId }) satisfies RestartInput],
     signal: RESTART_REQUESTED_SIGNAL,
     signalArgs: [request],
     workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
-    typedSearchAttributes: new TypedSearchAttributes([{ key: WorkspaceIdKey, value: workspaceId }]),
+    typedSearchAttributes: new TypedSearchAttributes([
+      { key: WorkspaceIdKey, value: workspaceId },
+      ...(workspace ? [{ key: WorkspaceNameKey, value: workspaceNameAttribute(workspace.name) }] : []),
+    ]),
     // Shown in the Temporal UI's list and detail pages for the run this request starts.
     staticSummary: request.auto
-      ? `auto-restart of workspace ${workspaceId}, attempt ${request.auto.attempt} of ${request.auto.maxAttempts}`
-      : `restart of workspace ${workspaceId}`,
+      ? `auto-restart ${what}, attempt ${request.auto.attempt} of ${request.auto.maxAttempts}`
+      : `restart ${what}`,
   });
   return { workflowId, runId: handle.signaledRunId };
 }

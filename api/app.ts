@@ -28,6 +28,7 @@ import { workspacePowerRoutes } from './routes/workspace-power';
 import { workspaceSettingsRoutes } from './routes/workspace-settings';
 import { workspaceRoutes } from './routes/workspaces';
 import type { ApiDeps } from './deps';
+import { countedClient, createApiMetrics, installApiMetrics } from './metrics';
 import { createEventHub } from './services/event-hub';
 import { createWorkflowService } from './services/workflow-service';
 
@@ -61,6 +62,10 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   // JSON only: any other content type is a 415, not a string for zod to puzzle over.
   app.removeContentTypeParser('text/plain');
   installStrictJsonParser(app);
+  // Before the routes, so every answer is counted; starts and signals are counted on the client.
+  const metrics = createApiMetrics();
+  installApiMetrics(app, metrics, { adminToken: opts.config.ADMIN_TOKEN, metricsToken: opts.config.METRICS_TOKEN });
+  const temporal = countedClient(opts.temporal, metrics);
 
   await app.register(swagger, {
     openapi: {
@@ -77,9 +82,11 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
     config: opts.config,
     store: opts.store,
     box: opts.box,
-    temporal: opts.temporal,
+    temporal,
     compute: opts.compute,
-    workflows: createWorkflowService({ client: opts.temporal, taskQueue: opts.config.TASK_QUEUE, resetAutoRestart: opts.store.resetAutoRestart }),
+    workflows: createWorkflowService({ client: temporal, taskQueue: opts.config.TASK_QUEUE, resetAutoRestart: opts.store.resetAutoRestart,
+      workspaceLabel: (id) => opts.store.getWorkspace(id),
+    }),
     eventHub: createEventHub(opts.config.DATABASE_URL, app.log),
     adminGuard: adminGuard(opts.config.ADMIN_TOKEN),
     requireSecretsKey: secretsKeyGuard(opts.config.SECRETS_KEY),

@@ -30,6 +30,18 @@ const schema = z.object({
   API_PORT: optionalInt(0, 65535).transform((v) => v ?? 8080),
   /** Bearer token for admin (mutating) routes. Empty means admin routes answer 401 to everyone. */
   ADMIN_TOKEN: z.string().default(''),
+  /**
+   * Bearer token that may read GET /metrics (and nothing else), for the Prometheus scraper; the admin
+   * token reads it too. Empty: only the admin token.
+   */
+  METRICS_TOKEN: z.string().default(''),
+  /**
+   * The worker serves Prometheus text (its own metrics and the Temporal SDK's) at /metrics on this
+   * port, without authentication: bind it where only the scraper reaches it. Empty or 0: no server.
+   */
+  WORKER_METRICS_PORT: optionalInt(0, 65535).transform((v) => v ?? 0),
+  /** The interface of the worker's metrics server; 0.0.0.0 in a container the scraper reaches over a network. */
+  WORKER_METRICS_HOST: z.string().default('127.0.0.1'),
   /** 32-byte key (hex or base64) for AES-256-GCM encryption of secrets at rest. */
   SECRETS_KEY: z.string().default(''),
   /** URL the agents inside workspaces use to reach the API (registration, heartbeats). */

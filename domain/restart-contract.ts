@@ -1,6 +1,7 @@
 // What the restart workflow takes and is sent, shared by the workflow (workflows/restart.ts), the
 // API and the liveness pass (activities/restart-requests.ts), so the client side needs nothing from
 // workflow code. workflows/definitions.ts defines the signal with this name.
+import type { WorkspaceLabel } from './workflow-summary';
 
 /** The signal the API and the liveness pass send with signal-with-start on restart-<workspaceId>. */
 export const RESTART_REQUESTED_SIGNAL = 'restartRequested';
@@ -21,6 +22,8 @@ export interface RestartRequest {
 
 export interface RestartInput {
   workspaceId: string;
+  /** Names the workspace in the summary of the provision each cycle starts (absent in runs before issue 18). */
+  workspace?: WorkspaceLabel;
   /** Cycles before the run continues as new (default RESTART_CYCLES_PER_RUN; tests lower it). */
   cyclesPerRun?: number;
   /** Set by continue-as-new: requests the previous run had received but not yet served. */

@@ -8,3 +8,4 @@ export const WorkspaceRuntimeKey = defineSearchAttributeKey(SEARCH_ATTRIBUTES.wo
 export const ProvisionPhaseKey = defineSearchAttributeKey(SEARCH_ATTRIBUTES.provisionPhase, SearchAttributeType.KEYWORD);
 export const OrgImportIdKey = defineSearchAttributeKey(SEARCH_ATTRIBUTES.orgImportId, SearchAttributeType.KEYWORD);
 export const AutoRestartKey = defineSearchAttributeKey(SEARCH_ATTRIBUTES.autoRestart, SearchAttributeType.KEYWORD);
+export const WorkspaceNameKey = defineSearchAttributeKey(SEARCH_ATTRIBUTES.workspaceName, SearchAttributeType.KEYWORD);

@@ -94,6 +94,8 @@ export const STATUS_MGMT_CAPABILITY = 'status_mgmt';
 export const SEARCH_ATTRIBUTES = {
   workspaceId: 'WorkspaceId',
   workspaceRuntime: 'WorkspaceRuntime',
+  /** The workspace's name when the run started, so the UI's list says which workspace a run is about. */
+  workspaceName: 'WorkspaceName',
   provisionPhase: 'ProvisionPhase',
   orgImportId: 'OrgImportId',
   /** Set on a restart run serving an automatic restart: `attempt k of N` (the UI's list can filter on it). */

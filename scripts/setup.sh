@@ -18,11 +18,12 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
 fi
 
 # 2. Debian packages: Podman (serves the Docker Engine API), runc (its runtime here), busybox-static
-#    for the agent image, docker-compose (validates docker-compose.yml only; no engine runs here), and
+#    for the agent image, docker-compose (validates docker-compose.yml only; no engine runs here),
+#    chromium (the browser test drives it through playwright-core, which downloads no browser), and
 #    python3-venv when the venv still has to be created (Debian's python3 lacks ensurepip without it).
 step="apt packages"
 need_apt=()
-for pkg in podman runc busybox-static docker-compose; do
+for pkg in podman runc busybox-static docker-compose chromium; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if { [ ! -x .venv/bin/temporal ] || [ ! -x .venv/bin/moto_server ]; } && ! python3 -c 'import ensurepip' >/dev/null 2>&1; then

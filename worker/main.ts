@@ -13,6 +13,7 @@ import { startHealthFile } from './health-file';
 import { resolveWorkflowSource } from './workflow-bundle';
 import { ensureLivenessSchedule, ensureSweeperSchedule } from './sweeper-schedule';
 import { ensureIdleMonitorSchedule } from './idle-monitor-schedule';
+import { startWorkerMetrics } from './metrics';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -27,6 +28,8 @@ async function main(): Promise<void> {
     const sealed = await sealLegacySnapshots(clients.pool, clients.box);
     if (sealed > 0) log.info({ sealed }, 'sealed env values of import snapshots written before the sealed-snapshot migration');
   }
+  // Before the first NativeConnection: it installs the SDK runtime with its Prometheus exporter.
+  const served = await startWorkerMetrics(config, log);
   const connection = await NativeConnection.connect(temporalConnectionOptions(config));
   // A plain client too: delete activities wait on cancelled workflows through it.
   const clientConnection = await Connection.connect(temporalConnectionOptions(config));
@@ -37,6 +40,7 @@ async function main(): Promise<void> {
     taskQueue: config.TASK_QUEUE,
     deps: { store: clients.store, box: clients.box, config, compute: clients.compute, log, temporal },
     workflowBundlePath: workflows.kind === 'prebuilt' ? workflows.codePath : undefined,
+    metrics: served?.metrics,
   });
   if (config.SWEEPER_ENABLED === 'true') {
     const schedule = await ensureSweeperSchedule(temporal, config.TASK_QUEUE, { triggerNow: true });
@@ -56,6 +60,7 @@ async function main(): Promise<void> {
   await connection.close();
   await clientConnection.close();
   await clients.close();
+  await served?.close();
   log.info('worker stopped');
 }
 

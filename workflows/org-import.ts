@@ -21,7 +21,8 @@ import {
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { ImportActivities } from '../activities/import-activities';
-import { WorkspaceIdKey } from '../domain/search-attributes';
+import { WorkspaceIdKey, WorkspaceNameKey } from '../domain/search-attributes';
+import { workspaceNameAttribute, workspaceSummary, type WorkspaceLabel } from '../domain/workflow-summary';
 import { workflowIds, type ImportItemOutcome } from '../domain/vocabulary';
 import { dbActivityOptions, dbLocalActivityOptions } from './activity-options';
 import { deleteWorkspaceTree } from './delete-tree';
@@ -39,7 +40,7 @@ export const DEFAULT_PROVISION_CONCURRENCY = 8;
  */
 export const ITEM_ISOLATION_PATCH = 'org-import-item-isolation';
 
-type Item = { key: string; workspaceId: string };
+type Item = { key: string; workspaceId: string; workspace?: WorkspaceLabel };
 type ItemResult = { key: string; outcome: ImportItemOutcome; error?: string };
 
 export async function importOrg(input: ImportOrgInput): Promise<ImportOrgResult> {
@@ -168,8 +169,13 @@ function provisionChild(item: Item, parentId: string) {
     workflowId: workflowIds.provision(item.workspaceId),
     args: [{ workspaceId: item.workspaceId }],
     parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
-    typedSearchAttributes: [{ key: WorkspaceIdKey, value: item.workspaceId }],
+    typedSearchAttributes: [
+      { key: WorkspaceIdKey, value: item.workspaceId },
+      ...(item.workspace ? [{ key: WorkspaceNameKey, value: workspaceNameAttribute(item.workspace.name) }] : []),
+    ],
     memo: { startedBy: parentId },
+    // Items recorded before issue 18 carry no label: their children start as they did.
+    ...(item.workspace ? { staticSummary: workspaceSummary('provision (import)', item.workspace) } : {}),
   });
 }
 

@@ -18,7 +18,8 @@ import {
 import type { PreparedProvision, ProvisionActivities } from '../activities/provision-activities';
 import { FAILURE_TYPES } from '../domain/errors';
 import { PUBLIC_MESSAGES, publicMessageForFailure, timeoutMessage } from '../domain/public-errors';
-import { ProvisionPhaseKey, WorkspaceRuntimeKey } from '../domain/search-attributes';
+import { ProvisionPhaseKey, WorkspaceNameKey, WorkspaceRuntimeKey } from '../domain/search-attributes';
+import { workspaceNameAttribute } from '../domain/workflow-summary';
 import { computeActivityOptions, dbActivityOptions, dbLocalActivityOptions } from './activity-options';
 import {
   agentRegisteredSignal,
@@ -89,7 +90,12 @@ export async function provisionWorkspace(input: ProvisionInput): Promise<Provisi
   const begun = fast ? await db.beginProvision(prepareInput).catch(failPrepare) : null;
   const prepared: PreparedProvision = begun ?? (await db.prepareProvision(prepareInput).catch(failPrepare));
   state.timeoutSeconds = prepared.timeoutSeconds;
-  upsertSearchAttributes([{ key: WorkspaceRuntimeKey, value: prepared.runtime }]);
+  // The name too (issue 18), in the same upsert: a provision started as a child (import, restart,
+  // resume) or by an older API is found by its workspace's name in the UI all the same.
+  upsertSearchAttributes([
+    { key: WorkspaceRuntimeKey, value: prepared.runtime },
+    ...(prepared.name ? [{ key: WorkspaceNameKey, value: workspaceNameAttribute(prepared.name) }] : []),
+  ]);
 
   let sealedToken: string;
   if (begun) {

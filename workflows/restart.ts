@@ -28,7 +28,8 @@ import {
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { AutoRestartActivities } from '../activities/auto-restart-activities';
 import type { LifecycleActivities } from '../activities/lifecycle-activities';
-import { AutoRestartKey, WorkspaceIdKey } from '../domain/search-attributes';
+import { AutoRestartKey, WorkspaceIdKey, WorkspaceNameKey } from '../domain/search-attributes';
+import { workspaceNameAttribute, workspaceSummary, type WorkspaceLabel } from '../domain/workflow-summary';
 import { workflowIds } from '../domain/vocabulary';
 import { dbActivityOptions, computeActivityOptions } from './activity-options';
 import {
@@ -101,6 +102,7 @@ export async function restartWorkspace(input: RestartInput): Promise<RestartResu
       await continueAsNew<typeof restartWorkspace>({
         workspaceId,
         cyclesPerRun: input.cyclesPerRun,
+        ...(input.workspace ? { workspace: input.workspace } : {}),
         carried: { requests, rebuildConfig: rebuildRequested, auto: autoPending },
       });
     }
@@ -150,7 +152,7 @@ export async function restartWorkspace(input: RestartInput): Promise<RestartResu
       await compute.removeContainer({ workspaceId, removeVolume: rebuildConfig });
 
       state.phase = 'reprovisioning';
-      await reprovision(workspaceId, `${runId}-${cycles}`);
+      await reprovision(workspaceId, `${runId}-${cycles}`, input.workspace);
       await db.emitRestarted({ workspaceId, runId, cycle: cycles });
       await db.recordLifecycle({ workspaceId, action: 'restart.cycle', message: `restart cycle ${cycles} completed`, dedupeKey: `${runId}:cycle:${cycles}` });
     } catch (err) {
@@ -188,7 +190,7 @@ function showAutoRestart(req: AutoRestartRequest): void {
 }
 
 /** Runs the provision workflow as a child, superseding (cancelling) a provision already running. */
-async function reprovision(workspaceId: string, attemptTag: string): Promise<void> {
+async function reprovision(workspaceId: string, attemptTag: string, workspace: WorkspaceLabel | undefined): Promise<void> {
   const workflowId = workflowIds.provision(workspaceId);
   for (let waited = 0; ; waited++) {
     try {
@@ -197,8 +199,13 @@ async function reprovision(workspaceId: string, attemptTag: string): Promise<voi
         args: [{ workspaceId }],
         // A cancelled restart cancels its provision, whose compensation then removes the new container.
         parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
-        typedSearchAttributes: [{ key: WorkspaceIdKey, value: workspaceId }],
+        typedSearchAttributes: [
+          { key: WorkspaceIdKey, value: workspaceId },
+          ...(workspace ? [{ key: WorkspaceNameKey, value: workspaceNameAttribute(workspace.name) }] : []),
+        ],
         memo: { startedBy: attemptTag },
+        // Runs started before issue 18 have no label: their children start as they did.
+        ...(workspace ? { staticSummary: workspaceSummary('provision (restart)', workspace) } : {}),
       });
       return;
     } catch (err) {

@@ -16,7 +16,7 @@ const notHibernated = () => new DomainError('NOT_FOUND', 404, 'workspace not fou
 const conflict = errorResponse.extend({ active_tasks: z.number().optional() });
 
 /** Starts the provision of a workspace a wake claimed; a start that fails marks it failed (it can be provisioned again). */
-export async function startWakeProvision(deps: ApiDeps, row: Pick<WorkspaceRow, 'id' | 'runtime'>): Promise<{ workflowId: string; runId: string }> {
+export async function startWakeProvision(deps: ApiDeps, row: Pick<WorkspaceRow, 'id' | 'name' | 'runtime' | 'compute'>): Promise<{ workflowId: string; runId: string }> {
   try {
     const started = await deps.workflows.startProvision(row, { model: null });
     return { workflowId: started.workflowId, runId: started.runId };
@@ -54,7 +54,7 @@ export const workspacePowerRoutes =
       async (request) => {
         const row = await deps.store.getWorkspace(request.params.id);
         if (!row || row.status === 'removed' || row.status === 'paused') throw new DomainError('NOT_FOUND', 404, 'workspace not found or already paused');
-        const count = await power.pause(row.id);
+        const count = await power.pause(row);
         return { status: 'paused' as const, paused_count: count };
       },
     );
@@ -89,7 +89,7 @@ export const workspacePowerRoutes =
         if (await power.pauseRunning(row.id)) {
           throw new DomainError('PAUSE_IN_PROGRESS', 409, 'the pause of this workspace is still stopping compute; retry when it has finished');
         }
-        const count = await power.resume(row.id);
+        const count = await power.resume(row);
         // The claim found nothing: a concurrent resume, delete or parent pause got there first.
         if (count === 0) throw notPaused();
         return { status: 'provisioning' as const, resumed_count: count };
@@ -120,7 +120,7 @@ export const workspacePowerRoutes =
         if (row.active_tasks > 0 && !force) {
           throw new DomainError('ACTIVE_TASKS', 409, 'the agent reports active tasks; retry later or with ?force=true', { active_tasks: row.active_tasks });
         }
-        const result = await power.hibernate(row.id, force);
+        const result = await power.hibernate(row, force);
         switch (result.outcome) {
           case 'hibernated':
             return { status: 'hibernated' as const };

@@ -15,6 +15,7 @@ import { gatherTemplateMaterials, type SnapshotFile } from '../../activities/tem
 import { readSnapshot, sealTemplateSecrets, SNAPSHOT_FORMAT } from '../../activities/template-snapshot';
 import type { WorkspaceStore } from '../../activities/workspace-store';
 import { DomainError } from '../../domain/errors';
+import { importSummary } from '../../domain/workflow-summary';
 import {
   collectEnvRequirements,
   contentAddress,
@@ -196,6 +197,8 @@ export function createOrgImportService({ config, store, box, client, log }: OrgI
         workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
         workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
         typedSearchAttributes: new TypedSearchAttributes([{ key: OrgImportIdKey, value: importId }]),
+        // The Temporal UI's list says which template and how big: "import Acme Org (42 workspaces, merge)".
+        staticSummary: importSummary(template.name, countWorkspaces(template), mode) + (retryOf ? `, retry of ${retryOf}` : ''),
       });
       return { importId, workflowId, runId: handle.firstExecutionRunId };
     } catch (err) {

@@ -4,8 +4,9 @@
 // run in progress). Hibernate is one workspace: the API waits for its result.
 import { WithStartWorkflowOperation, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { TypedSearchAttributes, WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
-import { WorkspaceIdKey } from '../../domain/search-attributes';
+import { WorkspaceIdKey, WorkspaceNameKey } from '../../domain/search-attributes';
 import { workflowIds } from '../../domain/vocabulary';
+import { workspaceNameAttribute, workspaceSummary, type WorkspaceLabel } from '../../domain/workflow-summary';
 import {
   pauseClaimedUpdate,
   resumeClaimedUpdate,
@@ -15,26 +16,35 @@ import {
   type ResumeTreeInput,
 } from '../../workflows/definitions';
 
+type Workspace = WorkspaceLabel & { id: string };
+
 export function createPowerWorkflows({ client, taskQueue }: { client: Client; taskQueue: string }) {
-  const common = (workflowId: string, workspaceId: string) => ({
+  /** Options of a start; the summary and WorkspaceName say in the Temporal UI which workspace it is about. */
+  const common = (workflowId: string, action: string, workspace: Workspace) => ({
     taskQueue,
     workflowId,
     workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
     workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
-    typedSearchAttributes: new TypedSearchAttributes([{ key: WorkspaceIdKey, value: workspaceId }]),
+    typedSearchAttributes: new TypedSearchAttributes([
+      { key: WorkspaceIdKey, value: workspace.id },
+      { key: WorkspaceNameKey, value: workspaceNameAttribute(workspace.name) },
+    ]),
+    staticSummary: workspaceSummary(action, workspace),
   });
 
   return {
     /** Starts (or joins) pause-<rootId> and answers how many workspaces its claim paused. */
-    async pause(rootId: string): Promise<number> {
-      const start = new WithStartWorkflowOperation('pauseTree', { ...common(workflowIds.pauseTree(rootId), rootId), args: [{ rootId } satisfies PauseTreeInput] });
+    async pause(root: Workspace): Promise<number> {
+      const rootId = root.id;
+      const start = new WithStartWorkflowOperation('pauseTree', { ...common(workflowIds.pauseTree(rootId), 'pause', root), args: [{ rootId } satisfies PauseTreeInput] });
       const { count } = await client.workflow.executeUpdateWithStart(pauseClaimedUpdate, { startWorkflowOperation: start });
       return count;
     },
 
     /** Starts (or joins) resume-<rootId> and answers how many workspaces its claim moved to provisioning. */
-    async resume(rootId: string): Promise<number> {
-      const start = new WithStartWorkflowOperation('resumeTree', { ...common(workflowIds.resumeTree(rootId), rootId), args: [{ rootId } satisfies ResumeTreeInput] });
+    async resume(root: Workspace): Promise<number> {
+      const rootId = root.id;
+      const start = new WithStartWorkflowOperation('resumeTree', { ...common(workflowIds.resumeTree(rootId), 'resume', root), args: [{ rootId } satisfies ResumeTreeInput] });
       const { count } = await client.workflow.executeUpdateWithStart(resumeClaimedUpdate, { startWorkflowOperation: start });
       return count;
     },
@@ -53,9 +63,10 @@ export function createPowerWorkflows({ client, taskQueue }: { client: Client; ta
     },
 
     /** Runs (or joins) hibernate-<id> and waits for its outcome. */
-    async hibernate(workspaceId: string, force: boolean): Promise<HibernateResult> {
+    async hibernate(workspace: Workspace, force: boolean): Promise<HibernateResult> {
+      const workspaceId = workspace.id;
       const handle = await client.workflow.start('hibernateWorkspace', {
-        ...common(workflowIds.hibernate(workspaceId), workspaceId),
+        ...common(workflowIds.hibernate(workspaceId), force ? 'hibernate (forced)' : 'hibernate', workspace),
         args: [{ workspaceId, force } satisfies HibernateInput],
       });
       return (await handle.result()) as HibernateResult;

@@ -4,7 +4,8 @@ import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Clien
 import { TypedSearchAttributes } from '@temporalio/common';
 import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
 import { DomainError } from '../../domain/errors';
-import { ProvisionPhaseKey, WorkspaceIdKey, WorkspaceRuntimeKey } from '../../domain/search-attributes';
+import { ProvisionPhaseKey, WorkspaceIdKey, WorkspaceNameKey, WorkspaceRuntimeKey } from '../../domain/search-attributes';
+import { workspaceNameAttribute, workspaceSummary, type WorkspaceLabel } from '../../domain/workflow-summary';
 import { FAILURE_TYPES } from '../../domain/errors';
 import { workflowIds, type Runtime } from '../../domain/vocabulary';
 import { signalRestart } from '../../activities/restart-requests';
@@ -24,6 +25,8 @@ export interface WorkflowServiceDeps {
   taskQueue: string;
   /** A person's restart gives the workspace a fresh automatic-restart budget (issue 17). */
   resetAutoRestart: (workspaceId: string) => Promise<void>;
+  /** The workspace's name, runtime and compute, for the summary its runs show in the Temporal UI. */
+  workspaceLabel?: (workspaceId: string) => Promise<WorkspaceLabel | null>;
 }
 
 /** Pending-activity failures are internal (engine messages); users see only what kind of trouble it is. */
@@ -44,11 +47,18 @@ export function operationWithFailure(operation: ProvisionOperation, row: { last_
   return { ...operation, last_failure: operation.status === 'FAILED' ? (row.last_sample_error?.slice(0, 500) ?? null) : null };
 }
 
-export function createWorkflowService({ client, taskQueue, resetAutoRestart }: WorkflowServiceDeps) {
+export function createWorkflowService({ client, taskQueue, resetAutoRestart, workspaceLabel = async () => null }: WorkflowServiceDeps) {
   async function manualRestart(workspaceId: string, rebuildConfig: boolean): Promise<{ workflowId: string; runId: string }> {
     // Reset first: an automatic restart still pending is void by the time the request lands.
     await resetAutoRestart(workspaceId);
-    return signalRestart(client, taskQueue, workspaceId, { rebuildConfig });
+    return signalRestart(client, taskQueue, workspaceId, { rebuildConfig }, await workspaceLabel(workspaceId));
+  }
+
+  /** Summary and WorkspaceName of a run about one workspace (its id when the row is not found). */
+  function naming(action: string, workspaceId: string, label: WorkspaceLabel | null) {
+    return label
+      ? { staticSummary: workspaceSummary(action, label), names: [{ key: WorkspaceNameKey, value: workspaceNameAttribute(label.name) }] }
+      : { staticSummary: `${action} workspace ${workspaceId}`, names: [] };
   }
 
   return {
@@ -64,6 +74,7 @@ export function createWorkflowService({ client, taskQueue, resetAutoRestart }: W
       const workflowId = workflowIds.deleteTree(rootId);
       let handle: WorkflowHandle;
       let runId: string;
+      const { staticSummary, names } = naming(purge ? 'delete (purge)' : 'delete', rootId, await workspaceLabel(rootId));
       try {
         const started = await client.workflow.start('deleteWorkspaceTree', {
           taskQueue,
@@ -72,7 +83,8 @@ export function createWorkflowService({ client, taskQueue, resetAutoRestart }: W
           memo: { purge },
           workflowIdConflictPolicy: purge ? WorkflowIdConflictPolicy.FAIL : WorkflowIdConflictPolicy.USE_EXISTING,
           workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
-          typedSearchAttributes: new TypedSearchAttributes([{ key: WorkspaceIdKey, value: rootId }]),
+          typedSearchAttributes: new TypedSearchAttributes([{ key: WorkspaceIdKey, value: rootId }, ...names]),
+          staticSummary,
         });
         handle = started;
         runId = started.firstExecutionRunId;
@@ -92,7 +104,7 @@ export function createWorkflowService({ client, taskQueue, resetAutoRestart }: W
       return { workflowId, runId, result };
     },
 
-    async startProvision(workspace: { id: string; runtime: Runtime }, input: Omit<ProvisionInput, 'workspaceId'>) {
+    async startProvision(workspace: { id: string; name: string; runtime: Runtime; compute: string }, input: Omit<ProvisionInput, 'workspaceId'>) {
       const workflowId = workflowIds.provision(workspace.id);
       try {
         const handle = await client.workflow.start('provisionWorkspace', {
@@ -106,7 +118,10 @@ export function createWorkflowService({ client, taskQueue, resetAutoRestart }: W
             { key: WorkspaceIdKey, value: workspace.id },
             { key: WorkspaceRuntimeKey, value: workspace.runtime },
             { key: ProvisionPhaseKey, value: 'queued' },
+            { key: WorkspaceNameKey, value: workspaceNameAttribute(workspace.name) },
           ]),
+          // The Temporal UI's list and detail pages say which workspace this run is about.
+          staticSummary: workspaceSummary('provision', workspace),
         });
         return { workflowId, runId: handle.firstExecutionRunId, handle };
       } catch (err) {

@@ -4,9 +4,10 @@
 // MOLECULE_TEST_STATE) for the tests, so concurrent runs never collide. A server that cannot start
 // fails the run with the reason and its log tail; nothing is ever skipped.
 //
-// Temporal dev server flags (temporal CLI 1.9.1, `temporal server start-dev --help`): --headless (no Web
-// UI, so no --ui-port needed), --ip, --port (gRPC), --http-port and --metrics-port (both default to a
-// random free port, pinned here so the log says where they are), --namespace, --log-level, and
+// Temporal dev server flags (temporal CLI 1.9.1, `temporal server start-dev --help`): --ui-ip/--ui-port
+// (the Web UI, on loopback and a free port: the browser test opens it), --ui-disable-news-fetch (it
+// would reach out to the internet), --ip, --port (gRPC), --http-port and --metrics-port (both default
+// to a random free port, pinned here so the log says where they are), --namespace, --log-level, and
 // --search-attribute NAME=Keyword (repeatable). No --db-filename: the state lives in memory.
 //
 // moto and RunInstances ClientToken (checked against moto 5.2.5's server): moto does NOT implement
@@ -94,7 +95,7 @@ export default async function globalSetup(): Promise<void> {
 
   const runId = randomBytes(4).toString('hex');
   const stateFile = stateFileFor(runId);
-  const [temporalPort, temporalHttp, temporalMetrics, motoPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+  const [temporalPort, temporalHttp, temporalMetrics, motoPort, temporalUi] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
   const dockerSocket = join(RUN_DIR, `podman-${runId}.sock`);
   const logs = { temporal: join(RUN_DIR, `temporal-${runId}.log`), podman: join(RUN_DIR, `podman-${runId}.log`), moto: join(RUN_DIR, `moto-${runId}.log`) };
   for (const f of Object.values(logs)) rmSync(f, { force: true });
@@ -108,6 +109,7 @@ export default async function globalSetup(): Promise<void> {
     runId,
     databaseUrl,
     temporalAddress: `127.0.0.1:${temporalPort}`,
+    temporalUiUrl: `http://127.0.0.1:${temporalUi}`,
     temporalNamespace: 'default',
     dockerSocket,
     ec2Endpoint: `http://127.0.0.1:${motoPort}`,
@@ -128,7 +130,7 @@ export default async function globalSetup(): Promise<void> {
     pids.temporal = startDetached(
       TEMPORAL,
       [
-        'server', 'start-dev', '--headless', '--ip', '127.0.0.1', '--port', String(temporalPort), '--http-port', String(temporalHttp),
+        'server', 'start-dev', '--ui-ip', '127.0.0.1', '--ui-port', String(temporalUi), '--ui-disable-news-fetch', '--ip', '127.0.0.1', '--port', String(temporalPort), '--http-port', String(temporalHttp),
         '--metrics-port', String(temporalMetrics), '--namespace', 'default', '--log-level', 'error',
         ...SEARCH_ATTRIBUTE_NAMES.flatMap((n) => ['--search-attribute', `${n}=Keyword`]),
       ],

@@ -14,6 +14,8 @@ export interface TestServers {
   /** Postgres database created for this run (migrated), dropped in teardown. */
   databaseUrl: string;
   temporalAddress: string;
+  /** The dev server's Web UI (loopback), e.g. http://127.0.0.1:5xxxx */
+  temporalUiUrl: string;
   temporalNamespace: string;
   /** Path of the Podman Docker-API socket started for this run. */
   dockerSocket: string;
