@@ -73,6 +73,8 @@ export function installErrorHandling(
 ): void {
   const postgresUnavailable = postgresUnavailableCheck(opts.databaseUrl);
   app.setErrorHandler((err: FastifyError | Error, request: FastifyRequest, reply: FastifyReply) => {
+    // A request for no route fails before the not-found handler (e.g. QUERY without a content type): it still gets 404/405.
+    if (request.is404 && opts.notFound) return opts.notFound(request.url.split('?')[0], reply);
     if (hasZodFastifySchemaValidationErrors(err)) {
       const context = (err as FastifyError).validationContext;
       const details = err.validation.map((v) => ({

@@ -57,7 +57,7 @@ export const createWorkspaceBody = z.object({
   secrets: z
     .record(envName, z.string().max(64 * 1024))
     .refine((r) => Object.keys(r).length <= 100, 'at most 100 secrets')
-    .meta({ maxProperties: 100 })
+    .meta({ maxProperties: 100, propertyNames: { pattern: ENV_NAME.source } })
     .optional()
     .describe('workspace secrets, stored encrypted before provisioning starts; never returned'),
 })
@@ -77,16 +77,23 @@ export const createWorkspaceBody = z.object({
     ],
   });
 
-export const provisionBody = z.object({ model: z.string().max(200).optional() }).default({});
+/**
+ * A body that may be left out. Fastify validates a missing body as null, so null is no body too (and the
+ * document says so: nullable, not required); the route sees the default.
+ */
+const optionalBody = <T extends z.ZodObject>(shape: T, fallback: z.output<T>) => shape.nullish().transform((b) => b ?? fallback);
 
-export const restartBody = z
+const provisionFields = z.object({ model: z.string().max(200).optional() });
+export const provisionBody = optionalBody(provisionFields, {});
+
+const restartFields = z
   .object({
     rebuild_config: z.boolean().default(false).describe('write /configs anew from the stored files'),
     template: z.string().max(100).optional().describe('take /configs from this directory under TEMPLATES_ROOT'),
     apply_template: z.boolean().optional().describe('take /configs from the directory matched by the workspace name, else <runtime>-default'),
     reset: z.boolean().optional().describe('start a fresh agent session: the config volume is recreated'),
-  })
-  .default({ rebuild_config: false });
+  });
+export const restartBody = optionalBody(restartFields, { rebuild_config: false });
 
 export const deleteQuery = z.object({
   confirm: z.enum(['true', 'false']).optional(),
@@ -165,7 +172,7 @@ export const patchWorkspaceBody = z
     parent_id: z.uuid().nullable().optional().describe('null makes it a root; never itself or one of its descendants'),
     collapsed: z.boolean().optional(),
     workspace_dir: singleLine(4096)
-      .refine((s) => s.startsWith('/'), 'must be an absolute path')
+      .regex(/^\//, 'must be an absolute path')
       .nullable()
       .optional()
       .describe('absolute; null clears; applied at the next restart (the answer says needs_restart)'),
@@ -303,8 +310,8 @@ export const orgImportBody = z.xor([
 export const SCHEMA_FIELD_NAMES: ReadonlySet<string> = new Set(
   [
     createWorkspaceBody,
-    provisionBody.unwrap(),
-    restartBody.unwrap(),
+    provisionFields,
+    restartFields,
     idParams,
     secretParams,
     globalSecretParams,
