@@ -51,7 +51,7 @@ export const heartbeatBody = z.object({
   runtime_state: z
     .string()
     .max(HEARTBEAT_LIMITS.runtimeStateChars)
-    .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), 'must not contain control characters')
+    .regex(/^[^\u0000-\u001f\u007f]*$/, 'must not contain control characters')
     .nullish()
     .describe('"" when healthy; "wedged" degrades the workspace'),
   runtime_metadata: runtimeMetadata.nullish().describe('{capabilities:{name:bool}, idle_timeout_seconds?}; kept until replaced'),
