@@ -11,6 +11,7 @@ import type { ComputePorts } from '../activities/compute-ports';
 import type { SecretBox } from '../activities/crypto';
 import type { WorkspaceStore } from '../activities/workspace-store';
 import { adminGuard, secretsKeyGuard } from './auth';
+import { finishDocument, installContract, notFoundOrNotAllowed } from './contract';
 import { installErrorHandling, installStrictJsonParser } from './errors';
 import { BODY_LIMIT_BYTES } from './limits';
 import { activityRoutes } from './routes/activity';
@@ -58,7 +59,9 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
-  installErrorHandling(app, { databaseUrl: opts.config.DATABASE_URL });
+  // Before any route: it completes each route's documented answers as the route is added.
+  const contract = installContract(app);
+  installErrorHandling(app, { databaseUrl: opts.config.DATABASE_URL, notFound: notFoundOrNotAllowed(contract) });
   // JSON only: any other content type is a 415, not a string for zod to puzzle over.
   app.removeContentTypeParser('text/plain');
   installStrictJsonParser(app);
@@ -74,6 +77,7 @@ export async function buildApp(opts: BuildAppOptions): Promise<FastifyInstance> 
       security: [{ bearer: [] }],
     },
     transform: jsonSchemaTransform,
+    transformObject: finishDocument(contract),
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

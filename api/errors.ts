@@ -42,6 +42,7 @@ function sanitizedPath(context: string | undefined, instancePath: string): strin
 /**
  * JSON bodies must be valid UTF-8: Node's default decoding silently turns bad bytes into U+FFFD, which
  * would let malformed names through. The parse itself is Fastify's (prototype-poisoning protection).
+ * An empty body is no body, not a 400.
  */
 export function installStrictJsonParser(app: FastifyInstance): void {
   const parseJson = app.getDefaultJsonParser('error', 'error');
@@ -53,6 +54,9 @@ export function installStrictJsonParser(app: FastifyInstance): void {
     if (charset && charset !== 'utf-8' && charset !== 'utf8') {
       return done(Object.assign(new Error('unsupported charset'), { statusCode: 415, code: 'FST_ERR_CTP_INVALID_MEDIA_TYPE' }), undefined);
     }
+    // An empty body under this content type is no body (issue 18): many clients send the header on a
+    // DELETE or a body-less POST. The route's schema then decides, as for a request without the header.
+    if ((body as Buffer).length === 0) return done(null, undefined);
     let text: string;
     try {
       text = utf8.decode(body as Buffer);
@@ -63,9 +67,14 @@ export function installStrictJsonParser(app: FastifyInstance): void {
   });
 }
 
-export function installErrorHandling(app: FastifyInstance, opts: { databaseUrl: string }): void {
+export function installErrorHandling(
+  app: FastifyInstance,
+  opts: { databaseUrl: string; notFound?: (path: string, reply: FastifyReply) => FastifyReply },
+): void {
   const postgresUnavailable = postgresUnavailableCheck(opts.databaseUrl);
   app.setErrorHandler((err: FastifyError | Error, request: FastifyRequest, reply: FastifyReply) => {
+    // A request for no route fails before the not-found handler (e.g. QUERY without a content type): it still gets 404/405.
+    if (request.is404 && opts.notFound) return opts.notFound(request.url.split('?')[0], reply);
     if (hasZodFastifySchemaValidationErrors(err)) {
       const context = (err as FastifyError).validationContext;
       const details = err.validation.map((v) => ({
@@ -96,8 +105,9 @@ export function installErrorHandling(app: FastifyInstance, opts: { databaseUrl: 
     request.log.error({ err }, 'unhandled error');
     return reply.status(500).send({ error: 'internal error', code: 'INTERNAL', request_id: request.id } satisfies ErrorBody);
   });
-  app.setNotFoundHandler((_request, reply) => {
-    reply.status(404).send({ error: 'route not found', code: 'ROUTE_NOT_FOUND' } satisfies ErrorBody);
+  app.setNotFoundHandler((request, reply) => {
+    if (opts.notFound) return opts.notFound(request.url.split('?')[0], reply);
+    return reply.status(404).send({ error: 'route not found', code: 'ROUTE_NOT_FOUND' } satisfies ErrorBody);
   });
 }
 

@@ -30,10 +30,12 @@ const reportText = (max: number) =>
     .refine(NO_NUL, 'must not contain NUL characters')
     .transform((s) => (s.length <= max ? s : Array.from(s).slice(0, max).join('')));
 
+const CAPABILITY_NAME = /^[A-Za-z0-9_.:-]{1,64}$/;
 export const runtimeMetadata = z.object({
   capabilities: z
-    .record(z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'capability names are 1-64 letters, digits, _ . : -'), z.boolean())
+    .record(z.string().regex(CAPABILITY_NAME, 'capability names are 1-64 letters, digits, _ . : -'), z.boolean())
     .refine((caps) => Object.keys(caps).length <= HEARTBEAT_LIMITS.capabilities, `at most ${HEARTBEAT_LIMITS.capabilities} capabilities`)
+    .meta({ maxProperties: HEARTBEAT_LIMITS.capabilities, propertyNames: { pattern: CAPABILITY_NAME.source } })
     .default({}),
   idle_timeout_seconds: clamped(0, HEARTBEAT_LIMITS.idleTimeoutSeconds).nullish(),
 });
@@ -49,7 +51,7 @@ export const heartbeatBody = z.object({
   runtime_state: z
     .string()
     .max(HEARTBEAT_LIMITS.runtimeStateChars)
-    .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), 'must not contain control characters')
+    .regex(/^[^\u0000-\u001f\u007f]*$/, 'must not contain control characters')
     .nullish()
     .describe('"" when healthy; "wedged" degrades the workspace'),
   runtime_metadata: runtimeMetadata.nullish().describe('{capabilities:{name:bool}, idle_timeout_seconds?}; kept until replaced'),

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { TEMPLATE_FILE_LIMITS } from '../activities/template-files';
 import { MAX_PROVISION_TIMEOUT_SECONDS } from '../domain/provision-timeout';
 import { heartbeatBody, heartbeatView, runtimeMetadata } from './heartbeat-schema';
-import { DELIVERY_MODES, UPDATE_TIERS, WORKSPACE_ORIGINS, WORKSPACE_STATUSES, COMPUTE_KINDS, RUNTIMES, UNSAFE_NAME_CHARS } from '../domain/vocabulary';
+import { DELIVERY_MODES, UPDATE_TIERS, WORKSPACE_ORIGINS, WORKSPACE_STATUSES, COMPUTE_KINDS, RUNTIMES, SAFE_NAME, SAFE_TEXT } from '../domain/vocabulary';
 
 const clampInt = (min: number, max: number) =>
   z
@@ -16,12 +16,12 @@ const clampInt = (min: number, max: number) =>
 export const ENV_NAME = /^[A-Z][A-Z0-9_]{0,127}$/;
 const envName = z.string().regex(ENV_NAME, 'must match ^[A-Z][A-Z0-9_]{0,127}$');
 // Names end up in git identities, container env, logs and UIs: the template parser's rule applies.
+// Checked as patterns (not refinements) so that the OpenAPI document states them too; then trimmed.
 const displayName = z
   .string()
-  .trim()
-  .min(1, 'must not be empty')
   .max(200, 'must be at most 200 characters')
-  .refine((s) => !UNSAFE_NAME_CHARS.test(s), 'must not contain control, separator or bidi-override characters');
+  .regex(SAFE_NAME, 'must have a visible character and no control, separator or bidi-override characters')
+  .trim();
 
 export const MAX_BUDGET_CENTS = 100_000_000_000;
 
@@ -57,6 +57,7 @@ export const createWorkspaceBody = z.object({
   secrets: z
     .record(envName, z.string().max(64 * 1024))
     .refine((r) => Object.keys(r).length <= 100, 'at most 100 secrets')
+    .meta({ maxProperties: 100, propertyNames: { pattern: ENV_NAME.source } })
     .optional()
     .describe('workspace secrets, stored encrypted before provisioning starts; never returned'),
 })
@@ -67,18 +68,32 @@ export const createWorkspaceBody = z.object({
   .refine((b) => b.url === undefined || b.external === true || b.runtime === 'external', {
     path: ['url'],
     message: 'only an external workspace takes a url; platform-run agents are reached at their container or instance',
+  })
+  // The two rules above, for the document.
+  .meta({
+    allOf: [
+      { not: { required: ['external', 'runtime'], properties: { external: { enum: [true] }, runtime: { not: { enum: ['external'] } } } } },
+      { anyOf: [{ not: { required: ['url'] } }, { required: ['external'], properties: { external: { enum: [true] } } }, { required: ['runtime'], properties: { runtime: { enum: ['external'] } } }] },
+    ],
   });
 
-export const provisionBody = z.object({ model: z.string().max(200).optional() }).default({});
+/**
+ * A body that may be left out. Fastify validates a missing body as null, so null is no body too (and the
+ * document says so: nullable, not required); the route sees the default.
+ */
+const optionalBody = <T extends z.ZodObject>(shape: T, fallback: z.output<T>) => shape.nullish().transform((b) => b ?? fallback);
 
-export const restartBody = z
+const provisionFields = z.object({ model: z.string().max(200).optional() });
+export const provisionBody = optionalBody(provisionFields, {});
+
+const restartFields = z
   .object({
     rebuild_config: z.boolean().default(false).describe('write /configs anew from the stored files'),
     template: z.string().max(100).optional().describe('take /configs from this directory under TEMPLATES_ROOT'),
     apply_template: z.boolean().optional().describe('take /configs from the directory matched by the workspace name, else <runtime>-default'),
     reset: z.boolean().optional().describe('start a fresh agent session: the config volume is recreated'),
-  })
-  .default({ rebuild_config: false });
+  });
+export const restartBody = optionalBody(restartFields, { rebuild_config: false });
 
 export const deleteQuery = z.object({
   confirm: z.enum(['true', 'false']).optional(),
@@ -97,21 +112,26 @@ export const secretWriteBody = z.object({ key: envName, value: secretBody.shape.
 /** Written by the platform itself: a file set may not replace them. */
 const RESERVED = new Set(['.auth_token', 'bootstrap.env']);
 
+/** A relative path: segments of no control characters or backslashes, none empty, `.` or `..`. */
+const SEGMENT = '(?!\\.\\.?(?:/|$))[^/\\u0000-\\u001f\\u007f-\\u009f\\\\]+';
+const RELATIVE_PATH = new RegExp(`^${SEGMENT}(?:/${SEGMENT})*$`);
 const filePath = z
   .string()
   .min(1)
+  .regex(RELATIVE_PATH, 'must be a relative path without empty, . or .. segments, control characters or backslashes')
   .refine((p) => Buffer.byteLength(p, 'utf8') <= TEMPLATE_FILE_LIMITS.maxPathBytes, `must be at most ${TEMPLATE_FILE_LIMITS.maxPathBytes} bytes`)
-  .refine((p) => !/[\u0000-\u001f\u007f-\u009f\\]/.test(p), 'must not contain control characters or backslashes')
-  .refine((p) => !p.startsWith('/') && p.split('/').every((seg) => seg !== '' && seg !== '.' && seg !== '..'), 'must be a relative path without empty, . or .. segments')
-  .refine((p) => !RESERVED.has(p), 'names a file the platform writes itself');
+  .refine((p) => !RESERVED.has(p), 'names a file the platform writes itself')
+  .meta({ maxLength: TEMPLATE_FILE_LIMITS.maxPathBytes, not: { enum: [...RESERVED] } });
 
-const fileEntry = z
-  .object({
+/** Exactly one of content (UTF-8 text) or content_base64 (binary): a one-of in the document. */
+const fileEntry = z.xor([
+  z.object({ path: filePath, content: z.string().describe('UTF-8 text'), content_base64: z.never().optional() }),
+  z.object({
     path: filePath,
-    content: z.string().optional().describe('UTF-8 text'),
-    content_base64: z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, 'must be base64').optional().describe('binary content'),
-  })
-  .refine((f) => (f.content === undefined) !== (f.content_base64 === undefined), 'give exactly one of content or content_base64');
+    content: z.never().optional(),
+    content_base64: z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, 'must be base64').describe('binary content'),
+  }),
+]);
 
 export const filesBody = z.object({
   files: z
@@ -128,7 +148,7 @@ export const listWorkspacesQuery = z.object({
   include_removed: z.enum(['true', 'false']).optional(),
   parent_id: z.uuid().optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(200),
-  cursor: z.string().max(200).optional().describe('next_cursor of the previous page'),
+  cursor: z.string().regex(/^[A-Za-z0-9_-]{1,200}$/, 'must be a next_cursor').optional().describe('next_cursor of the previous page (opaque)'),
 });
 
 // --- management (SPEC-ADDENDUM A11, A12) ---
@@ -138,7 +158,7 @@ const singleLine = (max: number) =>
   z
     .string()
     .max(max, `must be at most ${max} characters`)
-    .refine((s) => !UNSAFE_NAME_CHARS.test(s), 'must not contain control, separator or bidi-override characters');
+    .regex(SAFE_TEXT, 'must not contain control, separator or bidi-override characters');
 const CANVAS_LIMIT = 1e6;
 const canvasCoordinate = z.number().min(-CANVAS_LIMIT).max(CANVAS_LIMIT);
 const PATCH_FIELDS = ['name', 'role', 'runtime', 'tier', 'parent_id', 'collapsed', 'workspace_dir', 'x', 'y', 'budget_limit', 'hibernation_idle_minutes'] as const;
@@ -152,7 +172,7 @@ export const patchWorkspaceBody = z
     parent_id: z.uuid().nullable().optional().describe('null makes it a root; never itself or one of its descendants'),
     collapsed: z.boolean().optional(),
     workspace_dir: singleLine(4096)
-      .refine((s) => s.startsWith('/'), 'must be an absolute path')
+      .regex(/^\//, 'must be an absolute path')
       .nullable()
       .optional()
       .describe('absolute; null clears; applied at the next restart (the answer says needs_restart)'),
@@ -162,7 +182,12 @@ export const patchWorkspaceBody = z
     hibernation_idle_minutes: hibernationIdleMinutes.optional(),
   })
   .refine((b) => (b.x === undefined) === (b.y === undefined), { message: 'x and y are set together', path: ['x'] })
-  .refine((b) => PATCH_FIELDS.some((f) => b[f] !== undefined), { message: `give at least one of ${PATCH_FIELDS.join(', ')}` });
+  .refine((b) => PATCH_FIELDS.some((f) => b[f] !== undefined), { message: `give at least one of ${PATCH_FIELDS.join(', ')}` })
+  // The same two rules for the document: at least one field, and x only with y.
+  .meta({
+    anyOf: PATCH_FIELDS.map((f) => ({ required: [f] })),
+    not: { anyOf: [{ required: ['x'], not: { required: ['y'] } }, { required: ['y'], not: { required: ['x'] } }] },
+  });
 
 export const budgetBody = z.object({
   budget_limit: z.number().int('must be an integer').min(0).max(MAX_BUDGET_CENTS).nullable().describe('integer cents, or null for no limit'),
@@ -200,6 +225,12 @@ export const registerBody = z.object({
 export { heartbeatBody } from './heartbeat-schema';
 /** The EC2 agent's one-time exchange (POST /registry/bootstrap) names only its workspace. */
 export const bootstrapBody = z.object({ workspace_id: z.uuid() });
+
+/** The answer of a Server-Sent Events route: a stream that ends when the client or the server closes it. */
+export const eventStreamResponse = {
+  description: 'Server-Sent Events (text/event-stream): `id:`, `event:` and `data:` (JSON) lines per event',
+  content: { 'text/event-stream': { schema: z.string() } },
+};
 
 export const errorResponse = z.object({
   error: z.string(),
@@ -264,18 +295,23 @@ export const operationView = z.object({
 });
 export type OperationView = z.infer<typeof operationView>;
 
-export const orgImportBody = z.object({
-  dir: z.string().min(1).max(300).optional().describe('template directory, relative to TEMPLATES_ROOT'),
-  template: z.record(z.string(), z.unknown()).optional().describe('inline template (org.yaml as JSON); includes are rejected'),
-  mode: z.enum(['merge', 'reconcile', '']).optional().describe('merge (default; "" means merge) or reconcile'),
-});
+const importMode = z.enum(['merge', 'reconcile', '']).optional().describe('merge (default; "" means merge) or reconcile');
+/** Exactly one of dir (a template on disk) or template (inline): a one-of in the document. */
+export const orgImportBody = z.xor([
+  z.object({ dir: z.string().min(1).max(300).describe('template directory, relative to TEMPLATES_ROOT'), template: z.never().optional(), mode: importMode }),
+  z.object({
+    dir: z.never().optional(),
+    template: z.record(z.string(), z.unknown()).describe('inline template (org.yaml as JSON); includes are rejected'),
+    mode: importMode,
+  }),
+]);
 
 /** Keys the request schemas define: the only names a validation error's field path may show. */
 export const SCHEMA_FIELD_NAMES: ReadonlySet<string> = new Set(
   [
     createWorkspaceBody,
-    provisionBody.unwrap(),
-    restartBody.unwrap(),
+    provisionFields,
+    restartFields,
     idParams,
     secretParams,
     globalSecretParams,
@@ -283,7 +319,7 @@ export const SCHEMA_FIELD_NAMES: ReadonlySet<string> = new Set(
     secretWriteBody,
     modelBody,
     filesBody,
-    fileEntry,
+    ...fileEntry.options,
     providerBody,
     getWorkspaceQuery,
     listWorkspacesQuery,
@@ -297,7 +333,7 @@ export const SCHEMA_FIELD_NAMES: ReadonlySet<string> = new Set(
     runtimeMetadata,
     bootstrapBody,
     deleteQuery,
-    orgImportBody,
+    ...orgImportBody.options,
     hibernateQuery,
   ].flatMap((schema) => Object.keys(schema.shape)),
 );

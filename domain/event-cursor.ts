@@ -9,6 +9,8 @@ export interface EventCursor {
 }
 
 const CURSOR = /^(\d{1,20})-(\d{1,19})$/;
+/** Its shape, for request schemas (a value of that shape beyond xid8/bigint is still refused). */
+export const EVENT_CURSOR_PATTERN = CURSOR;
 
 export function formatEventCursor(cursor: EventCursor): string {
   return `${cursor.tx}-${cursor.id}`;

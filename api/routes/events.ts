@@ -8,17 +8,17 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { StoredEvent } from '../../activities/store/events';
 import { DomainError } from '../../domain/errors';
-import { formatEventCursor, parseEventCursor, type EventCursor } from '../../domain/event-cursor';
+import { EVENT_CURSOR_PATTERN, formatEventCursor, parseEventCursor, type EventCursor } from '../../domain/event-cursor';
 import type { ApiDeps } from '../deps';
 import { notFound } from '../errors';
-import { errorResponse, idParams } from '../schemas';
+import { errorResponse, eventStreamResponse, idParams } from '../schemas';
 
 /** Events read from Postgres per query; a stream that is behind reads again at once. */
 const STREAM_BATCH = 200;
 /** Fallback poll: an event whose transaction was not yet settled when its NOTIFY came is sent by now. */
 const STREAM_POLL_MS = 500;
 
-const cursorText = z.string().max(41).describe('an event id from a previous answer or stream');
+const cursorText = z.string().regex(EVENT_CURSOR_PATTERN, 'must be an event id').describe('an event id from a previous answer or stream');
 const eventView = z.object({
   id: z.string().describe('cursor: pass as Last-Event-ID or ?before='),
   type: z.string(),
@@ -79,7 +79,7 @@ export const eventRoutes =
           tags: ['events'],
           querystring: streamQuery,
           headers: z.object({ 'last-event-id': cursorText.optional() }).passthrough(),
-          response: { 400: errorResponse, 429: errorResponse },
+          response: { 200: eventStreamResponse, 400: errorResponse, 429: errorResponse },
         },
       },
       async (request, reply) => {

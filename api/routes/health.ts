@@ -21,7 +21,7 @@ type Readiness = z.infer<typeof readyResponse>;
 export const healthRoutes =
   (deps: ApiDeps): FastifyPluginAsyncZod =>
   async (app) => {
-    app.get('/healthz', { schema: { tags: ['health'], response: { 200: z.object({ status: z.literal('ok') }) } } }, async () => ({
+    app.get('/healthz', { schema: { tags: ['health'], security: [], response: { 200: z.object({ status: z.literal('ok') }) } } }, async () => ({
       status: 'ok' as const,
     }));
 
@@ -56,7 +56,7 @@ export const healthRoutes =
       return last.answer;
     }
 
-    app.get('/readyz', { schema: { tags: ['health'], response: { 200: readyResponse, 503: readyResponse } } }, async (_req, reply) => {
+    app.get('/readyz', { schema: { tags: ['health'], security: [], response: { 200: readyResponse, 503: readyResponse } } }, async (_req, reply) => {
       const answer = await readiness();
       return reply.status(answer.status === 'ready' ? 200 : 503).send(answer);
     });

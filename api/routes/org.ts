@@ -4,7 +4,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { ORG_IMPORT_STATUSES } from '../../domain/vocabulary';
 import type { ApiDeps } from '../deps';
-import { errorResponse, idParams, orgImportBody } from '../schemas';
+import { errorResponse, eventStreamResponse, idParams, orgImportBody } from '../schemas';
 import { IDEMPOTENCY_DESCRIPTION, idempotencyHooks } from '../services/idempotency';
 import { createOrgImportService } from '../services/org-import-service';
 
@@ -13,6 +13,14 @@ const SSE_POLL_MS = 500;
 const notStarted = errorResponse.extend({ import_id: z.string().optional().describe('IMPORT_NOT_STARTED: the import, marked failed; POST /org/imports/:id/retry re-runs it') });
 const cancelAnswer = z.object({ import_id: z.string(), workflow_id: z.string(), status: z.enum(['cancelling', 'cancelled']) });
 const SSE_MAX_MS = 60 * 60 * 1000;
+
+/** GET /org/imports/:id: the org_imports row, its live progress and its items (their fields as stored). */
+const importView = z.looseObject({
+  id: z.string(),
+  status: z.enum(ORG_IMPORT_STATUSES),
+  progress: z.unknown().describe('live progress of the running workflow; null once it has ended'),
+  items: z.array(z.looseObject({ key: z.string(), workspace_id: z.string().nullable(), outcome: z.string().nullable() })),
+});
 
 const started = z.object({
   import_id: z.string(),
@@ -85,7 +93,7 @@ export const orgRoutes =
       },
     );
 
-    app.get('/org/imports/:id', { schema: { tags: ['org'], params: idParams } }, async (request) => {
+    app.get('/org/imports/:id', { schema: { tags: ['org'], params: idParams, response: { 200: importView, 404: errorResponse } } }, async (request) => {
       const { row, live, items } = await service.describe(request.params.id);
       return { ...row, progress: live, items };
     });
@@ -119,7 +127,7 @@ export const orgRoutes =
       },
     );
 
-    app.get('/org/imports/:id/events', { schema: { tags: ['org'], params: idParams } }, async (request, reply) => {
+    app.get('/org/imports/:id/events', { schema: { tags: ['org'], params: idParams, response: { 200: eventStreamResponse, 404: errorResponse } } }, async (request, reply) => {
       await service.progress(request.params.id); // 404 before the stream opens
       reply.hijack();
       const res = reply.raw;

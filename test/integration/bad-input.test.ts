@@ -485,9 +485,10 @@ function idAndQueryCases(c: Corpus): void {
     c.add('query.delete-proto', (m) => ({ method: 'DELETE', path: `/workspaces/${UNKNOWN_ID}?${q}&y=${m}`, expect: [404] }));
   }
   // Restart bodies (unknown id; validation comes first).
+  // Not here since issue 18: '' and 'null', which are no body (restart's body is optional; contract.test.ts).
   const restartBodies = (m: string): string[] => [
     j({ rebuild_config: 'true', x: m }), j({ rebuild_config: 1, x: m }), j({ rebuild_config: null, x: m }), j({ rebuild_config: [true], x: m }),
-    j({ rebuild_config: { v: m } }), j([m]), j(m), '1', 'null', 'true', `{"rebuild_config": tru, "x": "${m}"}`, `{"rebuild_config":`, '',
+    j({ rebuild_config: { v: m } }), j([m]), j(m), '1', 'true', `{"rebuild_config": tru, "x": "${m}"}`, `{"rebuild_config":`,
     `{"rebuild_config": false, "x": "${m}"`, `[${'['.repeat(10_000)}"${m}"${']'.repeat(10_000)}]`, j({ rebuild_config: 'false', x: m }),
     j({ rebuild_config: 0, x: m }), j({ rebuild_config: `${m}${'y'.repeat(5000)}` }),
   ];
