@@ -32,10 +32,13 @@ const reportText = (max: number) =>
 
 const CAPABILITY_NAME = /^[A-Za-z0-9_.:-]{1,64}$/;
 export const runtimeMetadata = z.object({
+  // A capability name outside 1-64 letters, digits, _ . : - names nothing the platform knows: it is
+  // dropped rather than failing the beat (OpenAPI 3.0 cannot state a key pattern for clients to keep).
   capabilities: z
-    .record(z.string().regex(CAPABILITY_NAME, 'capability names are 1-64 letters, digits, _ . : -'), z.boolean())
+    .record(z.string(), z.boolean())
     .refine((caps) => Object.keys(caps).length <= HEARTBEAT_LIMITS.capabilities, `at most ${HEARTBEAT_LIMITS.capabilities} capabilities`)
-    .meta({ maxProperties: HEARTBEAT_LIMITS.capabilities, propertyNames: { pattern: CAPABILITY_NAME.source } })
+    .meta({ maxProperties: HEARTBEAT_LIMITS.capabilities, description: 'name: bool; names other than 1-64 of A-Z a-z 0-9 _ . : - are ignored' })
+    .transform((caps) => Object.fromEntries(Object.entries(caps).filter(([name]) => CAPABILITY_NAME.test(name))))
     .default({}),
   idle_timeout_seconds: clamped(0, HEARTBEAT_LIMITS.idleTimeoutSeconds).nullish(),
 });

@@ -15,11 +15,13 @@ import { gatherTemplateMaterials, type SnapshotFile } from '../../activities/tem
 import { readSnapshot, sealTemplateSecrets, SNAPSHOT_FORMAT } from '../../activities/template-snapshot';
 import type { WorkspaceStore } from '../../activities/workspace-store';
 import { DomainError } from '../../domain/errors';
+import { computeFor } from '../../domain/workspace-defaults';
 import { importSummary } from '../../domain/workflow-summary';
 import {
   collectEnvRequirements,
   contentAddress,
   countWorkspaces,
+  flattenTemplate,
   templateEnvLists,
   diskFileSource,
   missingEnv,
@@ -177,7 +179,24 @@ export function createOrgImportService({ config, store, box, client, log }: OrgI
   }
 
   /** Stores the snapshot (template and its files, in one transaction) and starts the workflow. */
+  /**
+   * As POST /workspaces refuses a compute kind this platform has no provider for, an import refuses a
+   * tree that needs one: its rows could never be provisioned, nor their compute stopped by a delete.
+   */
+  function requireComputeProviders(template: OrgTemplate): void {
+    const needed = new Set(
+      flattenTemplate(template)
+        .filter((ws) => ws.spawn)
+        .map((ws) => computeFor(ws.runtime, ws.compute, config.DEFAULT_COMPUTE)),
+    );
+    const missing = [...needed].filter((kind) => kind !== 'none' && !config.computeProviders.has(kind)).sort();
+    if (missing.length > 0) {
+      throw new DomainError('COMPUTE_NOT_CONFIGURED', 400, `the template needs compute this platform has no provider for: ${missing.join(', ')}`);
+    }
+  }
+
   async function start(template: OrgTemplate, mode: OrgImportMode, retryOf: string | null, files: SnapshotFile[]) {
+    requireComputeProviders(template);
     const importId = randomUUID();
     const workflowId = workflowIds.orgImport(importId);
     await store.inTransaction(async (db) => {

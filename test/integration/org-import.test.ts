@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { containerExists, removeWorkspaceContainer } from './support/compute';
 import { replayAndMaybeRecord } from './support/histories';
-import { startPlatform, waitFor, type Platform } from './support/platform';
+import { ADMIN_TOKEN, startExtraApi, startPlatform, waitFor, type Platform } from './support/platform';
 
 let p: Platform;
 let root: string;
@@ -385,4 +385,22 @@ describe('org import: ownership (provenance)', () => {
       if (orgKey.length > 3) expect(JSON.stringify(res.body)).not.toContain(orgKey);
     }
   });
+
+  it('a tree that needs a compute provider the platform lacks is refused (400 COMPUTE_NOT_CONFIGURED), nothing created', async () => {
+    const dockerOnly = await startExtraApi(p, { COMPUTE_PROVIDERS: 'docker' });
+    try {
+      const template = { name: 'Cloud Org', workspaces: [{ name: 'Cloud Root', runtime: 'external', children: [{ name: 'Cloud VM', runtime: 'codex', compute: 'ec2' }] }] };
+      const res = await dockerOnly.app.inject({ method: 'POST', url: '/org/import', headers: { authorization: `Bearer ${ADMIN_TOKEN}` }, payload: { template } });
+      expect(res.statusCode).toBe(400);
+      expect(res.json()).toMatchObject({ code: 'COMPUTE_NOT_CONFIGURED', error: 'the template needs compute this platform has no provider for: ec2' });
+      const { rows } = await p.clients.pool.query(`SELECT count(*)::int AS n FROM workspaces WHERE name IN ('Cloud Root', 'Cloud VM')`);
+      expect(rows[0].n).toBe(0);
+      // Not spawned, not needed: the same tree with the VM switched off is accepted.
+      const off = { ...template, workspaces: [{ ...template.workspaces[0], children: [{ ...template.workspaces[0].children[0], spawning: false }] }] };
+      expect((await dockerOnly.app.inject({ method: 'POST', url: '/org/import', headers: { authorization: `Bearer ${ADMIN_TOKEN}` }, payload: { template: off } })).statusCode).toBe(202);
+    } finally {
+      await dockerOnly.close();
+    }
+  });
 });
+
