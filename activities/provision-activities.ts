@@ -8,7 +8,7 @@ import { containerLimitsFor } from '../config/container-limits';
 import { ComputeError, FAILURE_TYPES } from '../domain/errors';
 import { resolveProvisionTimeout } from '../domain/provision-timeout';
 import { missingEnvMessage, PUBLIC_MESSAGES } from '../domain/public-errors';
-import { EVENTS, type ComputeKind, type Runtime } from '../domain/vocabulary';
+import { EVENTS, isParked, type ComputeKind, type Runtime } from '../domain/vocabulary';
 import { agentEnv } from './agent-env';
 import { agentConfigFiles } from './agent-files';
 import { portRequirer, removeWorkspaceContainer, type ComputePorts } from './compute-ports';
@@ -141,7 +141,7 @@ export function createProvisionActivities(deps: ProvisionActivityDeps) {
    * A provision cancelled by a pause or hibernation (A10) keeps the /configs volume: the workspace comes
    * back on it (a restart's re-provision runs on the volume with the agent's edits).
    */
-  const keepsVolume = (ws: WorkspaceRow) => ws.status === 'paused' || ws.status === 'hibernating' || ws.status === 'hibernated';
+  const keepsVolume = (ws: WorkspaceRow) => isParked(ws.status);
 
   async function removeRunCompute(ws: WorkspaceRow, runId: string): Promise<void> {
     if (ws.compute === 'docker') {

@@ -15,6 +15,15 @@ export const WORKSPACE_STATUSES = [
 ] as const;
 export type WorkspaceStatus = (typeof WORKSPACE_STATUSES)[number];
 
+/**
+ * Parked by an operator (A10): paused, or hibernating/hibernated. Only resume or wake brings such a
+ * workspace back: no restart, provision, registration or configuration write does.
+ */
+export const PARKED_STATUSES = ['paused', 'hibernating', 'hibernated'] as const satisfies readonly WorkspaceStatus[];
+export function isParked(status: WorkspaceStatus): boolean {
+  return (PARKED_STATUSES as readonly WorkspaceStatus[]).includes(status);
+}
+
 /** Runtimes with a container/instance image. `external` has no compute: the agent runs elsewhere. */
 export const COMPUTE_RUNTIMES = ['claude-code', 'hermes', 'openclaw', 'codex'] as const;
 export const RUNTIMES = [...COMPUTE_RUNTIMES, 'external'] as const;

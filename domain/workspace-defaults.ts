@@ -1,6 +1,6 @@
 // Where a new workspace runs and how work reaches it, from its runtime. Workspaces are created by
 // POST /workspaces and by the org import; both take these rules from here so the two cannot disagree.
-import type { ComputeKind, DeliveryMode, Runtime, WorkspaceStatus } from './vocabulary';
+import { PARKED_STATUSES, type ComputeKind, type DeliveryMode, type Runtime, type WorkspaceStatus } from './vocabulary';
 
 export type PlatformCompute = Exclude<ComputeKind, 'none'>;
 
@@ -46,7 +46,7 @@ export function createdStatusFor(compute: ComputeKind, url: string | null): Extr
  * Statuses in which a configuration write (secret, model, provider, files) does not restart the agent:
  * it is gone, or an operator stopped it on purpose; the write takes effect when it next starts.
  */
-export const NO_RESTART_ON_WRITE_STATUSES: readonly WorkspaceStatus[] = ['removed', 'paused', 'hibernated', 'hibernating'];
+export const NO_RESTART_ON_WRITE_STATUSES: readonly WorkspaceStatus[] = ['removed', ...PARKED_STATUSES];
 
 /**
  * A3: a configuration write restarts the agent when the platform runs it and nobody stopped it. A

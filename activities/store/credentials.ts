@@ -1,7 +1,7 @@
 // The credentials aggregate: agent tokens (stored as sha256 only), the inbound secret, and what an
 // authenticated agent may write (registration; heartbeats are in liveness.ts).
 import type { Pool } from 'pg';
-import type { DeliveryMode, Runtime, WorkspaceStatus } from '../../domain/vocabulary';
+import { isParked, type DeliveryMode, type Runtime, type WorkspaceStatus } from '../../domain/vocabulary';
 import { pushUrlMissing, resolveDeliveryMode } from '../../domain/workspace-defaults';
 import { hashToken, newAuthToken, newInboundSecret, type SecretBox } from '../crypto';
 import { transactionRunner } from './db';
@@ -199,8 +199,7 @@ export function createCredentialStore(pool: Pool, box: SecretBox) {
           // After the lock, so two tokenless registers cannot both find no live token.
           const live = await db.query('SELECT 1 FROM workspace_auth_tokens WHERE workspace_id = $1 AND revoked_at IS NULL', [workspaceId]);
           // A paused or hibernated external workspace has no live token on purpose: only resume/wake may mint one.
-          const parked = ws.status === 'removed' || ws.status === 'paused' || ws.status === 'hibernating' || ws.status === 'hibernated';
-          if (ws.compute !== 'none' || parked || (live.rowCount ?? 0) > 0) return { outcome: 'unauthorized' as const };
+          if (ws.compute !== 'none' || ws.status === 'removed' || isParked(ws.status) || (live.rowCount ?? 0) > 0) return { outcome: 'unauthorized' as const };
           newToken = newAuthToken();
           await db.query('INSERT INTO workspace_auth_tokens (workspace_id, token_hash) VALUES ($1, $2)', [workspaceId, hashToken(newToken)]);
         }
