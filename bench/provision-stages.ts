@@ -20,7 +20,7 @@ const STAGES = [
   'registered to online seen in the row',
 ] as const;
 
-export async function provisionBreakdown(ctx: BenchContext, burst: ProvisionBurst): Promise<void> {
+export async function provisionBreakdown(ctx: BenchContext, burst: ProvisionBurst, label: string): Promise<void> {
   const connection = await Connection.connect({ address: ctx.servers.temporalAddress });
   const client = new Client({ connection, namespace: ctx.servers.temporalNamespace });
   const docker = new Docker({ socketPath: ctx.servers.dockerSocket });
@@ -56,7 +56,7 @@ export async function provisionBreakdown(ctx: BenchContext, burst: ProvisionBurs
   } finally {
     await connection.close();
   }
-  STAGES.forEach((stage, i) => ctx.record({ id: 'B2', what: `stage p50: ${stage}`, value: Math.round(percentile(gaps[i], 50)), unit: 'ms' }));
+  STAGES.forEach((stage, i) => ctx.record({ id: 'B2', what: `${label} stage p50: ${stage}`, value: Math.round(percentile(gaps[i], 50)), unit: 'ms' }));
   const late = returnAfterRegister.filter((ms) => ms > 0);
-  ctx.record({ id: 'B2', what: `startCompute's completion reached the server after the agent registered (overlap, not a stage)`, value: late.length, unit: `of ${returnAfterRegister.length} provisions (p50 ${Math.round(percentile(late.length ? late : [0], 50))} ms later)` });
+  ctx.record({ id: 'B2', what: `${label}: startCompute's completion reached the server after the agent registered (overlap, not a stage)`, value: late.length, unit: `of ${returnAfterRegister.length} provisions (p50 ${Math.round(percentile(late.length ? late : [0], 50))} ms later)` });
 }

@@ -4,6 +4,7 @@
 // over the rounds, and every round's ratio is printed beside it.
 import Docker from 'dockerode';
 import { tarFiles } from '../activities/tar';
+import { DEFAULT_CONTAINER_LIMITS } from '../config/container-limits';
 import { TEST_RUN_LABEL, type TestServers } from '../test/harness/servers';
 import { waitFor } from '../test/support/wait-for';
 import { percentile, type BenchContext, type BenchStage } from './context';
@@ -11,6 +12,7 @@ import { describeCpu, sampleCpu } from './cpu-usage';
 import { provisionBreakdown } from './provision-stages';
 
 const BURST = 20;
+const LIMITS = DEFAULT_CONTAINER_LIMITS;
 const SOLO = 5;
 
 /** Creates, fills and starts one container directly with dockerode; ms until the agent read its token. */
@@ -22,7 +24,18 @@ async function directContainer(docker: Docker, servers: TestServers, name: strin
     Image: servers.agentImage,
     Env: ['AGENT_BEHAVIOUR=silent'],
     Labels: { [TEST_RUN_LABEL]: servers.runId },
-    HostConfig: { NetworkMode: 'host', Binds: [`${name}-v:/configs`] },
+    // The same container the platform makes (its limits and hardening): the figure is orchestration's cost.
+    HostConfig: {
+      NetworkMode: 'host',
+      Binds: [`${name}-v:/configs`],
+      RestartPolicy: { Name: 'no' },
+      Memory: LIMITS.memoryMb * 1024 * 1024,
+      MemorySwap: LIMITS.memoryMb * 1024 * 1024,
+      PidsLimit: LIMITS.pidsLimit,
+      NanoCpus: Math.round(LIMITS.cpus * 1e9),
+      SecurityOpt: ['no-new-privileges'],
+      CapDrop: ['ALL'],
+    },
   });
   await c.putArchive(tarFiles({ '.auth_token': 'x' }), { path: '/configs' });
   await c.start();
@@ -63,6 +76,13 @@ export async function platformProvisions(ctx: BenchContext, n: number, label: st
   return { latencies: ids.map((id) => (onlineAt.get(id) as number) - (started.get(id) as number)), ids, started, onlineAt };
 }
 
+function merge(into: ProvisionBurst, from: ProvisionBurst): void {
+  into.ids.push(...from.ids);
+  into.latencies.push(...from.latencies);
+  for (const [id, t] of from.started) into.started.set(id, t);
+  for (const [id, t] of from.onlineAt) into.onlineAt.set(id, t);
+}
+
 async function warmUp(ctx: BenchContext, docker: Docker): Promise<void> {
   // Not measured: the engine's first container and the worker's first workflows pay one-off costs
   // (image layers, workflow bundle, connection pools) that neither side should be judged by.
@@ -82,9 +102,7 @@ async function bursts(ctx: BenchContext, docker: Docker): Promise<void> {
     const c1 = sampleCpu();
     const platform = await platformProvisions(ctx, BURST, `Bench Docker ${r}`);
     const c2 = sampleCpu();
-    all.ids.push(...platform.ids);
-    for (const [id, t] of platform.started) all.started.set(id, t);
-    for (const [id, t] of platform.onlineAt) all.onlineAt.set(id, t);
+    merge(all, platform);
     const round = { p50: percentile(platform.latencies, 50), b50: percentile(baseline, 50), p95: percentile(platform.latencies, 95), b95: percentile(baseline, 95) };
     perRound.push(round);
     ctx.progress(`B2: round ${r + 1}: p50 ${Math.round(round.p50)} ms vs ${Math.round(round.b50)} ms (${(round.p50 / round.b50).toFixed(2)}x); CPU baseline ${describeCpu(c0, c1)}; platform ${describeCpu(c1, c2)}`);
@@ -96,20 +114,24 @@ async function bursts(ctx: BenchContext, docker: Docker): Promise<void> {
   ctx.record({ id: 'B2', what: `provision ${BURST} Docker workspaces to online: p95 (median of ${rounds} rounds)`, value: Math.round(median(perRound.map((x) => x.p95))), unit: 'ms', baseline: Math.round(median(perRound.map((x) => x.b95))), ratio: ratio95 });
   ctx.record({ id: 'B2', what: `p50 ratio of each round: ${perRound.map((x) => (x.p50 / x.b50).toFixed(2) + 'x').join(', ')}`, value: rounds, unit: 'rounds' });
   ctx.progress('B2: reading the stage breakdown off the provision histories');
-  await provisionBreakdown(ctx, all);
+  await provisionBreakdown(ctx, all, 'burst');
 }
 
 async function oneAtATime(ctx: BenchContext, docker: Docker): Promise<void> {
   // The same work one at a time: what the platform adds to one provision when the cores are not shared.
   const soloBaseline: number[] = [];
   const solo: number[] = [];
+  const all: ProvisionBurst = { latencies: [], ids: [], started: new Map(), onlineAt: new Map() };
   for (let i = 0; i < SOLO; i++) {
     ctx.progress(`B2: one at a time, ${i + 1} of ${SOLO}`);
     soloBaseline.push(await directContainer(docker, ctx.servers, `bench-solo-${ctx.servers.runId}-${i}`));
-    solo.push(...(await platformProvisions(ctx, 1, `Bench Solo ${i}`)).latencies);
+    const one = await platformProvisions(ctx, 1, `Bench Solo ${i}`);
+    solo.push(...one.latencies);
+    merge(all, one);
   }
   const s50 = percentile(solo, 50);
   const sb50 = percentile(soloBaseline, 50);
+  await provisionBreakdown(ctx, all, 'one at a time');
   ctx.record({ id: 'B2', what: `one Docker workspace at a time (${SOLO} in a row): p50`, value: Math.round(s50), unit: 'ms', baseline: Math.round(sb50), ratio: s50 / sb50, target: '≤ 1.3x', ok: s50 / sb50 <= 1.3 });
 }
 
