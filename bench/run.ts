@@ -14,13 +14,14 @@ import globalTeardown from '../test/harness/global-teardown';
 import { RUN_DIR, testServers } from '../test/harness/servers';
 import { waitFor } from '../test/support/wait-for';
 import type { BenchContext, BenchRow, BenchStage } from './context';
+import { b6Scale } from './b6-scale';
 import { heartbeatCapacity } from './heartbeat-capacity';
 import { importDelete } from './import-delete';
 import { ADMIN_TOKEN, processEnv, ROOT, startProcess } from './processes';
 import { provision } from './provision';
 import { restartLatency } from './restart-latency';
 
-const STAGES: BenchStage[] = [importDelete, provision, restartLatency, heartbeatCapacity];
+const STAGES: BenchStage[] = [importDelete, provision, restartLatency, b6Scale, heartbeatCapacity];
 /** Figures measured inside another stage's run, so --only accepts them too. */
 const ALIASES: Record<string, string> = { B4: 'B1', B5: 'B1' };
 
