@@ -37,16 +37,10 @@ export interface LevelResult {
   skippedProvisioning?: number;
   /** Workspaces of this level that need compute provisioned (new, or existing and failed). */
   /** `workspace` names the child provision in the Temporal UI (absent in results recorded before issue 18). */
+  /** Empty when called with `paged` (issue #19): the items are flagged in org_import_items instead. */
   toProvision: Array<{ key: string; workspaceId: string; workspace?: WorkspaceLabel }>;
-}
-
-/** A level's counts (issue #19): its items to provision are flagged in org_import_items, not returned. */
-export interface LevelCounts {
-  created: number;
-  existing: number;
-  notSpawned: number;
-  skippedProvisioning: number;
-  toProvision: number;
+  /** With `paged`: how many items of this level need compute provisioned (needs_provision). */
+  provisionCount?: number;
 }
 
 export interface ImportCounts {
@@ -143,6 +137,27 @@ export function createImportActivities({ store, box, config }: ImportActivityDep
     });
   }
 
+  /**
+   * One level's counts, derived from its rows so a re-run answers as the first run did. The outcomes are
+   * as writeLevel wrote them: no item is provisioned before every level exists.
+   */
+  async function levelCounts(input: { importId: string; depth: number }): Promise<LevelResult> {
+    const { rows } = await pool.query<{ outcome: ImportItemOutcome; n: number; provision: number }>(
+      `SELECT outcome, count(*)::int AS n, count(*) FILTER (WHERE needs_provision)::int AS provision
+         FROM org_import_items WHERE import_id = $1 AND depth = $2 GROUP BY outcome`,
+      [input.importId, input.depth],
+    );
+    const count = (o: ImportItemOutcome) => rows.find((r) => r.outcome === o)?.n ?? 0;
+    return {
+      created: count('created'),
+      existing: count('existing'),
+      notSpawned: count('not_spawned'),
+      skippedProvisioning: count('skipped'),
+      toProvision: [],
+      provisionCount: rows.reduce((sum, r) => sum + r.provision, 0),
+    };
+  }
+
   return {
     ...createImportPageActivities({ store }),
 
@@ -164,11 +179,13 @@ export function createImportActivities({ store, box, config }: ImportActivityDep
     },
 
     /**
-     * Runs started before issue #19 (and their retries): the level's items to provision come back in the
-     * result. Kept for their histories; new runs call createImportLevelCounts.
+     * Creates one level. With `paged` (runs since issue #19) it answers counts only: the items to
+     * provision stay in Postgres (needs_provision), where nextProvisionPage reads them. Without it (runs
+     * started before, replaying or still running) the level's items to provision come back in the result.
      */
-    async createImportLevel(input: { importId: string; depth: number }): Promise<LevelResult> {
+    async createImportLevel(input: { importId: string; depth: number; paged?: boolean }): Promise<LevelResult> {
       await writeLevel(input);
+      if (input.paged) return levelCounts(input);
       // Derived from the rows, so a re-run of this activity answers exactly as the first run did.
       const { rows } = await pool.query<{
         key: string;
@@ -198,30 +215,6 @@ export function createImportActivities({ store, box, config }: ImportActivityDep
             workspaceId: r.workspace_id as string,
             workspace: { name: r.name ?? '', runtime: r.runtime ?? '', compute: r.compute as string },
           })),
-      };
-    },
-
-    /**
-     * One level's rows, with counts only (issue #19): the items to provision stay in Postgres
-     * (needs_provision), where nextProvisionPage reads them. Derived from the rows, so a re-run answers
-     * exactly as the first run did.
-     */
-    async createImportLevelCounts(input: { importId: string; depth: number }): Promise<LevelCounts> {
-      await writeLevel(input);
-      const { rows } = await pool.query<{ outcome: ImportItemOutcome; n: number; provision: number }>(
-        `SELECT outcome, count(*)::int AS n, count(*) FILTER (WHERE needs_provision)::int AS provision
-           FROM org_import_items WHERE import_id = $1 AND depth = $2 GROUP BY outcome`,
-        [input.importId, input.depth],
-      );
-      // Outcomes are read as written by writeLevel: no item of this import is provisioned before every
-      // level exists, so none has moved on from created/existing yet.
-      const count = (o: ImportItemOutcome) => rows.find((r) => r.outcome === o)?.n ?? 0;
-      return {
-        created: count('created'),
-        existing: count('existing'),
-        notSpawned: count('not_spawned'),
-        skippedProvisioning: count('skipped'),
-        toProvision: rows.reduce((sum, r) => sum + r.provision, 0),
       };
     },
 

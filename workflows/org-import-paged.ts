@@ -52,10 +52,10 @@ export async function importOrgPaged(input: ImportOrgInput): Promise<ImportOrgRe
       progress.total = plan.total;
       progress.phase = 'creating';
       for (let depth = 0; depth <= plan.maxDepth; depth++) {
-        const level = await db.createImportLevelCounts({ importId, depth });
+        const level = await db.createImportLevel({ importId, depth, paged: true });
         progress.created += level.created;
-        progress.skipped += level.existing + level.notSpawned + level.skippedProvisioning;
-        progress.toProvision += level.toProvision;
+        progress.skipped += level.existing + level.notSpawned + (level.skippedProvisioning ?? 0);
+        progress.toProvision += level.provisionCount ?? 0;
       }
     }
 
