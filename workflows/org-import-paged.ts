@@ -30,6 +30,27 @@ export const DEFAULT_IMPORT_PAGE_SIZE = 200;
 /** Items per run: ~8 history events each, so a run stays well below Temporal's 10,000-event limit. */
 export const DEFAULT_ITEMS_PER_RUN = 500;
 
+/**
+ * A page's outcomes, in calls of at most OUTCOME_CHARS characters of JSON (a page's keys are capped by
+ * nextProvisionPage, but each failure's message adds up to 500 characters): one call for any ordinary page.
+ */
+const OUTCOME_CHARS = 64 * 1024;
+async function recordOutcomes(importId: string, page: Map<string, ItemResult>): Promise<void> {
+  let chunk: ItemResult[] = [];
+  let chars = 0;
+  for (const outcome of sortedOutcomes(page)) {
+    const size = JSON.stringify(outcome).length;
+    if (chunk.length > 0 && chars + size > OUTCOME_CHARS) {
+      await db.recordItemOutcomes({ importId, outcomes: chunk });
+      chunk = [];
+      chars = 0;
+    }
+    chunk.push(outcome);
+    chars += size;
+  }
+  if (chunk.length > 0) await db.recordItemOutcomes({ importId, outcomes: chunk });
+}
+
 export async function importOrgPaged(input: ImportOrgInput): Promise<ImportOrgResult> {
   const { importId, carry } = input;
   const startedAt = carry?.startedAt ?? Date.now(); // workflow time: deterministic on replay
@@ -76,7 +97,7 @@ export async function importOrgPaged(input: ImportOrgInput): Promise<ImportOrgRe
       const { items } = await db.nextProvisionPage({ importId, after: cursor, limit: Math.min(pageSize, itemsPerRun - doneThisRun) });
       if (items.length === 0) break;
       await provisionIsolated(items, concurrency, progress, page);
-      await db.recordItemOutcomes({ importId, outcomes: sortedOutcomes(page) });
+      await recordOutcomes(importId, page);
       const last = items[items.length - 1];
       cursor = { depth: last.depth, key: last.key };
       page = new Map();
@@ -121,7 +142,7 @@ export async function importOrgPaged(input: ImportOrgInput): Promise<ImportOrgRe
     // A run that continues as new records nothing: the next run carries on (and its finally closes).
     if (!continueWith) {
       await CancellationScope.nonCancellable(async () => {
-        if (page.size > 0) await db.recordItemOutcomes({ importId, outcomes: sortedOutcomes(page) });
+        if (page.size > 0) await recordOutcomes(importId, page);
         // The items after the cursor not yet finished, in flight ones included (they compensate).
         if (cancelled && !provisioningDone) await db.cancelRemainingItems({ importId, after: cursor });
         await db.completeImport({
