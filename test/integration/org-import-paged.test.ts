@@ -7,6 +7,7 @@ import { Client, type WorkflowClientInterceptor } from '@temporalio/client';
 import type { temporal } from '@temporalio/proto';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../api/app';
+import { OrgImportIdKey } from '../../domain/search-attributes';
 import { historyStats } from '../support/history-stats';
 import { containerExists, removeWorkspaceContainer } from './support/compute';
 import { replayAndMaybeRecord } from './support/histories';
@@ -108,6 +109,9 @@ describe('paged org import', () => {
     expect(runs).toHaveLength(3); // 2 + 2 items, then 1 and the end
     expect(runs.slice(0, -1).map((r) => lastEventKind(r.history))).toEqual(['workflowExecutionContinuedAsNewEventAttributes', 'workflowExecutionContinuedAsNewEventAttributes']);
     expect(lastEventKind(runs[2].history)).toBe('workflowExecutionCompletedEventAttributes');
+    // The server carries the search attribute over: the last run is still found by its import.
+    const latest = await p.temporal.workflow.getHandle(`org-import-${importId}`).describe();
+    expect(latest.typedSearchAttributes.get(OrgImportIdKey)).toBe(importId);
     for (const [i, run] of runs.entries()) await replayAndMaybeRecord(p.temporal, `org-import-${importId}`, run.runId, `org-import-paged.run${i + 1}`);
 
     // org.import.completed pairs with started once, across the runs, and counts the whole import.
