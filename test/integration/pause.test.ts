@@ -5,9 +5,9 @@ import { configVolumeName, containerName, EVENTS, WORKSPACE_ID_LABEL } from '../
 import { join } from 'node:path';
 import type { temporal } from '@temporalio/proto';
 import { readHistory } from '../../worker/history-file';
-import type { PauseTreeResult, ResumeTreeResult } from '../../workflows/definitions';
+import type { PauseBatchInput as BatchInput, PauseTreeResult, ResumeTreeResult } from '../../workflows/definitions';
 import { TEST_RUN_LABEL } from '../harness/servers';
-import { historyStats } from '../support/history-stats';
+import { childInputs, historyStats } from '../support/history-stats';
 import { createOnline, readTokenFile, volumeExists } from './support/compute';
 import { HISTORIES_DIR, replayAndMaybeRecord } from './support/histories';
 import { startPlatform, waitFor, type Platform } from './support/platform';
@@ -107,13 +107,6 @@ function payloadsBounded(history: temporal.api.history.v1.IHistory): boolean {
   return stats.maxEventPayloadBytes < PAYLOAD_BOUND && stats.events < 10_000;
 }
 
-function childInputs(history: temporal.api.history.v1.IHistory): string[][] {
-  return history
-    .events!.map((e) => e.startChildWorkflowExecutionInitiatedEventAttributes)
-    .filter((a) => !!a)
-    .map((a) => (JSON.parse(Buffer.from(a!.input!.payloads![0].data!).toString()) as { workspaceIds: string[] }).workspaceIds);
-}
-
 describe('pause and resume (A10.1-2)', () => {
   it('pauses a 3-level subtree of 30 Docker workspaces and resumes it with the same ids, volumes and one container each', async () => {
     const [root] = await createAll([{ name: 'Pause Root' }]);
@@ -158,7 +151,7 @@ describe('pause and resume (A10.1-2)', () => {
     expect(resumed.status).toBe(200);
     expect(resumed.body).toEqual({ status: 'provisioning', resumed_count: 30 });
     expect((await p.api('POST', `/workspaces/${root}/resume`)).status).toBe(404);
-    await p.temporal.workflow.getHandle(`resume-${root}`).result();
+    expect(await p.temporal.workflow.getHandle(`resume-${root}`).result()).toEqual({ rootId: root, resumedCount: 30, started: 30, notStarted: [], notStartedCount: 0 });
     await waitOnline(all);
     await provisionsDone(all);
     const after = await containersOf(all);
@@ -203,8 +196,9 @@ describe('pause and resume (A10.1-2)', () => {
     for (const id of docker) expect(await volumeExists(p, id)).toBe(true);
     const pauseHistory = await pause.fetchHistory();
     // 12 compute ids in pages of 10: a child batch per page, each with its page's ids.
-    expect(childInputs(pauseHistory).map((ids) => ids.length)).toEqual([10, 2]);
-    expect(childInputs(pauseHistory).flat().sort()).toEqual([...docker].sort());
+    const pauseBatches = childInputs<BatchInput>(pauseHistory).map((i) => i.workspaceIds);
+    expect(pauseBatches.map((ids) => ids.length)).toEqual([10, 2]);
+    expect(pauseBatches.flat().sort()).toEqual([...docker].sort());
     expect(payloadsBounded(pauseHistory)).toBe(true);
     await replayAndMaybeRecord(p.temporal, pause.workflowId, pause.firstExecutionRunId, 'pause-tree-paged');
 
@@ -216,7 +210,7 @@ describe('pause and resume (A10.1-2)', () => {
     const resume = await p.temporal.workflow.start('resumeTree', { taskQueue: p.taskQueue, workflowId: `resume-${root}`, args: [{ rootId: root, pageSize: PAGE }] });
     expect((await resume.result()) as ResumeTreeResult).toEqual({ rootId: root, resumedCount: 263, started: 263, notStarted: [], notStartedCount: 0 });
     const resumeHistory = await resume.fetchHistory();
-    const batches = childInputs(resumeHistory);
+    const batches = childInputs<BatchInput>(resumeHistory).map((i) => i.workspaceIds);
     expect(batches).toHaveLength(27); // pages of 10, one batch each
     // Parents first across pages: the root, then depth 1 (10 external and 12 Docker), then depth 2.
     const depth1 = new Set([...level1.map((r) => r.id), ...docker]);
