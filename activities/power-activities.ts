@@ -4,7 +4,7 @@
 // hibernated workspace comes back with its agent's files. Cancelling in-flight operations reuses the
 // delete cascade's cancelOperations.
 import { removeWorkspaceContainer, type ComputePorts } from './compute-ports';
-import type { ClaimedWorkspace, HibernateClaim, WorkspaceStore } from './workspace-store';
+import type { ClaimedWorkspace, HibernateClaim, PauseRunCount, ResumeCursor, ResumeRunPage, WorkspaceStore } from './workspace-store';
 
 export interface PowerActivityDeps {
   store: WorkspaceStore;
@@ -19,6 +19,26 @@ export function createPowerActivities({ store, compute }: PowerActivityDeps) {
 
     async claimResume(input: { rootId: string; runId: string }): Promise<ClaimedWorkspace[]> {
       return store.claimResume(input.rootId, input.runId);
+    },
+
+    /** The pause claim answering counts only: the rows carry the run's event, ids stay in Postgres. */
+    async claimPauseRun(input: { rootId: string; runId: string }): Promise<PauseRunCount> {
+      return store.claimPauseRun(input.rootId, input.runId);
+    },
+
+    /** The next page of the pause run's rows (all of them, or those whose compute must stop). */
+    async pauseRunPage(input: { rootId: string; runId: string; after: string | null; limit: number; computeOnly: boolean }): Promise<string[]> {
+      return store.pauseRunPage(input.rootId, input.runId, input.after, input.limit, input.computeOnly);
+    },
+
+    /** The resume claim answering its count only. */
+    async claimResumeRun(input: { rootId: string; runId: string }): Promise<number> {
+      return store.claimResumeRun(input.rootId, input.runId);
+    },
+
+    /** The next page of the resume run's rows, parents first. */
+    async resumeRunPage(input: { rootId: string; runId: string; after: ResumeCursor | null; limit: number }): Promise<ResumeRunPage> {
+      return store.resumeRunPage(input.rootId, input.runId, input.after, input.limit);
     },
 
     /**

@@ -14,6 +14,7 @@ import { createFileStore } from './store/files';
 import { createIdempotencyStore } from './store/idempotency';
 import { createLivenessStore } from './store/liveness';
 import { createPowerStore } from './store/power';
+import { createPowerRunStore } from './store/power-runs';
 import { createSecretStore } from './store/secrets';
 import { createTokenStore } from './store/tokens';
 import { createWorkspaceSettingsStore } from './store/workspace-settings';
@@ -27,6 +28,7 @@ export type { StaleWorkspace, WatchedWorkspace, DeathReason } from './store/live
 export type { AutoRestartPolicy, AutoRestartClaim } from './store/auto-restarts';
 export type { ClaimedWorkspace, HibernateClaim, WakeOutcome } from './store/power';
 export type { MarkedSubtree } from './store/delete-runs';
+export type { PauseRunCount, ResumeCursor, ResumeRunPage } from './store/power-runs';
 
 export function createWorkspaceStore(pool: Pool, box: SecretBox) {
   const inTransaction = transactionRunner(pool);
@@ -47,6 +49,7 @@ export function createWorkspaceStore(pool: Pool, box: SecretBox) {
     ...createAutoRestartStore(pool),
     ...createPowerStore(pool, inTransaction),
     ...createDeleteRunStore(pool, inTransaction),
+    ...createPowerRunStore(pool, inTransaction),
   };
 }
 

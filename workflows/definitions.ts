@@ -190,23 +190,43 @@ export interface ImportOrgResult extends ImportProgress {
 
 export interface PauseTreeInput {
   rootId: string;
+  /** Ids per page (default PAUSE_PAGE_SIZE); tests page a small tree with a tiny one. */
+  pageSize?: number;
 }
 export interface PauseTreeResult {
   rootId: string;
-  pausedIds: string[];
-  /** Workspaces whose compute did not stop (each recorded as LEAK-SUSPECT); they stay paused. */
+  /** Runs before bounded payloads: every id the pause claimed. */
+  pausedIds?: string[];
+  /** How many workspaces the pause claimed (the rows carry the run's event in Postgres). */
+  pausedCount?: number;
+  /**
+   * Workspaces whose compute did not stop (each recorded as LEAK-SUSPECT); they stay paused. The first
+   * STOP_FAILURES_REPORTED of them (all of them in runs before bounded payloads).
+   */
   stopFailures: StopFailure[];
+  /** All stop failures, also those not listed. */
+  stopFailureCount?: number;
 }
 export interface ResumeTreeInput {
   rootId: string;
+  /** Workspaces per page (default RESUME_PAGE_SIZE); tests page a small tree with a tiny one. */
+  pageSize?: number;
 }
 export interface ResumeTreeResult {
   rootId: string;
-  resumedIds: string[];
+  /** Runs before bounded payloads: every id the resume claimed. */
+  resumedIds?: string[];
+  /** How many workspaces the resume claimed. */
+  resumedCount?: number;
   /** Provisions started (asynchronously; each workspace's own provision-<id> workflow reports it). */
   started: number;
-  /** Ids whose provision could not be started (one was running already, or the start failed). */
+  /**
+   * Ids whose provision could not be started (one was running already, or the start failed): the
+   * first NOT_STARTED_REPORTED of them (all of them in runs before bounded payloads).
+   */
   notStarted: string[];
+  /** All provisions not started, also those not listed. */
+  notStartedCount?: number;
 }
 /** What the claim step of a pause or resume answers the API (A10.1-2): how many rows it took. */
 export interface ClaimCount {

@@ -7,7 +7,7 @@ import { EVENTS } from '../../domain/vocabulary';
 import { SUBTREE_CTE, type InTransaction } from './db';
 
 /** Rows whose compute a delete must stop: every Docker workspace, EC2 ones with an instance. */
-const NEEDS_COMPUTE_STOP = `(compute = 'docker' OR (compute = 'ec2' AND instance_id IS NOT NULL))`;
+export const NEEDS_COMPUTE_STOP = `(compute = 'docker' OR (compute = 'ec2' AND instance_id IS NOT NULL))`;
 
 export interface MarkedSubtree {
   total: number;

@@ -25,6 +25,67 @@ export type WakeOutcome = 'woken' | 'missing' | 'removed' | 'hibernating' | 'not
 /** Statuses a pause leaves alone: gone, or paused already. */
 const NOT_PAUSABLE = `('removed', 'paused')`;
 
+/** The middle part of a claim's event dedupe key `<runId>:<tag>:<id>`, the run's mark on each row. */
+export const PAUSED_TAG = 'paused';
+export const RESUMED_TAG = 'resumed';
+
+/**
+ * The claim statements of a pause, inside the caller's transaction: the root and every non-removed,
+ * non-paused descendant become `paused` with url '', their live tokens revoked (the agents cannot
+ * register or heartbeat again) and one WORKSPACE_PAUSED {name} each, keyed `<runId>:paused:<id>`: that
+ * event is the run's mark on the row, by which every later step finds it. Nothing when the root
+ * itself is removed or paused.
+ */
+export async function pauseSubtree(db: Pick<Pool, 'query'>, rootId: string, runId: string): Promise<void> {
+  const root = await db.query<{ status: WorkspaceStatus }>('SELECT status FROM workspaces WHERE id = $1 FOR UPDATE', [rootId]);
+  const rootStatus = root.rows[0]?.status;
+  if (!rootStatus || rootStatus === 'removed' || rootStatus === 'paused') return;
+  const { rows } = await db.query<{ id: string; name: string }>(
+    `${SUBTREE_CTE}
+     UPDATE workspaces w SET status = 'paused', url = '', active_tasks = 0, current_task = '',
+            provision_deadline_at = NULL, updated_at = now()
+       FROM tree WHERE w.id = tree.id AND w.status NOT IN ${NOT_PAUSABLE}
+     RETURNING w.id, w.name`,
+    [rootId],
+  );
+  const ids = rows.map((r) => r.id);
+  await db.query('UPDATE workspace_auth_tokens SET revoked_at = now() WHERE workspace_id = ANY($1::uuid[]) AND revoked_at IS NULL', [ids]);
+  await db.query(
+    `SELECT record_workspace_event($1, u.id, jsonb_build_object('name', u.name), $2 || ':' || $3 || ':' || u.id::text)
+       FROM unnest($4::uuid[], $5::text[]) AS u(id, name)`,
+    [EVENTS.workspacePaused, runId, PAUSED_TAG, ids, rows.map((r) => r.name)],
+  );
+}
+
+/**
+ * The claim statements of a resume, inside the caller's transaction: the root (if paused and its
+ * parent is not) and every paused descendant become `provisioning` with WORKSPACE_PROVISIONING {name,
+ * tier, runtime}, keyed `<runId>:resumed:<id>` (the run's mark on the row).
+ */
+export async function resumeSubtree(db: Pick<Pool, 'query'>, rootId: string, runId: string): Promise<void> {
+  const root = await db.query<{ status: WorkspaceStatus; parent_status: WorkspaceStatus | null }>(
+    `SELECT w.status, p.status AS parent_status FROM workspaces w LEFT JOIN workspaces p ON p.id = w.parent_id
+      WHERE w.id = $1 FOR UPDATE OF w`,
+    [rootId],
+  );
+  const r = root.rows[0];
+  if (!r || r.status !== 'paused' || r.parent_status === 'paused') return;
+  const { rows } = await db.query<{ id: string; name: string; tier: number; runtime: string }>(
+    `${SUBTREE_CTE}
+     UPDATE workspaces w SET status = 'provisioning', url = '', last_sample_error = NULL,
+            provision_started_at = now(), provision_deadline_at = NULL, updated_at = now()
+       FROM tree WHERE w.id = tree.id AND w.status = 'paused'
+     RETURNING w.id, w.name, w.tier, w.runtime`,
+    [rootId],
+  );
+  await db.query(
+    `SELECT record_workspace_event($1, u.id, jsonb_build_object('name', u.name, 'tier', u.tier, 'runtime', u.runtime),
+                                   $2 || ':' || $3 || ':' || u.id::text)
+       FROM unnest($4::uuid[], $5::text[], $6::int[], $7::text[]) AS u(id, name, tier, runtime)`,
+    [EVENTS.workspaceProvisioning, runId, RESUMED_TAG, rows.map((x) => x.id), rows.map((x) => x.name), rows.map((x) => x.tier), rows.map((x) => x.runtime)],
+  );
+}
+
 export function createPowerStore(pool: Pool, inTransaction: InTransaction) {
   /** The rows of `rootId`'s subtree whose event `<runId>:<tag>:<id>` exists: what this run claimed. */
   async function claimedByRun(db: Pick<Pool, 'query'>, rootId: string, runId: string, tag: string, status: WorkspaceStatus): Promise<ClaimedWorkspace[]> {
@@ -41,69 +102,28 @@ export function createPowerStore(pool: Pool, inTransaction: InTransaction) {
 
   return {
     /**
-     * A10.1 step (a): the root and every non-removed, non-paused descendant become `paused` with url
-     * '', their live tokens revoked (the agents cannot register or heartbeat again) and one
-     * WORKSPACE_PAUSED {name} each, in one transaction. Nothing when the root itself is removed or
-     * paused. A concurrent delete is serialized by the row locks: whichever commits second sees the
-     * other's status (a removed row is never paused, a paused row is then removed).
+     * A10.1 step (a), pauseSubtree in one transaction. A concurrent delete is serialized by the row
+     * locks: whichever commits second sees the other's status (a removed row is never paused, a paused
+     * row is then removed). Answers every row this run paused (runs before bounded payloads; see
+     * store/power-runs.ts for the counted claim).
      */
     async claimPause(rootId: string, runId: string): Promise<ClaimedWorkspace[]> {
       return inTransaction(async (db) => {
-        const root = await db.query<{ status: WorkspaceStatus }>('SELECT status FROM workspaces WHERE id = $1 FOR UPDATE', [rootId]);
-        const rootStatus = root.rows[0]?.status;
-        if (rootStatus && rootStatus !== 'removed' && rootStatus !== 'paused') {
-          const { rows } = await db.query<{ id: string; name: string }>(
-            `${SUBTREE_CTE}
-             UPDATE workspaces w SET status = 'paused', url = '', active_tasks = 0, current_task = '',
-                    provision_deadline_at = NULL, updated_at = now()
-               FROM tree WHERE w.id = tree.id AND w.status NOT IN ${NOT_PAUSABLE}
-             RETURNING w.id, w.name`,
-            [rootId],
-          );
-          const ids = rows.map((r) => r.id);
-          await db.query('UPDATE workspace_auth_tokens SET revoked_at = now() WHERE workspace_id = ANY($1::uuid[]) AND revoked_at IS NULL', [ids]);
-          await db.query(
-            `SELECT record_workspace_event($1, u.id, jsonb_build_object('name', u.name), $2 || ':paused:' || u.id::text)
-               FROM unnest($3::uuid[], $4::text[]) AS u(id, name)`,
-            [EVENTS.workspacePaused, runId, ids, rows.map((r) => r.name)],
-          );
-        }
-        return claimedByRun(db, rootId, runId, 'paused', 'paused');
+        await pauseSubtree(db, rootId, runId);
+        return claimedByRun(db, rootId, runId, PAUSED_TAG, 'paused');
       });
     },
 
     /**
-     * A10.2: the root (if paused and its parent is not) and every paused descendant become
-     * `provisioning` with WORKSPACE_PROVISIONING {name, tier, runtime}, in one transaction. Descendants
-     * under a non-paused node are resumed too: "it and its paused descendants" (a paused row never has
-     * a paused-parent problem afterwards, since every paused ancestor inside the subtree is resumed).
+     * A10.2, resumeSubtree in one transaction. Descendants under a non-paused node are resumed too: "it
+     * and its paused descendants" (a paused row never has a paused-parent problem afterwards, since
+     * every paused ancestor inside the subtree is resumed).
      */
     async claimResume(rootId: string, runId: string): Promise<ClaimedWorkspace[]> {
       return inTransaction(async (db) => {
-        const root = await db.query<{ status: WorkspaceStatus; parent_status: WorkspaceStatus | null }>(
-          `SELECT w.status, p.status AS parent_status FROM workspaces w LEFT JOIN workspaces p ON p.id = w.parent_id
-            WHERE w.id = $1 FOR UPDATE OF w`,
-          [rootId],
-        );
-        const r = root.rows[0];
-        if (r && r.status === 'paused' && r.parent_status !== 'paused') {
-          const { rows } = await db.query<{ id: string; name: string; tier: number; runtime: string }>(
-            `${SUBTREE_CTE}
-             UPDATE workspaces w SET status = 'provisioning', url = '', last_sample_error = NULL,
-                    provision_started_at = now(), provision_deadline_at = NULL, updated_at = now()
-               FROM tree WHERE w.id = tree.id AND w.status = 'paused'
-             RETURNING w.id, w.name, w.tier, w.runtime`,
-            [rootId],
-          );
-          await db.query(
-            `SELECT record_workspace_event($1, u.id, jsonb_build_object('name', u.name, 'tier', u.tier, 'runtime', u.runtime),
-                                           $2 || ':resumed:' || u.id::text)
-               FROM unnest($3::uuid[], $4::text[], $5::int[], $6::text[]) AS u(id, name, tier, runtime)`,
-            [EVENTS.workspaceProvisioning, runId, rows.map((x) => x.id), rows.map((x) => x.name), rows.map((x) => x.tier), rows.map((x) => x.runtime)],
-          );
-        }
+        await resumeSubtree(db, rootId, runId);
         // Rows this run claimed that are still provisioning (a delete meanwhile removes them from the set).
-        return claimedByRun(db, rootId, runId, 'resumed', 'provisioning');
+        return claimedByRun(db, rootId, runId, RESUMED_TAG, 'provisioning');
       });
     },
 

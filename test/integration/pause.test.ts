@@ -2,9 +2,14 @@
 // and their race rules (restart of a paused workspace refused, pause racing a delete). Real API,
 // worker, Postgres and Podman; containers and volumes are observed through the Docker API.
 import { configVolumeName, containerName, EVENTS, WORKSPACE_ID_LABEL } from '../../domain/vocabulary';
+import { join } from 'node:path';
+import type { temporal } from '@temporalio/proto';
+import { readHistory } from '../../worker/history-file';
+import type { PauseBatchInput as BatchInput, PauseTreeResult, ResumeTreeResult } from '../../workflows/definitions';
 import { TEST_RUN_LABEL } from '../harness/servers';
+import { childInputs, historyStats } from '../support/history-stats';
 import { createOnline, readTokenFile, volumeExists } from './support/compute';
-import { replayAndMaybeRecord } from './support/histories';
+import { HISTORIES_DIR, replayAndMaybeRecord } from './support/histories';
 import { startPlatform, waitFor, type Platform } from './support/platform';
 
 jest.setTimeout(900_000);
@@ -91,6 +96,17 @@ async function recordChild(parentWorkflowId: string, name: string): Promise<void
   await replayAndMaybeRecord(p.temporal, child.workflowExecution!.workflowId!, child.workflowExecution!.runId!, name);
 }
 
+/**
+ * The bound a paged pause or resume must keep with a page of PAGE ids whatever the tree's size: the
+ * largest event carries one page (~40 bytes an id) or a child batch of it, never the tree.
+ */
+const PAGE = 10;
+const PAYLOAD_BOUND = 2_048;
+function payloadsBounded(history: temporal.api.history.v1.IHistory): boolean {
+  const stats = historyStats(history);
+  return stats.maxEventPayloadBytes < PAYLOAD_BOUND && stats.events < 10_000;
+}
+
 describe('pause and resume (A10.1-2)', () => {
   it('pauses a 3-level subtree of 30 Docker workspaces and resumes it with the same ids, volumes and one container each', async () => {
     const [root] = await createAll([{ name: 'Pause Root' }]);
@@ -111,9 +127,8 @@ describe('pause and resume (A10.1-2)', () => {
     const { rows: named } = await p.clients.pool.query(`SELECT payload FROM structure_events WHERE event_type = $1 AND workspace_id = $2`, [EVENTS.workspacePaused, root]);
     expect(named).toEqual([{ payload: { name: 'Pause Root' } }]);
 
-    const result = (await p.temporal.workflow.getHandle(`pause-${root}`).result()) as { pausedIds: string[]; stopFailures: unknown[] };
-    expect(result.pausedIds.sort()).toEqual([...all].sort());
-    expect(result.stopFailures).toEqual([]);
+    const result = (await p.temporal.workflow.getHandle(`pause-${root}`).result()) as PauseTreeResult;
+    expect(result).toEqual({ rootId: root, pausedCount: 30, stopFailures: [], stopFailureCount: 0 });
     expect((await containersOf(all)).size).toBe(0);
     for (const id of all) expect(await volumeExists(p, id)).toBe(true);
     const volumeDates = new Map(await Promise.all(all.map(async (id) => [id, await volumeCreatedAt(id)] as const)));
@@ -136,7 +151,7 @@ describe('pause and resume (A10.1-2)', () => {
     expect(resumed.status).toBe(200);
     expect(resumed.body).toEqual({ status: 'provisioning', resumed_count: 30 });
     expect((await p.api('POST', `/workspaces/${root}/resume`)).status).toBe(404);
-    await p.temporal.workflow.getHandle(`resume-${root}`).result();
+    expect(await p.temporal.workflow.getHandle(`resume-${root}`).result()).toEqual({ rootId: root, resumedCount: 30, started: 30, notStarted: [], notStartedCount: 0 });
     await waitOnline(all);
     await provisionsDone(all);
     const after = await containersOf(all);
@@ -149,6 +164,70 @@ describe('pause and resume (A10.1-2)', () => {
 
     expect((await p.api('DELETE', `/workspaces/${root}?confirm=true`)).status).toBe(200);
     expect((await containersOf(all)).size).toBe(0);
+  });
+
+  it('a tree of 250 external and 12 Docker workspaces pauses and resumes a page at a time: counts, batch children, bounded payloads', async () => {
+    const created = await p.api<{ workspace: { id: string } }>('POST', '/workspaces', { name: 'Paged Pause Root', runtime: 'external' });
+    expect(created.status).toBe(201);
+    const root = created.body.workspace.id;
+    const docker = await createAll(Array.from({ length: 12 }, (_, i) => ({ name: `Paged Docker ${i}`, parent_id: root })));
+    // External rows straight in Postgres (the API would start 250 provisions): 10 under the root, 24 under each.
+    const { rows: level1 } = await p.clients.pool.query<{ id: string }>(
+      `INSERT INTO workspaces (name, runtime, compute, status, parent_id) SELECT 'ext ' || g, 'external', 'none', 'online', $1 FROM generate_series(1, 10) g RETURNING id`,
+      [root],
+    );
+    const { rows: level2 } = await p.clients.pool.query<{ id: string }>(
+      `INSERT INTO workspaces (name, runtime, compute, status, parent_id)
+       SELECT 'ext ' || g, 'external', 'none', 'online', parent FROM unnest($1::uuid[]) AS parent, generate_series(1, 24) g RETURNING id`,
+      [level1.map((r) => r.id)],
+    );
+    const external = [root, ...level1.map((r) => r.id), ...level2.map((r) => r.id)];
+    const all = [...external, ...docker];
+    expect(all).toHaveLength(263);
+    await provisionsDone([root, ...docker]);
+    await waitOnline(docker);
+
+    const pause = await p.temporal.workflow.start('pauseTree', { taskQueue: p.taskQueue, workflowId: `pause-${root}`, args: [{ rootId: root, pageSize: PAGE }] });
+    expect((await pause.result()) as PauseTreeResult).toEqual({ rootId: root, pausedCount: 263, stopFailures: [], stopFailureCount: 0 });
+    expect(await allIn(all, 'paused')).toBe(true);
+    expect(await liveTokens(all)).toBe(0);
+    expect(await eventCount(EVENTS.workspacePaused, all)).toBe(263);
+    expect((await containersOf(docker)).size).toBe(0);
+    for (const id of docker) expect(await volumeExists(p, id)).toBe(true);
+    const pauseHistory = await pause.fetchHistory();
+    // 12 compute ids in pages of 10: a child batch per page, each with its page's ids.
+    const pauseBatches = childInputs<BatchInput>(pauseHistory).map((i) => i.workspaceIds);
+    expect(pauseBatches.map((ids) => ids.length)).toEqual([10, 2]);
+    expect(pauseBatches.flat().sort()).toEqual([...docker].sort());
+    expect(payloadsBounded(pauseHistory)).toBe(true);
+    await replayAndMaybeRecord(p.temporal, pause.workflowId, pause.firstExecutionRunId, 'pause-tree-paged');
+
+    // The id-list pause fails the same bound on a tree of 30: its claim's result listed every row.
+    const v1 = readHistory(join(HISTORIES_DIR, 'pause-tree.v1-id-list.json')).history;
+    expect(historyStats(v1).maxEventPayloadBytes).toBeGreaterThan(PAYLOAD_BOUND);
+    expect(payloadsBounded(v1)).toBe(false);
+
+    const resume = await p.temporal.workflow.start('resumeTree', { taskQueue: p.taskQueue, workflowId: `resume-${root}`, args: [{ rootId: root, pageSize: PAGE }] });
+    expect((await resume.result()) as ResumeTreeResult).toEqual({ rootId: root, resumedCount: 263, started: 263, notStarted: [], notStartedCount: 0 });
+    const resumeHistory = await resume.fetchHistory();
+    const batches = childInputs<BatchInput>(resumeHistory).map((i) => i.workspaceIds);
+    expect(batches).toHaveLength(27); // pages of 10, one batch each
+    // Parents first across pages: the root, then depth 1 (10 external and 12 Docker), then depth 2.
+    const depth1 = new Set([...level1.map((r) => r.id), ...docker]);
+    const order = batches.flat();
+    expect(order[0]).toBe(root);
+    expect(new Set(order.slice(1, 23))).toEqual(depth1);
+    expect(order.slice(23).sort()).toEqual(level2.map((r) => r.id).sort());
+    expect(payloadsBounded(resumeHistory)).toBe(true);
+    await replayAndMaybeRecord(p.temporal, resume.workflowId, resume.firstExecutionRunId, 'resume-tree-paged');
+
+    await waitFor('external workspaces awaiting their agents', () => allIn(external, 'awaiting_agent'), 300_000, 1000);
+    await waitOnline(docker);
+    const after = await containersOf(docker);
+    for (const id of docker) expect(after.get(id)).toEqual([{ state: 'running' }]);
+    expect(await liveTokens(all)).toBe(263);
+    expect((await p.api('DELETE', `/workspaces/${root}?confirm=true`)).status).toBe(200);
+    expect((await containersOf(docker)).size).toBe(0);
   });
 
   it('a pause racing a delete of a child: both finish, deleted rows removed, the rest paused, no container left', async () => {

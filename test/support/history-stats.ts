@@ -40,3 +40,11 @@ export function historyStats(history: History): HistoryStats {
   }
   return { events: events.length, maxEventPayloadBytes: max, maxEventKind: kind };
 }
+
+/** The first argument of every child workflow the history started, in start order (JSON payloads). */
+export function childInputs<T>(history: History): T[] {
+  return (history.events ?? []).flatMap((e) => {
+    const data = e.startChildWorkflowExecutionInitiatedEventAttributes?.input?.payloads?.[0]?.data;
+    return data ? [JSON.parse(Buffer.from(data).toString()) as T] : [];
+  });
+}
