@@ -2,6 +2,8 @@
 // (Server-Sent Events), retry a failed one, cancel a running one.
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { DomainError } from '../../domain/errors';
+import { DEFAULT_ITEMS_PAGE, ITEM_CURSOR_PATTERN, MAX_ITEMS_PAGE, parseItemCursor } from '../../domain/import-item-cursor';
 import { ORG_IMPORT_STATUSES } from '../../domain/vocabulary';
 import type { ApiDeps } from '../deps';
 import { errorResponse, eventStreamResponse, idParams, orgImportBody } from '../schemas';
@@ -19,7 +21,15 @@ const importView = z.looseObject({
   id: z.string(),
   status: z.enum(ORG_IMPORT_STATUSES),
   progress: z.unknown().describe('live progress of the running workflow; null once it has ended'),
-  items: z.array(z.looseObject({ key: z.string(), workspace_id: z.string().nullable(), outcome: z.string().nullable() })),
+  items: z.array(z.looseObject({ key: z.string(), workspace_id: z.string().nullable(), outcome: z.string().nullable() })).describe('one page, in (depth, key) order'),
+  items_total: z.number().describe('items of the whole import'),
+  items_next: z.string().nullable().describe('pass as ?items_after= for the next page; null on the last'),
+});
+
+/** An org of 10,000 workspaces has 10,000 items: they come in pages, so a poll stays small. */
+const importQuery = z.object({
+  items_limit: z.coerce.number().int().min(0).max(MAX_ITEMS_PAGE).default(DEFAULT_ITEMS_PAGE).describe('items per page (0: counts only)'),
+  items_after: z.string().regex(ITEM_CURSOR_PATTERN, 'must be an items_next').optional().describe('items_next of the previous page (opaque)'),
 });
 
 const started = z.object({
@@ -93,10 +103,16 @@ export const orgRoutes =
       },
     );
 
-    app.get('/org/imports/:id', { schema: { tags: ['org'], params: idParams, response: { 200: importView, 404: errorResponse } } }, async (request) => {
-      const { row, live, items } = await service.describe(request.params.id);
-      return { ...row, progress: live, items };
-    });
+    app.get(
+      '/org/imports/:id',
+      { schema: { tags: ['org'], params: idParams, querystring: importQuery, response: { 200: importView, 400: errorResponse, 404: errorResponse } } },
+      async (request) => {
+        const after = request.query.items_after === undefined ? null : parseItemCursor(request.query.items_after);
+        if (after === undefined) throw new DomainError('INVALID_CURSOR', 400, 'items_after is not an items_next issued by this platform');
+        const { row, live, items, total, next } = await service.describe(request.params.id, { limit: request.query.items_limit, after });
+        return { ...row, progress: live, items, items_total: total, items_next: next };
+      },
+    );
 
     app.post(
       '/org/imports/:id/retry',

@@ -15,6 +15,7 @@ import { gatherTemplateMaterials, type SnapshotFile } from '../../activities/tem
 import { readSnapshot, sealTemplateSecrets, SNAPSHOT_FORMAT } from '../../activities/template-snapshot';
 import type { WorkspaceStore } from '../../activities/workspace-store';
 import { DomainError } from '../../domain/errors';
+import { DEFAULT_ITEMS_PAGE, formatItemCursor, type ItemCursor } from '../../domain/import-item-cursor';
 import { computeFor } from '../../domain/workspace-defaults';
 import { importSummary } from '../../domain/workflow-summary';
 import {
@@ -290,7 +291,8 @@ export function createOrgImportService({ config, store, box, client, log }: OrgI
       throw new DomainError('IMPORT_NOT_RUNNING', 409, `the import is not running (it is ${status})`, { status });
     },
 
-    async describe(importId: string) {
+    /** The import, its live progress and one page of its items in (depth, key) order after `after`. */
+    async describe(importId: string, page: { limit: number; after: ItemCursor | null } = { limit: DEFAULT_ITEMS_PAGE, after: null }) {
       const { rows } = await store.pool.query(
         `SELECT id, retry_of, mode, status, template_name, org_key, workflow_id, created_count, skipped_count, failed_count,
                 reconcile_removed_count, reconcile_kept, error, started_at, completed_at
@@ -301,13 +303,20 @@ export function createOrgImportService({ config, store, box, client, log }: OrgI
       if (!row) throw new DomainError('NOT_FOUND', 404, 'import not found');
       const live = await liveProgress(row);
       // workspace_status is live: after `superseded`, it shows what the restart or re-provision made of it.
-      const items = await store.pool.query(
-        `SELECT i.key, i.depth, i.workspace_id, i.outcome, i.error, w.status AS workspace_status
-           FROM org_import_items i LEFT JOIN workspaces w ON w.id = i.workspace_id
-          WHERE i.import_id = $1 ORDER BY i.depth, i.key`,
-        [importId],
-      );
-      return { row, live, items: items.rows };
+      const [items, total] = await Promise.all([
+        store.pool.query<{ key: string; depth: number }>(
+          `SELECT i.key, i.depth, i.workspace_id, i.outcome, i.error, w.status AS workspace_status
+             FROM org_import_items i LEFT JOIN workspaces w ON w.id = i.workspace_id
+            WHERE i.import_id = $1 AND ($2::int IS NULL OR (i.depth, i.key) > ($2::int, $3::text))
+            ORDER BY i.depth, i.key LIMIT $4`,
+          [importId, page.after?.depth ?? null, page.after?.key ?? null, page.limit + 1],
+        ),
+        store.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM org_import_items WHERE import_id = $1', [importId]),
+      ]);
+      const shown = items.rows.slice(0, page.limit);
+      const last = shown[shown.length - 1];
+      const next = items.rows.length > page.limit && last ? formatItemCursor({ depth: last.depth, key: last.key }) : null;
+      return { row, live, items: shown, total: total.rows[0].n, next };
     },
 
     /** Status, counts and live progress only: what the progress stream sends, polled twice a second. */
