@@ -6,7 +6,7 @@
 import Docker from 'dockerode';
 import { type BenchContext, type BenchStage, rssMb } from './context';
 import { fixedRate, RouteRecorder } from './open-loop';
-import { type Agent, containersOf, createAgents, inBatches, provisionDocker, waitForDeletes } from './soak-fleet';
+import { type Agent, containersOf, createAgents, inBatches, provisionDocker, volumesOf, waitForDeletes } from './soak-fleet';
 
 const WARMUP_S = 30;
 const WINDOW_S = 60;
@@ -173,9 +173,11 @@ export const b7Soak: BenchStage = {
     });
     await waitForDeletes(ctx, [...deleted]);
     const left = await containersOf(docker, ctx.servers.runId, deleted);
+    const volumesLeft = await volumesOf(docker, ctx.servers.runId, deleted);
     const cleanupErrors = cleanup.totals();
     ctx.record({ id: 'B7', what: `cleanup deletes (${roots.length}) that failed${cleanupErrors.examples.length ? `: ${cleanupErrors.examples.join('; ')}` : ''}`, value: cleanupErrors.errors, unit: 'count', target: '0', ok: cleanupErrors.errors === 0 });
     ctx.record({ id: 'B7', what: `containers left of the ${deleted.size} deleted workspaces, after every delete cascade ended${left.length ? `: ${left.slice(0, 5).join(', ')}` : ''}`, value: left.length, unit: 'containers', target: '0', ok: left.length === 0 });
+    ctx.record({ id: 'B7', what: `volumes left of the deleted workspaces (a delete removes the /configs volume)${volumesLeft.length ? `: ${volumesLeft.slice(0, 5).join(', ')}` : ''}`, value: volumesLeft.length, unit: 'volumes', target: '0', ok: volumesLeft.length === 0 });
   },
 };
 
@@ -226,9 +228,10 @@ function report(ctx: BenchContext, rec: RouteRecorder, samples: Sample[], durati
     });
   }
   const maxPg = Math.max(...samples.map((s) => s.pg));
+  const maxAt = samples.find((s) => s.pg === maxPg)?.t ?? 0;
   ctx.record({
     id: 'B7',
-    what: `Postgres connections of the run's database: max of ${samples.length} samples (first minute ${Math.max(...inWindow(first).map((s) => s.pg))}, last ${Math.max(...inWindow(last).map((s) => s.pg))})`,
+    what: `Postgres connections of the run's database: max of ${samples.length} samples, at ${clock(maxAt)} (first minute ${Math.max(...inWindow(first).map((s) => s.pg))}, last ${Math.max(...inWindow(last).map((s) => s.pg))})`,
     value: maxPg,
     unit: 'connections',
     target: `≤ ${PG_POOL_BOUND} (pools: API 20, worker 20, bench 4)`,

@@ -91,3 +91,9 @@ export async function containersOf(docker: Docker, runId: string, workspaceIds: 
   const list = await docker.listContainers({ all: true, filters: { label: [`${TEST_RUN_LABEL}=${runId}`, WORKSPACE_ID_LABEL] } });
   return list.filter((c) => workspaceIds.has(c.Labels[WORKSPACE_ID_LABEL] ?? '')).map((c) => `${c.Names[0] ?? c.Id} (${c.State})`);
 }
+
+/** This run's volumes that carry one of `workspaceIds` as their workspace label (a delete removes them too). */
+export async function volumesOf(docker: Docker, runId: string, workspaceIds: ReadonlySet<string>): Promise<string[]> {
+  const { Volumes } = await docker.listVolumes({ filters: { label: [`${TEST_RUN_LABEL}=${runId}`, WORKSPACE_ID_LABEL] } });
+  return (Volumes ?? []).filter((v) => workspaceIds.has(v.Labels?.[WORKSPACE_ID_LABEL] ?? '')).map((v) => v.Name);
+}
