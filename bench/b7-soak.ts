@@ -74,9 +74,12 @@ export const b7Soak: BenchStage = {
     const stopAt = zero + durationS * 1000;
     const rec = new RouteRecorder(ctx.apiUrl, ctx.adminToken, zero);
     const chains = new Set<Promise<void>>();
-    const track = (p: Promise<void>) => {
-      chains.add(p);
-      void p.finally(() => chains.delete(p));
+    // A chain that throws (a sample's query, an import's lookup) is counted as an error of its own,
+    // never left as an unhandled rejection that would end the bench.
+    const track = (what: string, p: Promise<void>) => {
+      const settled = p.catch((err: Error) => rec.fail(what, `${what}: ${err.message}`));
+      chains.add(settled);
+      void settled.finally(() => chains.delete(settled));
     };
 
     // Each agent beats once per interval, the fleet spread evenly over it.
@@ -95,7 +98,7 @@ export const b7Soak: BenchStage = {
         .call<{ workspace: { id: string } }>(ROUTES.provision, 'POST', '/workspaces', { dueAt, body: { name: `Soak churn ${k}`, compute: 'docker' } })
         .then((res) => res?.workspace.id ?? null);
       provisioned.set(k, id);
-      track(id.then((ws) => void (ws && soakWorkspaces.add(ws))));
+      track(ROUTES.provision, id.then((ws) => void (ws && soakWorkspaces.add(ws))));
     });
     const deleteChurn = (k: number, dueAt: number) =>
       (provisioned.get(k) ?? Promise.resolve(null)).then(async (id) => {
@@ -104,7 +107,7 @@ export const b7Soak: BenchStage = {
         deleted.add(id);
         await rec.call(ROUTES.deleteDocker, 'DELETE', `/workspaces/${id}?confirm=true`, { dueAt: Math.max(dueAt, performance.now()), timeoutMs: 60_000 });
       });
-    const deletes = fixedRate(PROVISION_EVERY_S * 1000, zero, stopAt, (k, dueAt) => track(deleteChurn(k, dueAt)), DELETE_AFTER_S * 1000);
+    const deletes = fixedRate(PROVISION_EVERY_S * 1000, zero, stopAt, (k, dueAt) => track(ROUTES.deleteDocker, deleteChurn(k, dueAt)), DELETE_AFTER_S * 1000);
     const restarts = fixedRate(RESTART_EVERY_S * 1000, zero, stopAt, (k, dueAt) => {
       void rec.call(ROUTES.restart, 'POST', `/workspaces/${longLived[k % LONG_LIVED]}/restart`, { dueAt, body: {} });
     });
@@ -117,10 +120,15 @@ export const b7Soak: BenchStage = {
       };
       const started = await rec.call<{ import_id: string }>(ROUTES.importOrg, 'POST', '/org/import', { dueAt, body: { template } });
       if (!started) return;
-      for (;;) {
+      // An import of 20 takes well under a second; two minutes without an end is an error, not a wait.
+      for (const deadline = performance.now() + 120_000; ; ) {
         const view = await rec.call<{ status: string; error?: string | null }>(ROUTES.importView, 'GET', `/org/imports/${started.import_id}`);
         if (view && view.status !== 'running') {
           if (view.status !== 'completed') rec.fail(ROUTES.importOrg, `import ${started.import_id} ended ${view.status}: ${view.error ?? ''}`);
+          break;
+        }
+        if (performance.now() > deadline) {
+          rec.fail(ROUTES.importOrg, `import ${started.import_id} still running after 120 s`);
           break;
         }
         await new Promise((r) => setTimeout(r, 500));
@@ -133,11 +141,12 @@ export const b7Soak: BenchStage = {
         await rec.call(ROUTES.deleteImport, 'DELETE', `/workspaces/${previous}?confirm=true`, { timeoutMs: 60_000 });
       }
     };
-    const imports = fixedRate(IMPORT_EVERY_S * 1000, zero, stopAt, (k, dueAt) => track(importOnce(k, dueAt)));
+    const imports = fixedRate(IMPORT_EVERY_S * 1000, zero, stopAt, (k, dueAt) => track(ROUTES.importOrg, importOnce(k, dueAt)));
 
     const samples: Sample[] = [];
     const sampling = fixedRate(SAMPLE_EVERY_S * 1000, zero, stopAt, () => {
       track(
+        'bench sample',
         (async () => {
           const t = (performance.now() - zero) / 1000;
           const { rows } = await ctx.pool.query<{ n: string }>('SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database()');
