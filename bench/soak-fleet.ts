@@ -1,6 +1,7 @@
 // The soak's (B7) fixed fleet and what it leaves behind: the external agents that heartbeat, the
 // long-lived Docker workspaces that are restarted, the waits for delete cascades and the count of
 // containers that outlived their workspace. None of this is measured; setup errors stop the stage.
+import { readFileSync } from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
 import Docker from 'dockerode';
 import { WORKSPACE_ID_LABEL, workflowIds } from '../domain/vocabulary';
@@ -96,4 +97,23 @@ export async function containersOf(docker: Docker, runId: string, workspaceIds: 
 export async function volumesOf(docker: Docker, runId: string, workspaceIds: ReadonlySet<string>): Promise<string[]> {
   const { Volumes } = await docker.listVolumes({ filters: { label: [`${TEST_RUN_LABEL}=${runId}`, WORKSPACE_ID_LABEL] } });
   return (Volumes ?? []).filter((v) => workspaceIds.has(v.Labels?.[WORKSPACE_ID_LABEL] ?? '')).map((v) => v.Name);
+}
+
+const TICK_MS = 10; // USER_HZ is 100 on Linux
+
+/** CPU time (user + system) a process has used so far, in ms. */
+export function processCpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) * TICK_MS;
+}
+
+/**
+ * The machine's CPU time so far (busy, and all, summed over cores), in ms. Other work shares these
+ * cores; a minute that is slower while the machine is busier is the neighbours', not a drift of ours.
+ */
+export function machineCpuMs(): { busy: number; all: number } {
+  const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const all = cpu.reduce((a, b) => a + b, 0);
+  return { busy: (all - cpu[3] - cpu[4]) * TICK_MS, all: all * TICK_MS };
 }
