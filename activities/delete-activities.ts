@@ -5,7 +5,7 @@ import { Context } from '@temporalio/activity';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { EVENTS, workflowIds } from '../domain/vocabulary';
 import { removeWorkspaceContainer, type ComputePorts } from './compute-ports';
-import type { WorkspaceStore } from './workspace-store';
+import type { MarkedSubtree, WorkspaceStore } from './workspace-store';
 
 export interface DeleteActivityDeps {
   store: WorkspaceStore;
@@ -35,6 +35,28 @@ export function createDeleteActivities({ store, compute, temporal }: DeleteActiv
   return {
     async markSubtreeRemoved(input: { rootId: string }) {
       return store.markSubtreeRemoved(input.rootId);
+    },
+
+    /** Marks the subtree removed as this run's rows; only the counts travel back (bounded payload). */
+    async markSubtreeForDelete(input: { rootId: string; deleteRunId: string }): Promise<MarkedSubtree> {
+      return store.markSubtreeForDelete(input.rootId, input.deleteRunId);
+    },
+
+    /** The next page of the run's workspaces whose compute must be stopped (ids after the cursor). */
+    async deleteRunComputePage(input: { deleteRunId: string; after: string | null; limit: number }): Promise<string[]> {
+      return store.deleteRunComputePage(input.deleteRunId, input.after, input.limit);
+    },
+
+    async broadcastDeleteRun(input: { deleteRunId: string }): Promise<number> {
+      return store.broadcastDeleteRun(input.deleteRunId);
+    },
+
+    async releaseFromDeleteRun(input: { deleteRunId: string; workspaceIds: string[] }): Promise<void> {
+      await store.releaseFromDeleteRun(input.deleteRunId, input.workspaceIds);
+    },
+
+    async purgeDeleteRun(input: { deleteRunId: string }): Promise<number> {
+      return store.purgeDeleteRun(input.deleteRunId);
     },
 
     /** Cancels in-flight provision/restart workflows of these workspaces and waits for them to close. */

@@ -33,6 +33,7 @@ import {
   transient,
 } from './docker-errors';
 import { createDockerLookup } from './docker-lookup';
+import { createVolumeAnswering } from './docker-volumes';
 import { tarFiles } from './tar';
 
 export interface MinimalLogger {
@@ -163,13 +164,14 @@ export function createDockerCompute(deps: DockerComputeDeps): DockerCompute {
   async function ensureVolume(workspaceId: string, runId: string): Promise<boolean> {
     const name = configVolumeName(workspaceId);
     try {
-      // Creating an existing volume answers 201 with the existing one (Docker and Podman alike).
-      await docker.createVolume({ Name: name, Labels: { ...labelsFor(workspaceId), [PROVISION_RUN_LABEL]: runId } });
+      // The label says which run created it: a retry of that run still writes its files.
+      const answer = await createVolumeAnswering(docker, { Name: name, Labels: { ...labelsFor(workspaceId), [PROVISION_RUN_LABEL]: runId } });
+      if (answer.Labels !== undefined) return answer.Labels?.[PROVISION_RUN_LABEL] === runId;
     } catch (err) {
       if (!isNameConflict(err) && !/already exists/i.test(engineMessage(err))) throw transient('volume create', err);
     }
+    // An engine that answered a conflict, or without the volume: read its labels.
     try {
-      // The label says which run created it: a retry of that run still writes its files.
       const info = await docker.getVolume(name).inspect();
       return info.Labels?.[PROVISION_RUN_LABEL] === runId;
     } catch (err) {

@@ -22,7 +22,8 @@ export async function signalRestart(
     taskQueue,
     workflowId,
     // The label names the restart's provision child in the UI too (only read when this starts a run).
-    args: [(workspace ? { workspaceId, workspace } : { workspaceId }) satisfies RestartInput],
+    // Only the label's three fields: a caller may hand in a wider row, which must not reach the history.
+    args: [(workspace ? { workspaceId, workspace: { name: workspace.name, runtime: workspace.runtime, compute: workspace.compute } } : { workspaceId }) satisfies RestartInput],
     signal: RESTART_REQUESTED_SIGNAL,
     signalArgs: [request],
     workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,

@@ -8,6 +8,7 @@ import { createAutoRestartStore } from './store/auto-restarts';
 import { createBootstrapStore } from './store/bootstrap';
 import { createCredentialStore } from './store/credentials';
 import { transactionRunner } from './store/db';
+import { createDeleteRunStore } from './store/delete-runs';
 import { createEventStore } from './store/events';
 import { createFileStore } from './store/files';
 import { createIdempotencyStore } from './store/idempotency';
@@ -25,6 +26,7 @@ export type { WorkspacePatch } from './store/workspace-settings';
 export type { StaleWorkspace, WatchedWorkspace, DeathReason } from './store/liveness';
 export type { AutoRestartPolicy, AutoRestartClaim } from './store/auto-restarts';
 export type { ClaimedWorkspace, HibernateClaim, WakeOutcome } from './store/power';
+export type { MarkedSubtree } from './store/delete-runs';
 
 export function createWorkspaceStore(pool: Pool, box: SecretBox) {
   const inTransaction = transactionRunner(pool);
@@ -44,6 +46,7 @@ export function createWorkspaceStore(pool: Pool, box: SecretBox) {
     ...createActivityStore(pool),
     ...createAutoRestartStore(pool),
     ...createPowerStore(pool, inTransaction),
+    ...createDeleteRunStore(pool, inTransaction),
   };
 }
 

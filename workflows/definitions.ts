@@ -91,6 +91,8 @@ export interface RestartResult {
 export interface DeleteTreeInput {
   rootId: string;
   purge: boolean;
+  /** Compute ids per page (default COMPUTE_PAGE_SIZE); tests page a small tree with a tiny one. */
+  computePageSize?: number;
 }
 
 export interface StopFailure {
@@ -100,10 +102,25 @@ export interface StopFailure {
 
 export interface DeleteTreeResult {
   rootId: string;
-  /** Every id the cascade touched (purge acts on exactly this set). */
-  removedIds: string[];
+  /** Runs before bounded payloads: every id the cascade touched (purge acted on exactly this set). */
+  removedIds?: string[];
+  /** How many workspaces the cascade touched (the rows carry the run's id in Postgres). */
+  removedCount?: number;
+  /** The first STOP_FAILURES_REPORTED failures (all of them in runs before bounded payloads). */
   stopFailures: StopFailure[];
+  /** All stop failures, also those not listed. */
+  stopFailureCount?: number;
   purged: number;
+}
+
+/** A delete's removed count, whichever version of the workflow produced the result. */
+export function removedCountOf(result: DeleteTreeResult): number {
+  return result.removedCount ?? result.removedIds?.length ?? 0;
+}
+
+/** A delete's stop failure count, whichever version of the workflow produced the result. */
+export function stopFailureCountOf(result: DeleteTreeResult): number {
+  return result.stopFailureCount ?? result.stopFailures.length;
 }
 
 export interface DeleteTreeState {

@@ -26,7 +26,7 @@ import { workspaceNameAttribute, workspaceSummary, type WorkspaceLabel } from '.
 import { workflowIds, type ImportItemOutcome } from '../domain/vocabulary';
 import { dbActivityOptions, dbLocalActivityOptions } from './activity-options';
 import { deleteWorkspaceTree } from './delete-tree';
-import { importProgressQuery, type ImportOrgInput, type ImportOrgResult, type ImportProgress } from './definitions';
+import { importProgressQuery, removedCountOf, type ImportOrgInput, type ImportOrgResult, type ImportProgress } from './definitions';
 import { provisionWorkspace } from './provision';
 
 const db = proxyActivities<ImportActivities>(dbActivityOptions);
@@ -88,7 +88,7 @@ export async function importOrg(input: ImportOrgInput): Promise<ImportOrgResult>
         // A cancel of the import lets a started delete finish (half a cascade would leave marked rows
         // with running compute); the next target's delete is then not started.
         const removed = isolated ? await CancellationScope.nonCancellable(remove) : await remove();
-        progress.reconcileRemoved += removed.removedIds.length;
+        progress.reconcileRemoved += removedCountOf(removed);
       }
     }
     // A cancel that came while the last delete ran still ends the import `cancelled`.

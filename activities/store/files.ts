@@ -52,15 +52,20 @@ export function createFileStore(pool: Pool) {
       );
     },
 
-    /** Gives a workspace the snapshot's files of these sources (idempotent: existing paths are kept). */
-    async copyImportFilesToWorkspace(db: Queryable, importId: string, workspaceId: string, sources: string[]): Promise<void> {
-      if (sources.length === 0) return;
+    /**
+     * Gives workspaces the snapshot's files of these sources, a later source winning a path (one
+     * statement for all the workspaces sharing a source list; idempotent: existing paths are kept).
+     */
+    async copyImportFilesToWorkspaces(db: Queryable, importId: string, workspaceIds: string[], sources: string[]): Promise<void> {
+      if (sources.length === 0 || workspaceIds.length === 0) return;
       await db.query(
         `INSERT INTO workspace_files (workspace_id, path, content)
-         SELECT DISTINCT ON (path) $2, path, content FROM org_import_files WHERE import_id = $1 AND source = ANY($3::text[])
-          ORDER BY path, array_position($3::text[], source) DESC
+         SELECT ws, f.path, f.content
+           FROM (SELECT DISTINCT ON (path) path, content FROM org_import_files WHERE import_id = $1 AND source = ANY($3::text[])
+                  ORDER BY path, array_position($3::text[], source) DESC) f
+          CROSS JOIN unnest($2::uuid[]) AS ws
          ON CONFLICT (workspace_id, path) DO NOTHING`,
-        [importId, workspaceId, sources],
+        [importId, workspaceIds, sources],
       );
     },
   };

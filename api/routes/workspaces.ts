@@ -20,6 +20,7 @@ import { resolveConfigSource } from '../services/config-source';
 import { liveWorkspaceLoader } from '../services/live-workspace';
 import { modelSecrets, persistModel } from '../services/model-settings';
 import { operationWithFailure } from '../services/workflow-service';
+import { removedCountOf, stopFailureCountOf } from '../../workflows/definitions';
 import { toWorkspaceView } from '../services/workspace-view';
 import { claimWakeOrThrow } from './workspace-power';
 
@@ -315,7 +316,7 @@ export const workspaceRoutes =
         const body = request.body ?? { rebuild_config: false };
         const source = await resolveConfigSource(resolve(deps.config.TEMPLATES_ROOT), row, body);
         if (source.kind === 'directory') await deps.store.inTransaction((db) => deps.store.replaceWorkspaceFiles(db, row.id, source.files));
-        const started = await deps.workflows.requestRestart(row.id, source.kind !== 'volume');
+        const started = await deps.workflows.requestRestart(row.id, source.kind !== 'volume', { name: row.name, runtime: row.runtime, compute: row.compute });
         return reply.status(202).send({
           status: 'accepted' as const,
           workflow_id: started.workflowId,
@@ -354,15 +355,15 @@ export const workspaceRoutes =
         const purge = request.query.purge === 'true';
         const run = await deps.workflows.deleteTree(row.id, purge, DELETE_WAIT_MS);
         if (!run.result) return reply.status(202).send({ status: 'accepted' as const, workflow_id: run.workflowId, run_id: run.runId });
-        if (run.result.stopFailures.length > 0) {
+        if (stopFailureCountOf(run.result) > 0) {
           return reply.status(500).send({
             error: 'some workspaces could not be stopped; they are marked removed and the orphan sweeper will retry',
             code: 'STOP_FAILED',
-            removed_count: run.result.removedIds.length,
+            removed_count: removedCountOf(run.result),
             stop_failures: run.result.stopFailures,
           });
         }
-        return reply.status(200).send({ status: 'removed' as const, cascade_deleted: run.result.removedIds.length });
+        return reply.status(200).send({ status: 'removed' as const, cascade_deleted: removedCountOf(run.result) });
       },
     );
   };

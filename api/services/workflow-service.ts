@@ -48,10 +48,11 @@ export function operationWithFailure(operation: ProvisionOperation, row: { last_
 }
 
 export function createWorkflowService({ client, taskQueue, resetAutoRestart, workspaceLabel = async () => null }: WorkflowServiceDeps) {
-  async function manualRestart(workspaceId: string, rebuildConfig: boolean): Promise<{ workflowId: string; runId: string }> {
-    // Reset first: an automatic restart still pending is void by the time the request lands.
-    await resetAutoRestart(workspaceId);
-    return signalRestart(client, taskQueue, workspaceId, { rebuildConfig }, await workspaceLabel(workspaceId));
+  async function manualRestart(workspaceId: string, rebuildConfig: boolean, label?: WorkspaceLabel): Promise<{ workflowId: string; runId: string }> {
+    // Reset first: an automatic restart still pending is void by the time the request lands. The label
+    // comes from the caller's row when it has one (bench B3: one round trip less per answer).
+    const [, named] = await Promise.all([resetAutoRestart(workspaceId), label ?? workspaceLabel(workspaceId)]);
+    return signalRestart(client, taskQueue, workspaceId, { rebuildConfig }, named);
   }
 
   /** Summary and WorkspaceName of a run about one workspace (its id when the row is not found). */
@@ -148,7 +149,7 @@ export function createWorkflowService({ client, taskQueue, resetAutoRestart, wor
      * flight share it: their secrets were saved before that signal reached the workflow, and a cycle
      * reads secrets only later (after its stop), so one signal covers them all.
      */
-    requestRestart: singleFlight((workspaceId: string, rebuildConfig: boolean) => `${workspaceId}:${rebuildConfig}`, manualRestart),
+    requestRestart: singleFlight((workspaceId: string, rebuildConfig: boolean, _label?: WorkspaceLabel) => `${workspaceId}:${rebuildConfig}`, manualRestart),
 
     /**
      * Tells a running provision that its agent registered, with the run that minted the agent's token

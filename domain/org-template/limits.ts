@@ -4,7 +4,8 @@
 export const LIMITS = {
   maxFileBytes: 256 * 1024,
   maxTotalBytes: 1024 * 1024,
-  maxWorkspaces: 2000,
+  /** Issue #19 B6: an org of 10,000 workspaces imports and deletes with bounded workflow payloads. */
+  maxWorkspaces: 10_000,
   /** Levels of nesting in the workspace tree; the roots are level 1. */
   maxTreeDepth: 32,
   maxIncludeDepth: 16,

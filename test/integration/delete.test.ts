@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { configVolumeName, containerName, MANAGED_LABEL } from '../../domain/vocabulary';
 import { TEST_RUN_LABEL } from '../harness/servers';
 import { deleteStateQuery, type DeleteTreeResult } from '../../workflows/definitions';
+import { historyStats } from '../support/history-stats';
 import { containerExists, createOnline, instancesOf, readTokenFile, volumeExists } from './support/compute';
 import { replayAndMaybeRecord } from './support/histories';
 import { startPlatform, waitFor, type Platform } from './support/platform';
@@ -189,8 +190,65 @@ describe('delete cascade', () => {
     expect(history.events!.length).toBeLessThan(60);
     const handle = p.temporal.workflow.getHandle(`delete-${rootId}`);
     const result = (await handle.result()) as DeleteTreeResult;
-    expect(result.removedIds).toHaveLength(1000);
+    expect(result).toEqual({ rootId, removedCount: 1000, stopFailures: [], stopFailureCount: 0, purged: 0 });
     expect(await handle.query(deleteStateQuery)).toMatchObject({ phase: 'done', total: 1000, computeTotal: 0, stopFailures: 0 });
+    // Ids stay in Postgres: a 1,000-id list would be ~40 KB in one event.
+    expect(historyStats(history).maxEventPayloadBytes).toBeLessThan(2_048);
+  });
+
+  it('payloads stay bounded whatever the tree: counts travel, compute ids come a page at a time, purge keeps what did not stop', async () => {
+    const { rows } = await p.clients.pool.query<{ id: string }>(
+      `INSERT INTO workspaces (name, runtime, compute, status) VALUES ('Paged Root', 'external', 'none', 'online') RETURNING id`,
+    );
+    const rootId = rows[0].id;
+    await p.clients.pool.query(
+      `INSERT INTO workspaces (name, runtime, compute, status, parent_id) SELECT 'ext ' || g, 'external', 'none', 'online', $1 FROM generate_series(1, 300) g`,
+      [rootId],
+    );
+    // Docker rows without containers: a stop finds nothing to stop, which is enough to page them.
+    const docker = await p.clients.pool.query<{ id: string }>(
+      `INSERT INTO workspaces (name, runtime, compute, status, parent_id)
+       SELECT 'dock ' || g, 'claude-code', 'docker', 'online', $1 FROM generate_series(1, 45) g RETURNING id`,
+      [rootId],
+    );
+    const stuck = docker.rows.slice(0, 2).map((r) => r.id).sort();
+    for (const id of stuck) failingStops.add(id);
+    try {
+      const handle = await p.temporal.workflow.start('deleteWorkspaceTree', {
+        taskQueue: p.taskQueue,
+        workflowId: `delete-${rootId}`,
+        args: [{ rootId, purge: true, computePageSize: 20 }],
+      });
+      const result = (await handle.result()) as DeleteTreeResult;
+      expect(result).toEqual({
+        rootId,
+        removedCount: 346,
+        stopFailures: stuck.map((id) => ({ workspace_id: id, error: expect.any(String) })),
+        stopFailureCount: 2,
+        purged: 344,
+      });
+      expect(await handle.query(deleteStateQuery)).toMatchObject({ phase: 'done', total: 346, computeTotal: 45, computeDone: 45, stopFailures: 2 });
+      // What did not stop stays (removed, detached from the purged root) for the sweeper.
+      const left = await p.clients.pool.query<{ id: string; status: string; parent_id: string | null }>(
+        `SELECT id, status, parent_id FROM workspaces WHERE id = $1 OR parent_id = $1 OR id = ANY($2::uuid[]) ORDER BY id`,
+        [rootId, docker.rows.map((r) => r.id)],
+      );
+      expect(left.rows).toEqual(stuck.map((id) => ({ id, status: 'removed', parent_id: null })));
+      const events = await p.clients.pool.query(`SELECT count(*)::int AS n FROM structure_events WHERE event_type = 'WORKSPACE_REMOVED' AND dedupe_key LIKE $1`, [
+        `${handle.firstExecutionRunId}:removed:%`,
+      ]);
+      expect(events.rows[0].n).toBe(346);
+
+      const history = await handle.fetchHistory();
+      const stats = historyStats(history);
+      // The id-list cascade put all 346 ids (~14 KB) in one event; now a page of 20 is the most.
+      expect(stats.maxEventPayloadBytes).toBeLessThan(2_048);
+      const children = history.events!.filter((e) => e.startChildWorkflowExecutionInitiatedEventAttributes).length;
+      expect(children).toBe(3); // pages of 20, 20 and 5
+      await replayAndMaybeRecord(p.temporal, handle.workflowId, handle.firstExecutionRunId, 'delete-tree-paged');
+    } finally {
+      for (const id of stuck) failingStops.delete(id);
+    }
   });
 });
 

@@ -57,6 +57,21 @@ afterAll(async () => {
 });
 
 describe('startContainer', () => {
+  it('writes config files only into a volume this run created (an earlier run\'s volume keeps its contents)', async () => {
+    const kept = newWorkspace();
+    const scope = { [MANAGED_LABEL]: 'true', [WORKSPACE_ID_LABEL]: kept, [TEST_RUN_LABEL]: servers.runId };
+    await docker.createVolume({ Name: configVolumeName(kept), Labels: { ...scope, [PROVISION_RUN_LABEL]: 'run-old' } });
+    await compute.startContainer({ ...startReq(kept, 'run-new'), configFiles: { 'config.yaml': Buffer.from('new: true') } });
+    expect(await readVolume(kept, 'ls /configs')).not.toContain('config.yaml');
+
+    const own = newWorkspace();
+    await compute.startContainer({ ...startReq(own, 'run-own'), configFiles: { 'config.yaml': Buffer.from('new: true') } });
+    // A retry of the same run finds its own volume (created in the first attempt) and still fills it.
+    await compute.removeContainer(own, { removeVolume: false });
+    await compute.startContainer({ ...startReq(own, 'run-own'), configFiles: { 'config.yaml': Buffer.from('again: true') } });
+    expect(await readVolume(own, 'cat /configs/config.yaml')).toContain('again: true');
+  });
+
   it('writes the files into /configs before the first start, with name, labels, env, bind and network', async () => {
     const id = newWorkspace();
     const started = await compute.startContainer(startReq(id, 'run-a', 'secret-token-a'));

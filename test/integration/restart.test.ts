@@ -39,15 +39,13 @@ async function managedContainersOf(id: string) {
 }
 
 describe('restart', () => {
-  it('50 concurrent requests: all 202 fast, at most 2 cycles, online with one container', async () => {
+  it('50 concurrent requests: all 202, at most 2 cycles, online with one container', async () => {
     const id = await onlineWorkspace('Restart Many');
     const { rows: before } = await p.clients.pool.query('SELECT id FROM workspace_auth_tokens WHERE workspace_id = $1 AND revoked_at IS NULL', [id]);
-    const started = Date.now();
+    // How fast they answer is bench B3's figure (npm run bench), not a timed assertion here.
     const answers = await Promise.all(Array.from({ length: 50 }, () => p.api<{ workflow_id: string; run_id: string }>('POST', `/workspaces/${id}/restart`, {})));
-    const elapsed = Date.now() - started;
     expect(answers.every((a) => a.status === 202)).toBe(true);
     expect(new Set(answers.map((a) => a.body.workflow_id))).toEqual(new Set([`restart-${id}`]));
-    expect(elapsed).toBeLessThan(15_000); // a sanity bound only; latency is measured by npm run bench
     const runIds = [...new Set(answers.map((a) => a.body.run_id))];
 
     let cycles = 0;

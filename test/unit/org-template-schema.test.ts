@@ -250,13 +250,13 @@ describe('org template schema', () => {
     const flat = (n: number) => ({ name: 'O', workspaces: Array.from({ length: n }, (_, i) => ({ name: `W${i}` })) });
 
     it(`accepts ${LIMITS.maxWorkspaces} workspaces and rejects ${LIMITS.maxWorkspaces + 1}`, async () => {
-      expect(countWorkspaces(await inline(flat(2000)))).toBe(2000);
-      const err = await templateError(inline(flat(2001)), 'too_many_workspaces');
-      expect(err.path).toBe('workspaces[2000]');
+      expect(countWorkspaces(await inline(flat(LIMITS.maxWorkspaces)))).toBe(LIMITS.maxWorkspaces);
+      const err = await templateError(inline(flat(LIMITS.maxWorkspaces + 1)), 'too_many_workspaces');
+      expect(err.path).toBe(`workspaces[${LIMITS.maxWorkspaces}]`);
     });
 
     it('counts nested workspaces towards the limit', async () => {
-      const teams = Array.from({ length: 21 }, (_, t) => ({ name: `T${t}`, children: Array.from({ length: 99 }, (_, i) => ({ name: `W${i}` })) }));
+      const teams = Array.from({ length: Math.ceil(LIMITS.maxWorkspaces / 99) }, (_, t) => ({ name: `T${t}`, children: Array.from({ length: 99 }, (_, i) => ({ name: `W${i}` })) }));
       await templateError(inline({ name: 'O', workspaces: teams }), 'too_many_workspaces');
     });
 

@@ -1,0 +1,358 @@
+// B6 (issue #19): an org of 10,000 workspaces (external agents, 50 of them Docker) imported and deleted
+// through the API, against hand-written direct SQL writing (and removing) the same rows. Besides wall
+// time it reads every workflow history the import and the delete produced and holds them to
+// Temporal's limits: under 10,000 events per run and 256 KB per payload.
+import { Client, Connection } from '@temporalio/client';
+import type { temporal as proto } from '@temporalio/proto';
+import Docker from 'dockerode';
+import type { Pool, PoolClient } from 'pg';
+import { hashToken, newAuthToken } from '../activities/crypto';
+import { WORKSPACE_ID_LABEL, workflowIds } from '../domain/vocabulary';
+import { TEST_RUN_LABEL } from '../test/harness/servers';
+import { historyStats } from '../test/support/history-stats';
+import { waitFor } from '../test/support/wait-for';
+import { peakRssMb, type BenchContext, type BenchStage } from './context';
+
+const TOTAL = 10_000;
+const DOCKER = 50;
+/** Children per node by level: 1 root, 9, 90, 900, 9,000 (10,000 in all, five levels). */
+const FANOUT = [9, 10, 10, 10];
+const MAX_EVENTS = 10_000;
+const MAX_PAYLOAD_BYTES = 256 * 1024;
+const MAX_RSS_MB = 400;
+
+interface TemplateNode {
+  name: string;
+  runtime: string;
+  compute?: 'docker';
+  canvas: { x: number; y: number };
+  children?: TemplateNode[];
+}
+
+/** The tree; the first DOCKER leaves run in Docker, everything else is an external agent. */
+function scaleTemplate(name: string): { name: string; workspaces: TemplateNode[] } {
+  let docker = 0;
+  const node = (label: string, depth: number, i: number): TemplateNode => {
+    const leaf = depth === FANOUT.length;
+    const inDocker = leaf && docker < DOCKER && ++docker > 0;
+    return {
+      name: label,
+      runtime: inDocker ? 'hermes' : 'external',
+      ...(inDocker ? { compute: 'docker' as const } : {}),
+      canvas: { x: i, y: depth },
+      ...(leaf ? {} : { children: Array.from({ length: FANOUT[depth] }, (_, j) => node(`${label}.${j}`, depth + 1, j)) }),
+    };
+  };
+  return { name, workspaces: [node(`${name}`, 0, 0)] };
+}
+
+type Level = Array<{ node: TemplateNode; parent: string | null }>;
+
+/** What a competent script does: per level one INSERT ... SELECT FROM unnest per table, one transaction. */
+async function bulkBaseline(pool: Pool, template: ReturnType<typeof scaleTemplate>): Promise<number> {
+  const t0 = performance.now();
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query(`INSERT INTO structure_events (event_type, payload) VALUES ('org.import.started', '{}')`);
+    let level: Level = template.workspaces.map((node) => ({ node, parent: null }));
+    while (level.length) {
+      const { rows } = await client.query<{ id: string; name: string }>(
+        `INSERT INTO workspaces (name, runtime, compute, status, parent_id)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::uuid[]) RETURNING id, name`,
+        [
+          level.map((l) => `${l.node.name}-bulk`),
+          level.map((l) => l.node.runtime),
+          level.map((l) => l.node.compute ?? 'none'),
+          level.map((l) => (l.node.compute ? 'provisioning' : 'awaiting_agent')),
+          level.map((l) => l.parent),
+        ],
+      );
+      const ids = new Map(rows.map((r) => [r.name, r.id]));
+      const idOf = (l: Level[number]) => ids.get(`${l.node.name}-bulk`) as string;
+      const external = level.filter((l) => !l.node.compute);
+      await client.query('INSERT INTO workspace_auth_tokens (workspace_id, token_hash) SELECT * FROM unnest($1::uuid[], $2::text[])', [
+        external.map(idOf),
+        external.map(() => hashToken(newAuthToken())),
+      ]);
+      await client.query('INSERT INTO canvas_layouts (workspace_id, x, y) SELECT * FROM unnest($1::uuid[], $2::float8[], $3::float8[])', [
+        level.map(idOf),
+        level.map((l) => l.node.canvas.x),
+        level.map((l) => l.node.canvas.y),
+      ]);
+      level = level.flatMap((l) => (l.node.children ?? []).map((node) => ({ node, parent: idOf(l) })));
+    }
+    await client.query(`INSERT INTO structure_events (event_type, payload) VALUES ('org.import.completed', '{}')`);
+    await client.query('COMMIT');
+  } finally {
+    client.release();
+  }
+  return performance.now() - t0;
+}
+
+/** The naive script: a statement per row (kept beside the bulk figure so readers see both). */
+async function rowBaseline(pool: Pool, template: ReturnType<typeof scaleTemplate>): Promise<number> {
+  const t0 = performance.now();
+  const client = await pool.connect();
+  try {
+    await client.query(`INSERT INTO structure_events (event_type, payload) VALUES ('org.import.started', '{}')`);
+    let level: Level = template.workspaces.map((node) => ({ node, parent: null }));
+    while (level.length) {
+      await client.query('BEGIN');
+      const next: Level = [];
+      for (const { node, parent } of level) {
+        const { rows } = await client.query<{ id: string }>(
+          `INSERT INTO workspaces (name, runtime, compute, status, parent_id) VALUES ($1, $2, $3, $4, $5) RETURNING id`,
+          [`${node.name}-row`, node.runtime, node.compute ?? 'none', node.compute ? 'provisioning' : 'awaiting_agent', parent],
+        );
+        if (!node.compute) await client.query('INSERT INTO workspace_auth_tokens (workspace_id, token_hash) VALUES ($1, $2)', [rows[0].id, hashToken(newAuthToken())]);
+        await client.query('INSERT INTO canvas_layouts (workspace_id, x, y) VALUES ($1, $2, $3)', [rows[0].id, node.canvas.x, node.canvas.y]);
+        for (const c of node.children ?? []) next.push({ node: c, parent: rows[0].id });
+      }
+      await client.query('COMMIT');
+      level = next;
+    }
+    await client.query(`INSERT INTO structure_events (event_type, payload) VALUES ('org.import.completed', '{}')`);
+  } finally {
+    client.release();
+  }
+  return performance.now() - t0;
+}
+
+/** bench/run.ts B4's baseline: the delete's Postgres steps for a whole tree in one transaction. */
+async function deleteBaseline(client: PoolClient, rootId: string): Promise<void> {
+  await client.query('BEGIN');
+  const { rows } = await client.query<{ id: string }>(
+    `WITH RECURSIVE tree AS (SELECT id FROM workspaces WHERE id = $1 UNION ALL SELECT w.id FROM workspaces w JOIN tree t ON w.parent_id = t.id)
+     UPDATE workspaces w SET status = 'removed', removed_at = now() FROM tree WHERE w.id = tree.id RETURNING w.id`,
+    [rootId],
+  );
+  const list = rows.map((r) => r.id);
+  await client.query('DELETE FROM canvas_layouts WHERE workspace_id = ANY($1::uuid[])', [list]);
+  await client.query('UPDATE workspace_auth_tokens SET revoked_at = now() WHERE workspace_id = ANY($1::uuid[])', [list]);
+  await client.query('UPDATE workspace_schedules SET enabled = false WHERE workspace_id = ANY($1::uuid[])', [list]);
+  await client.query(`INSERT INTO structure_events (event_type, workspace_id) SELECT 'WORKSPACE_REMOVED', unnest($1::uuid[])`, [list]);
+  await client.query('COMMIT');
+}
+
+const eventMs = (e: proto.api.history.v1.IHistoryEvent | undefined) => Number(e?.eventTime?.seconds?.toString() ?? 0) * 1000 + Math.floor((e?.eventTime?.nanos ?? 0) / 1e6);
+
+/** Where a run's time went: per activity type (scheduled to completed, summed) and its children's span. */
+async function breakdown(client: Client, workflowId: string): Promise<Array<[string, number]>> {
+  const events = (await client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+  const byId = new Map(events.map((e) => [e.eventId?.toString(), e]));
+  const spent = new Map<string, number>();
+  const add = (name: string, ms: number) => spent.set(name, (spent.get(name) ?? 0) + ms);
+  let firstChild = 0;
+  let lastChild = 0;
+  for (const e of events) {
+    const done = e.activityTaskCompletedEventAttributes;
+    const scheduled = done ? byId.get(done.scheduledEventId?.toString()) : undefined;
+    if (scheduled) add(scheduled.activityTaskScheduledEventAttributes?.activityType?.name ?? '?', eventMs(e) - eventMs(scheduled));
+    if (e.startChildWorkflowExecutionInitiatedEventAttributes && !firstChild) firstChild = eventMs(e);
+    if (e.childWorkflowExecutionCompletedEventAttributes) lastChild = eventMs(e);
+  }
+  if (firstChild) add('child workflows (first started to last completed)', lastChild - firstChild);
+  add('whole run', eventMs(events[events.length - 1]) - eventMs(events[0]));
+  return [...spent.entries()];
+}
+
+/** Epoch ms of the import's last level created and of its close, read off its history(s). */
+async function importTimes(client: Client, workflowId: string): Promise<{ rowsCreatedAt: number; closedAt: number }> {
+  const ms = (t: { seconds?: { toString(): string } | null; nanos?: number | null } | null | undefined) => Number(t?.seconds?.toString() ?? 0) * 1000 + Math.floor((t?.nanos ?? 0) / 1e6);
+  let rowsCreatedAt = 0;
+  let closedAt = 0;
+  let runId: string | undefined = (await client.workflow.getHandle(workflowId).describe()).runId;
+  while (runId) {
+    const events: proto.api.history.v1.IHistoryEvent[] = (await client.workflow.getHandle(workflowId, runId).fetchHistory()).events ?? [];
+    const levels = new Set(events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'createImportLevel').map((e) => e.eventId?.toString()));
+    for (const e of events) {
+      if (levels.has(e.activityTaskCompletedEventAttributes?.scheduledEventId?.toString())) rowsCreatedAt = Math.max(rowsCreatedAt, ms(e.eventTime));
+    }
+    closedAt = Math.max(closedAt, ms(events[events.length - 1]?.eventTime));
+    runId = events[0]?.workflowExecutionStartedEventAttributes?.continuedExecutionRunId || undefined;
+  }
+  return { rowsCreatedAt, closedAt };
+}
+
+/** Containers as a direct script would run them for the delete baseline: volume, container, started. */
+async function directContainers(docker: Docker, ctx: BenchContext, n: number): Promise<string[]> {
+  const labels = { [TEST_RUN_LABEL]: ctx.servers.runId };
+  return Promise.all(
+    Array.from({ length: n }, async (_, i) => {
+      const name = `b6-baseline-${ctx.servers.runId}-${i}`;
+      await docker.createVolume({ Name: `${name}-v`, Labels: labels });
+      const c = await docker.createContainer({
+        name,
+        Image: ctx.servers.agentImage,
+        Env: ['AGENT_BEHAVIOUR=silent'],
+        Labels: labels,
+        HostConfig: { NetworkMode: 'host', Binds: [`${name}-v:/configs`] },
+      });
+      await c.start();
+      return name;
+    }),
+  );
+}
+
+/** What the delete does to compute, done directly: stop (same 10 s grace), remove, remove the volume. */
+async function removeDirectly(docker: Docker, names: string[]): Promise<void> {
+  await Promise.all(
+    names.map(async (name) => {
+      const c = docker.getContainer(name);
+      await c.stop({ t: 10 }).catch(() => undefined);
+      await c.remove({ force: true });
+      await docker.getVolume(`${name}-v`).remove();
+    }),
+  );
+}
+
+type HistoryFigures = { runs: number; maxEvents: number; maxEventsOf: string; maxPayload: number; maxPayloadOf: string };
+
+/**
+ * Every run of `workflowId` (the continue-as-new chain, walked back from the latest run) and, through
+ * their child-started events, every child's runs, recursively.
+ */
+async function collectHistories(client: Client, workflowId: string, figures: HistoryFigures, seen = new Set<string>()): Promise<void> {
+  if (seen.has(workflowId)) return;
+  seen.add(workflowId);
+  let runId: string | undefined = (await client.workflow.getHandle(workflowId).describe()).runId;
+  while (runId) {
+    const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
+    const stats = historyStats(history);
+    figures.runs++;
+    if (stats.events > figures.maxEvents) Object.assign(figures, { maxEvents: stats.events, maxEventsOf: workflowId });
+    if (stats.maxEventPayloadBytes > figures.maxPayload) {
+      Object.assign(figures, { maxPayload: stats.maxEventPayloadBytes, maxPayloadOf: `${workflowId} (${stats.maxEventKind.replace('EventAttributes', '')})` });
+    }
+    for (const e of history.events ?? []) {
+      const child = e.childWorkflowExecutionStartedEventAttributes?.workflowExecution?.workflowId;
+      if (child) await collectHistories(client, child, figures, seen);
+    }
+    runId = history.events?.[0]?.workflowExecutionStartedEventAttributes?.continuedExecutionRunId || undefined;
+  }
+}
+
+function recordHistories(ctx: BenchContext, what: string, f: HistoryFigures): void {
+  ctx.record({ id: 'B6', what: `${what}: most events in one run (${f.runs} runs read; ${f.maxEventsOf})`, value: f.maxEvents, unit: 'events', target: `< ${MAX_EVENTS}`, ok: f.maxEvents < MAX_EVENTS });
+  ctx.record({ id: 'B6', what: `${what}: largest payload of one event (${f.maxPayloadOf})`, value: f.maxPayload, unit: 'bytes', target: '< 256 KB', ok: f.maxPayload < MAX_PAYLOAD_BYTES });
+}
+
+function recordRss(ctx: BenchContext, when: string): void {
+  for (const [name, proc] of [['API', ctx.apiProc], ['worker', ctx.workerProc]] as const) {
+    const mb = peakRssMb(proc.pid as number);
+    ctx.record({ id: 'B6', what: `peak RSS of the ${name} process (through ${when})`, value: mb, unit: 'MB', target: `< ${MAX_RSS_MB} MB`, ok: mb < MAX_RSS_MB });
+  }
+}
+
+export const b6Scale: BenchStage = {
+  id: 'B6',
+  title: 'an org of 10,000 workspaces (50 in Docker): import and delete vs direct SQL, history and payload bounds, RSS',
+  run: async (ctx) => {
+    const connection = await Connection.connect({ address: ctx.servers.temporalAddress });
+    const temporal = new Client({ connection, namespace: ctx.servers.temporalNamespace });
+    try {
+      ctx.progress('B6: baseline: 10,000 rows written by bulk SQL');
+      const bulkMs = await bulkBaseline(ctx.pool, scaleTemplate('B6 Bulk'));
+      ctx.progress('B6: baseline: 10,000 rows written a row at a time');
+      const rowMs = await rowBaseline(ctx.pool, scaleTemplate('B6 Row'));
+
+      const template = scaleTemplate('B6 Org');
+      const bodyBytes = Buffer.byteLength(JSON.stringify({ template }));
+      ctx.progress(`B6: import 10,000 (${Math.round(bodyBytes / 1024)} KB template)`);
+      const t0 = performance.now();
+      const epoch0 = Date.now();
+      const res = await ctx.api<{ import_id: string; error?: string }>('POST', '/org/import', { template });
+      const postMs = performance.now() - t0;
+      if (res.status !== 202) throw new Error(`B6 import answered ${res.status}: ${JSON.stringify(res.body).slice(0, 300)}`);
+      const importId = res.body.import_id;
+      let lastCreated = -1;
+      // GET /org/imports/:id lists every item (10,000 here), so it is polled once a second: the figures
+      // come from the workflow history's event times, not from when a poll noticed.
+      type View = { status: string; created_count: number; progress: { created: number; provisioned: number } | null };
+      const view = await waitFor(
+        'B6 import',
+        async () => {
+          const v = (await ctx.api<View>('GET', `/org/imports/${importId}`)).body;
+          const created = v.progress?.created ?? v.created_count;
+          if (created !== lastCreated) ctx.progress(`B6: import 10,000: ${created.toLocaleString('en')} created, ${v.progress?.provisioned ?? 0} of ${DOCKER} Docker provisioned`);
+          lastCreated = created;
+          return v.status !== 'running' ? v : null;
+        },
+        600_000,
+        1_000,
+      );
+      if (view.status !== 'completed' || view.created_count !== TOTAL) throw new Error(`B6 import ended ${view.status} with ${view.created_count} created`);
+      const times = await importTimes(temporal, workflowIds.orgImport(importId));
+      const rowsMs = times.rowsCreatedAt - epoch0;
+      const ms = times.closedAt - epoch0;
+      ctx.record({ id: 'B6', what: 'POST /org/import of the 10,000-workspace template: answered', value: Math.round(postMs), unit: 'ms' });
+      ctx.record({ id: 'B6', what: 'import 10,000 (50 Docker): all rows created (from POST)', value: Math.round(rowsMs), unit: 'ms', baseline: Math.round(bulkMs), ratio: rowsMs / bulkMs, target: '≤ 1.5x bulk SQL', ok: rowsMs / bulkMs <= 1.5 });
+      ctx.record({ id: 'B6', what: 'import 10,000 (50 Docker): done, 50 containers online (from POST)', value: Math.round(ms), unit: 'ms', baseline: Math.round(bulkMs), ratio: ms / bulkMs, target: '< 30 s', ok: ms < 30_000 });
+      ctx.record({ id: 'B6', what: 'the same rows written a row at a time (second baseline)', value: Math.round(rowMs), unit: 'ms', baseline: Math.round(rowMs), ratio: ms / rowMs });
+      ctx.record({ id: 'B6', what: 'import throughput', value: Math.round(TOTAL / (ms / 1000)), unit: 'workspaces/s' });
+
+      for (const [name, spentMs] of await breakdown(temporal, workflowIds.orgImport(importId))) {
+        ctx.record({ id: 'B6', what: `import, where the time went: ${name}`, value: spentMs, unit: 'ms' });
+      }
+      ctx.progress('B6: reading the import histories');
+      const importFigures: HistoryFigures = { runs: 0, maxEvents: 0, maxEventsOf: '', maxPayload: 0, maxPayloadOf: '' };
+      await collectHistories(temporal, workflowIds.orgImport(importId), importFigures);
+      recordHistories(ctx, 'import histories', importFigures);
+      recordRss(ctx, 'the import');
+
+      const { rows: roots } = await ctx.pool.query<{ id: string }>(`SELECT id FROM workspaces WHERE org_import_id = $1 AND parent_id IS NULL`, [importId]);
+      const { rows: dockerRows } = await ctx.pool.query<{ id: string }>(`SELECT id FROM workspaces WHERE org_import_id = $1 AND compute = 'docker'`, [importId]);
+      const { rows: bulkRoot } = await ctx.pool.query<{ id: string }>(`SELECT id FROM workspaces WHERE name = 'B6 Bulk-bulk' AND parent_id IS NULL`);
+
+      ctx.progress('B6: baseline: delete 10,000 rows by SQL');
+      const client = await ctx.pool.connect();
+      const d0 = performance.now();
+      try {
+        await deleteBaseline(client, bulkRoot[0].id);
+      } finally {
+        client.release();
+      }
+      const deleteBaselineMs = performance.now() - d0;
+      // The org's delete also stops and removes 50 containers: the fair baseline does that too, directly.
+      ctx.progress('B6: baseline: stop and remove 50 containers directly');
+      const docker = new Docker({ socketPath: ctx.servers.dockerSocket });
+      const direct = await directContainers(docker, ctx, DOCKER);
+      const c0 = performance.now();
+      await removeDirectly(docker, direct);
+      const containersBaselineMs = performance.now() - c0;
+      const fullBaselineMs = deleteBaselineMs + containersBaselineMs;
+
+      ctx.progress('B6: delete the org (10,000, 50 Docker)');
+      const d1 = performance.now();
+      const del = await ctx.api<{ status: string; cascade_deleted?: number; workflow_id?: string; run_id?: string }>('DELETE', `/workspaces/${roots[0].id}?confirm=true`);
+      let cascade = del.body.cascade_deleted;
+      if (del.status === 202) {
+        const result = (await temporal.workflow.getHandle(del.body.workflow_id as string, del.body.run_id).result()) as { removedCount?: number };
+        cascade = result.removedCount;
+      } else if (del.status !== 200) throw new Error(`B6 delete answered ${del.status}: ${JSON.stringify(del.body).slice(0, 300)}`);
+      const deleteMs = performance.now() - d1;
+      if (cascade !== TOTAL) throw new Error(`B6 delete removed ${cascade}, not ${TOTAL}`);
+      ctx.record({ id: 'B6', what: 'delete the org (10,000, 50 Docker) vs SQL + 50 containers removed directly', value: Math.round(deleteMs), unit: 'ms', baseline: Math.round(fullBaselineMs), ratio: deleteMs / fullBaselineMs, target: '≤ 3x', ok: deleteMs / fullBaselineMs <= 3 });
+      ctx.record({ id: 'B6', what: 'delete the org vs the SQL steps alone (no containers)', value: Math.round(deleteMs), unit: 'ms', baseline: Math.round(deleteBaselineMs), ratio: deleteMs / deleteBaselineMs });
+
+      for (const [name, spentMs] of await breakdown(temporal, workflowIds.deleteTree(roots[0].id))) {
+        ctx.record({ id: 'B6', what: `delete, where the time went: ${name}`, value: spentMs, unit: 'ms' });
+      }
+      ctx.progress('B6: reading the delete histories');
+      const deleteFigures: HistoryFigures = { runs: 0, maxEvents: 0, maxEventsOf: '', maxPayload: 0, maxPayloadOf: '' };
+      await collectHistories(temporal, workflowIds.deleteTree(roots[0].id), deleteFigures);
+      recordHistories(ctx, 'delete histories', deleteFigures);
+
+      ctx.progress('B6: waiting for the 50 containers to be gone');
+      const mine = new Set(dockerRows.map((r) => r.id));
+      const leftovers = async () =>
+        (await docker.listContainers({ all: true, filters: { label: [`${TEST_RUN_LABEL}=${ctx.servers.runId}`] } })).filter((c) => mine.has(c.Labels[WORKSPACE_ID_LABEL] ?? '')).length;
+      const leaked = await waitFor('B6 containers gone', async () => (await leftovers()) === 0 || null, 60_000, 1_000).then(() => 0, () => leftovers());
+      ctx.record({ id: 'B6', what: `containers left after the delete (of ${dockerRows.length})`, value: leaked, unit: 'containers', target: '0', ok: leaked === 0 });
+      recordRss(ctx, 'the delete');
+    } finally {
+      await connection.close();
+    }
+  },
+};
