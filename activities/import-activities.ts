@@ -11,6 +11,7 @@ import type { Config } from '../config';
 import type { SecretBox } from './crypto';
 import { planReconcile } from './import-reconcile';
 import { createLevelWriter } from './import-level';
+import { CANCELLED_BEFORE_PROVISION, createImportPageActivities } from './import-pages';
 import { readSnapshot } from './template-snapshot';
 import type { WorkspaceStore } from './workspace-store';
 
@@ -36,7 +37,10 @@ export interface LevelResult {
   skippedProvisioning?: number;
   /** Workspaces of this level that need compute provisioned (new, or existing and failed). */
   /** `workspace` names the child provision in the Temporal UI (absent in results recorded before issue 18). */
+  /** Empty when called with `paged` (issue #19): the items are flagged in org_import_items instead. */
   toProvision: Array<{ key: string; workspaceId: string; workspace?: WorkspaceLabel }>;
+  /** With `paged`: how many items of this level need compute provisioned (needs_provision). */
+  provisionCount?: number;
 }
 
 export interface ImportCounts {
@@ -60,8 +64,6 @@ interface ImportSnapshotPlan {
 /** Serializes the name-dedupe check across concurrent imports (same constant everywhere). */
 const IMPORT_SCOPE_LOCK = 7_283_515;
 
-/** The failure a workspace shows when its import was cancelled before its provision began. */
-const CANCELLED_BEFORE_PROVISION = 'The import was cancelled before this workspace was provisioned.';
 
 export function createImportActivities({ store, box, config }: ImportActivityDeps) {
   const pool = store.pool;
@@ -98,7 +100,67 @@ export function createImportActivities({ store, box, config }: ImportActivityDep
 
   const { createLevel } = createLevelWriter({ store, box, config });
 
+  /** Writes one level in ONE transaction; a re-run finds its rows and writes nothing. */
+  async function writeLevel(input: { importId: string; depth: number }): Promise<void> {
+    const { template, org_key: orgKey, flat, positions } = await loadPlan(input.importId);
+    const level = flat.filter((w) => w.depth === input.depth);
+    await store.inTransaction(async (db) => {
+      await db.query('SELECT pg_advisory_xact_lock($1)', [IMPORT_SCOPE_LOCK]);
+      const done = await db.query<{ key: string }>('SELECT key FROM org_import_items WHERE import_id = $1 AND depth = $2', [input.importId, input.depth]);
+      const doneKeys = new Set(done.rows.map((r) => r.key));
+      const parents = await db.query<{ key: string; workspace_id: string | null }>(
+        'SELECT key, workspace_id FROM org_import_items WHERE import_id = $1 AND depth = $2',
+        [input.importId, input.depth - 1],
+      );
+      const parentIds = new Map(parents.rows.map((r) => [r.key, r.workspace_id]));
+      const todo = level.filter((ws) => !doneKeys.has(ws.key));
+      const spawned = todo.filter((ws) => ws.spawn).map((ws) => ({ ws, parentId: ws.parentKey ? (parentIds.get(ws.parentKey) ?? null) : null }));
+      const items = await createLevel(db, input.importId, orgKey, spawned, template.defaults.env ?? {}, positions);
+      // spawning: false → no side effects, but the workspace is counted (an item row, no workspace).
+      // needs_provision fixes, with the rows, which items the provisioning phase pages (issue #19):
+      // merge provisions what is new or failed; online/offline workspaces keep the compute they have.
+      await db.query(
+        `INSERT INTO org_import_items (import_id, key, depth, name, workspace_id, outcome, needs_provision)
+         SELECT $1, u.key, u.depth, u.name, u.ws, u.outcome,
+                COALESCE(w.compute <> 'none' AND (u.outcome = 'created' OR (u.outcome = 'existing' AND w.status = 'failed')), false)
+           FROM unnest($2::text[], $3::int[], $4::text[], $5::uuid[], $6::text[]) AS u(key, depth, name, ws, outcome)
+           LEFT JOIN workspaces w ON w.id = u.ws`,
+        [
+          input.importId,
+          todo.map((ws) => ws.key),
+          todo.map((ws) => ws.depth),
+          todo.map((ws) => ws.name),
+          todo.map((ws) => items.get(ws.key)?.id ?? null),
+          todo.map((ws) => items.get(ws.key)?.outcome ?? 'not_spawned'),
+        ],
+      );
+    });
+  }
+
+  /**
+   * One level's counts, derived from its rows so a re-run answers as the first run did. The outcomes are
+   * as writeLevel wrote them: no item is provisioned before every level exists.
+   */
+  async function levelCounts(input: { importId: string; depth: number }): Promise<LevelResult> {
+    const { rows } = await pool.query<{ outcome: ImportItemOutcome; n: number; provision: number }>(
+      `SELECT outcome, count(*)::int AS n, count(*) FILTER (WHERE needs_provision)::int AS provision
+         FROM org_import_items WHERE import_id = $1 AND depth = $2 GROUP BY outcome`,
+      [input.importId, input.depth],
+    );
+    const count = (o: ImportItemOutcome) => rows.find((r) => r.outcome === o)?.n ?? 0;
+    return {
+      created: count('created'),
+      existing: count('existing'),
+      notSpawned: count('not_spawned'),
+      skippedProvisioning: count('skipped'),
+      toProvision: [],
+      provisionCount: rows.reduce((sum, r) => sum + r.provision, 0),
+    };
+  }
+
   return {
+    ...createImportPageActivities({ store }),
+
     /** Records org.import.started (only now: the template parsed before the import row existed). */
     async beginImport(input: { importId: string }): Promise<ImportPlan> {
       const { template, mode, flat } = await loadPlan(input.importId);
@@ -116,35 +178,14 @@ export function createImportActivities({ store, box, config }: ImportActivityDep
       };
     },
 
-    async createImportLevel(input: { importId: string; depth: number }): Promise<LevelResult> {
-      const { template, org_key: orgKey, flat, positions } = await loadPlan(input.importId);
-      const level = flat.filter((w) => w.depth === input.depth);
-      await store.inTransaction(async (db) => {
-        await db.query('SELECT pg_advisory_xact_lock($1)', [IMPORT_SCOPE_LOCK]);
-        const done = await db.query<{ key: string }>('SELECT key FROM org_import_items WHERE import_id = $1 AND depth = $2', [input.importId, input.depth]);
-        const doneKeys = new Set(done.rows.map((r) => r.key));
-        const parents = await db.query<{ key: string; workspace_id: string | null }>(
-          'SELECT key, workspace_id FROM org_import_items WHERE import_id = $1 AND depth = $2',
-          [input.importId, input.depth - 1],
-        );
-        const parentIds = new Map(parents.rows.map((r) => [r.key, r.workspace_id]));
-        const todo = level.filter((ws) => !doneKeys.has(ws.key));
-        const spawned = todo.filter((ws) => ws.spawn).map((ws) => ({ ws, parentId: ws.parentKey ? (parentIds.get(ws.parentKey) ?? null) : null }));
-        const items = await createLevel(db, input.importId, orgKey, spawned, template.defaults.env ?? {}, positions);
-        // spawning: false → no side effects, but the workspace is counted (an item row, no workspace).
-        await db.query(
-          `INSERT INTO org_import_items (import_id, key, depth, name, workspace_id, outcome)
-           SELECT $1, * FROM unnest($2::text[], $3::int[], $4::text[], $5::uuid[], $6::text[])`,
-          [
-            input.importId,
-            todo.map((ws) => ws.key),
-            todo.map((ws) => ws.depth),
-            todo.map((ws) => ws.name),
-            todo.map((ws) => items.get(ws.key)?.id ?? null),
-            todo.map((ws) => items.get(ws.key)?.outcome ?? 'not_spawned'),
-          ],
-        );
-      });
+    /**
+     * Creates one level. With `paged` (runs since issue #19) it answers counts only: the items to
+     * provision stay in Postgres (needs_provision), where nextProvisionPage reads them. Without it (runs
+     * started before, replaying or still running) the level's items to provision come back in the result.
+     */
+    async createImportLevel(input: { importId: string; depth: number; paged?: boolean }): Promise<LevelResult> {
+      await writeLevel(input);
+      if (input.paged) return levelCounts(input);
       // Derived from the rows, so a re-run of this activity answers exactly as the first run did.
       const { rows } = await pool.query<{
         key: string;

@@ -1,6 +1,8 @@
 // Signal, query and update names shared by workflows and the API client.
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { RESTART_REQUESTED_SIGNAL, type AutoRestartRequest, type RestartInput, type RestartRequest } from '../domain/restart-contract';
+import type { ImportCursor } from '../activities/import-pages';
+import type { OrgImportMode } from '../domain/vocabulary';
 
 export type { AutoRestartRequest, RestartInput, RestartRequest };
 
@@ -144,6 +146,23 @@ export interface ImportOrgInput {
   importId: string;
   /** How many provision child workflows run at once. */
   provisionConcurrency?: number;
+  /** Items read (and their outcomes recorded) per page of the provisioning phase (tests make it tiny). */
+  pageSize?: number;
+  /** A run continues as new after this many provisioned items, so its history stays bounded. */
+  itemsPerRun?: number;
+  /** Set by a run that continued as new: where the import stands (absent in the first run). */
+  carry?: ImportCarry;
+}
+
+/** What a continued run of an import needs from the runs before it (small, whatever the tree's size). */
+export interface ImportCarry {
+  phase: 'provisioning';
+  mode: OrgImportMode;
+  /** Every item to provision at or before it has its outcome recorded; null: none yet. */
+  cursor: ImportCursor | null;
+  progress: ImportProgress;
+  /** Workflow time (ms) the first run started: org.import.completed's duration covers every run. */
+  startedAt: number;
 }
 
 export interface ImportProgress {

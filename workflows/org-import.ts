@@ -6,33 +6,19 @@
 // Item isolation: what happens to one item (a restart supersedes its provision, a delete removes it)
 // changes that item's outcome only. Only the import's own cancellation (POST /org/imports/:id/cancel)
 // stops the import, and then it waits for every in-flight provision to finish its compensation.
-import {
-  ApplicationFailure,
-  CancellationScope,
-  CancelledFailure,
-  ParentClosePolicy,
-  executeChild,
-  isCancellation,
-  patched,
-  proxyActivities,
-  proxyLocalActivities,
-  setHandler,
-  workflowInfo,
-} from '@temporalio/workflow';
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+//
+// Runs started since issue #19 take the paged path (org-import-paged.ts): history and payloads stay
+// bounded for any tree size. The loop below is kept for the runs started before it.
+import { ApplicationFailure, CancellationScope, CancelledFailure, executeChild, isCancellation, patched, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { ImportActivities } from '../activities/import-activities';
-import { WorkspaceIdKey, WorkspaceNameKey } from '../domain/search-attributes';
-import { workspaceNameAttribute, workspaceSummary, type WorkspaceLabel } from '../domain/workflow-summary';
-import { workflowIds, type ImportItemOutcome } from '../domain/vocabulary';
-import { dbActivityOptions, dbLocalActivityOptions } from './activity-options';
+import { workflowIds } from '../domain/vocabulary';
+import { dbActivityOptions } from './activity-options';
 import { deleteWorkspaceTree } from './delete-tree';
 import { importProgressQuery, removedCountOf, type ImportOrgInput, type ImportOrgResult, type ImportProgress } from './definitions';
-import { provisionWorkspace } from './provision';
+import { DEFAULT_PROVISION_CONCURRENCY, provisionAll, provisionIsolated, sortedOutcomes, type Item, type ItemResult } from './org-import-items';
+import { importOrgPaged } from './org-import-paged';
 
 const db = proxyActivities<ImportActivities>(dbActivityOptions);
-const dbLocal = proxyLocalActivities<ImportActivities>(dbLocalActivityOptions);
-
-export const DEFAULT_PROVISION_CONCURRENCY = 8;
 
 /**
  * Runs started before item isolation keep replaying the old loop: any cancellation aborted the import,
@@ -40,10 +26,18 @@ export const DEFAULT_PROVISION_CONCURRENCY = 8;
  */
 export const ITEM_ISOLATION_PATCH = 'org-import-item-isolation';
 
-type Item = { key: string; workspaceId: string; workspace?: WorkspaceLabel };
-type ItemResult = { key: string; outcome: ImportItemOutcome; error?: string };
+/**
+ * Runs started before issue #19 keep replaying the loop below, which holds every item to provision in
+ * memory and in its payloads; a run that continued as new (input.carry) is always paged.
+ */
+export const PAGED_IMPORT_PATCH = 'org-import-paged';
 
 export async function importOrg(input: ImportOrgInput): Promise<ImportOrgResult> {
+  if (input.carry || patched(PAGED_IMPORT_PATCH)) return importOrgPaged(input);
+  return importOrgUnpaged(input);
+}
+
+async function importOrgUnpaged(input: ImportOrgInput): Promise<ImportOrgResult> {
   const isolated = patched(ITEM_ISOLATION_PATCH);
   const started = Date.now(); // workflow time: deterministic on replay
   const progress: ImportProgress = { phase: 'starting', total: 0, created: 0, skipped: 0, provisioned: 0, failed: 0, reconcileRemoved: 0, toProvision: 0 };
@@ -132,96 +126,3 @@ export async function importOrg(input: ImportOrgInput): Promise<ImportOrgResult>
   return { importId: input.importId, ...progress, error };
 }
 
-function sortedOutcomes(results: Map<string, ItemResult>): ItemResult[] {
-  return [...results.values()].sort((a, b) => a.key.localeCompare(b.key));
-}
-
-/**
- * Runs provision children with at most `limit` in flight. Every lane runs to its end, also when the
- * import is cancelled, so the import closes only after each cancelled provision's compensation.
- */
-async function provisionIsolated(items: Item[], limit: number, progress: ImportProgress, results: Map<string, ItemResult>): Promise<void> {
-  const { workflowId: parentId } = workflowInfo();
-  let next = 0;
-  const lane = async () => {
-    while (next < items.length && !CancellationScope.current().consideredCancelled) {
-      const item = items[next++];
-      const result = await provisionItem(item, parentId);
-      results.set(item.key, result);
-      if (result.outcome === 'failed') progress.failed++;
-      else if (result.outcome === 'superseded') progress.superseded = (progress.superseded ?? 0) + 1;
-      else if (result.outcome === 'removed') progress.removed = (progress.removed ?? 0) + 1;
-      else progress.provisioned++;
-    }
-  };
-  const lanes = await Promise.allSettled(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, lane));
-  const rejected = lanes.find((l): l is PromiseRejectedResult => l.status === 'rejected');
-  if (rejected) throw rejected.reason;
-}
-
-/**
- * One item's provision. Throws only for the import's own cancellation; anything that happens to the
- * item itself (another run took it over, it was deleted, its provision failed) is its outcome.
- */
-/** One item's provision, as a child the import's cancellation reaches (both loops start it alike). */
-function provisionChild(item: Item, parentId: string) {
-  return executeChild(provisionWorkspace, {
-    workflowId: workflowIds.provision(item.workspaceId),
-    args: [{ workspaceId: item.workspaceId }],
-    parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
-    typedSearchAttributes: [
-      { key: WorkspaceIdKey, value: item.workspaceId },
-      ...(item.workspace ? [{ key: WorkspaceNameKey, value: workspaceNameAttribute(item.workspace.name) }] : []),
-    ],
-    memo: { startedBy: parentId },
-    // Items recorded before issue 18 carry no label: their children start as they did.
-    ...(item.workspace ? { staticSummary: workspaceSummary('provision (import)', item.workspace) } : {}),
-  });
-}
-
-async function provisionItem(item: Item, parentId: string): Promise<ItemResult> {
-  const before = await dbLocal.importItemState({ workspaceId: item.workspaceId });
-  if (before.status === 'removed') return { key: item.key, outcome: 'removed' };
-  // A restart or re-provision got to it first (and may be done): provisioning it again would replace
-  // the compute and credentials of that run.
-  if (before.status !== 'provisioning' && before.status !== 'failed') return { key: item.key, outcome: 'superseded' };
-  try {
-    const result = await provisionChild(item, parentId);
-    return { key: item.key, outcome: result.status };
-  } catch (err) {
-    if (CancellationScope.current().consideredCancelled) throw err; // the import itself was cancelled
-    const after = await dbLocal.importItemState({ workspaceId: item.workspaceId });
-    if (after.status === 'removed') return { key: item.key, outcome: 'removed' };
-    // Someone else cancelled the child (a restart supersedes a running provision), or already runs one.
-    if (isCancellation(err) || err instanceof WorkflowExecutionAlreadyStartedError) return { key: item.key, outcome: 'superseded' };
-    return { key: item.key, outcome: 'failed', error: childFailureMessage(err) };
-  }
-}
-
-function childFailureMessage(err: unknown): string {
-  const cause = (err as { cause?: unknown }).cause;
-  return (cause instanceof ApplicationFailure ? cause.message : 'provisioning failed').slice(0, 500);
-}
-
-/** The loop of runs started before ITEM_ISOLATION_PATCH: any cancellation aborts the import. */
-async function provisionAll(items: Item[], limit: number, progress: ImportProgress): Promise<ItemResult[]> {
-  const outcomes: ItemResult[] = [];
-  const { workflowId: parentId } = workflowInfo();
-  let next = 0;
-  const lane = async () => {
-    while (next < items.length) {
-      const item = items[next++];
-      try {
-        const result = await provisionChild(item, parentId);
-        outcomes.push({ key: item.key, outcome: result.status });
-        progress.provisioned++;
-      } catch (err) {
-        if (isCancellation(err)) throw err;
-        outcomes.push({ key: item.key, outcome: 'failed', error: childFailureMessage(err) });
-        progress.failed++;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, lane));
-  return outcomes.sort((a, b) => a.key.localeCompare(b.key));
-}
