@@ -12,6 +12,7 @@ import { TEST_RUN_LABEL } from '../test/harness/servers';
 import { historyStats } from '../test/support/history-stats';
 import { waitFor } from '../test/support/wait-for';
 import { peakRssMb, type BenchContext, type BenchStage } from './context';
+import { rowByRowImport } from './sql-baselines';
 
 const TOTAL = 10_000;
 const DOCKER = 50;
@@ -84,35 +85,6 @@ async function bulkBaseline(pool: Pool, template: ReturnType<typeof scaleTemplat
     }
     await client.query(`INSERT INTO structure_events (event_type, payload) VALUES ('org.import.completed', '{}')`);
     await client.query('COMMIT');
-  } finally {
-    client.release();
-  }
-  return performance.now() - t0;
-}
-
-/** The naive script: a statement per row (kept beside the bulk figure so readers see both). */
-async function rowBaseline(pool: Pool, template: ReturnType<typeof scaleTemplate>): Promise<number> {
-  const t0 = performance.now();
-  const client = await pool.connect();
-  try {
-    await client.query(`INSERT INTO structure_events (event_type, payload) VALUES ('org.import.started', '{}')`);
-    let level: Level = template.workspaces.map((node) => ({ node, parent: null }));
-    while (level.length) {
-      await client.query('BEGIN');
-      const next: Level = [];
-      for (const { node, parent } of level) {
-        const { rows } = await client.query<{ id: string }>(
-          `INSERT INTO workspaces (name, runtime, compute, status, parent_id) VALUES ($1, $2, $3, $4, $5) RETURNING id`,
-          [`${node.name}-row`, node.runtime, node.compute ?? 'none', node.compute ? 'provisioning' : 'awaiting_agent', parent],
-        );
-        if (!node.compute) await client.query('INSERT INTO workspace_auth_tokens (workspace_id, token_hash) VALUES ($1, $2)', [rows[0].id, hashToken(newAuthToken())]);
-        await client.query('INSERT INTO canvas_layouts (workspace_id, x, y) VALUES ($1, $2, $3)', [rows[0].id, node.canvas.x, node.canvas.y]);
-        for (const c of node.children ?? []) next.push({ node: c, parent: rows[0].id });
-      }
-      await client.query('COMMIT');
-      level = next;
-    }
-    await client.query(`INSERT INTO structure_events (event_type, payload) VALUES ('org.import.completed', '{}')`);
   } finally {
     client.release();
   }
@@ -255,7 +227,7 @@ export const b6Scale: BenchStage = {
       ctx.progress('B6: baseline: 10,000 rows written by bulk SQL');
       const bulkMs = await bulkBaseline(ctx.pool, scaleTemplate('B6 Bulk'));
       ctx.progress('B6: baseline: 10,000 rows written a row at a time');
-      const rowMs = await rowBaseline(ctx.pool, scaleTemplate('B6 Row'));
+      const rowMs = await rowByRowImport(ctx.pool, scaleTemplate('B6 Row').workspaces, '-row');
 
       const template = scaleTemplate('B6 Org');
       const bodyBytes = Buffer.byteLength(JSON.stringify({ template }));

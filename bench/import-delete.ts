@@ -1,9 +1,9 @@
 // B1 (import 1,000 external workspaces), B4 (delete that tree) and B5 (RSS through them), each against
 // the same rows written by direct SQL in the same run.
 import type { Pool } from 'pg';
-import { hashToken, newAuthToken } from '../activities/crypto';
 import { waitFor } from '../test/support/wait-for';
 import { peakRssMb, type BenchContext, type BenchStage } from './context';
+import { rowByRowImport } from './sql-baselines';
 
 type TemplateNode = { name: string; runtime: 'external'; canvas?: { x: number; y: number }; children?: TemplateNode[] };
 
@@ -15,38 +15,9 @@ function bigTemplate(name: string) {
   return { name, workspaces: [root] };
 }
 
-/** Baseline for B1: the same rows, tokens, layouts and events written row by row, one Node process, no Temporal. */
-async function baselineImport(pool: Pool, template: ReturnType<typeof bigTemplate>): Promise<number> {
-  const t0 = performance.now();
-  const client = await pool.connect();
-  try {
-    let level: Array<{ node: TemplateNode; parent: string | null }> = template.workspaces.map((n) => ({ node: n, parent: null }));
-    await client.query(`INSERT INTO structure_events (event_type, payload) VALUES ('org.import.started', '{}')`);
-    while (level.length) {
-      await client.query('BEGIN');
-      const next: typeof level = [];
-      for (const { node, parent } of level) {
-        const { rows: r } = await client.query<{ id: string }>(
-          `INSERT INTO workspaces (name, runtime, compute, status, parent_id) VALUES ($1, 'external', 'none', 'awaiting_agent', $2) RETURNING id`,
-          [`${node.name}-baseline`, parent],
-        );
-        await client.query('INSERT INTO workspace_auth_tokens (workspace_id, token_hash) VALUES ($1, $2)', [r[0].id, hashToken(newAuthToken())]);
-        if (node.canvas) await client.query('INSERT INTO canvas_layouts (workspace_id, x, y) VALUES ($1, $2, $3)', [r[0].id, node.canvas.x, node.canvas.y]);
-        for (const c of node.children ?? []) next.push({ node: c, parent: r[0].id });
-      }
-      await client.query('COMMIT');
-      level = next;
-    }
-    await client.query(`INSERT INTO structure_events (event_type, payload) VALUES ('org.import.completed', '{}')`);
-  } finally {
-    client.release();
-  }
-  return performance.now() - t0;
-}
-
 async function b1Import(ctx: BenchContext): Promise<string> {
   ctx.progress('B1: baseline, 1,000 workspaces by direct SQL');
-  const baselineMs = await baselineImport(ctx.pool, bigTemplate('Baseline'));
+  const baselineMs = await rowByRowImport(ctx.pool, bigTemplate('Baseline').workspaces, '-baseline');
   ctx.progress('B1: import of 1,000 external workspaces through the API');
   const t0 = performance.now();
   const res = await ctx.api<{ import_id: string }>('POST', '/org/import', { template: bigTemplate('Bench') });
