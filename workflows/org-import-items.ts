@@ -25,6 +25,13 @@ export const DEFAULT_PROVISION_CONCURRENCY = 8;
 export type Item = { key: string; workspaceId: string; workspace?: WorkspaceLabel };
 export type ItemResult = { key: string; outcome: ImportItemOutcome; error?: string };
 
+/** The import row's error for a failed step: the import's own cancellation, another's, or a business failure. */
+export function importFailureMessage(err: unknown, importCancelled: boolean): string {
+  if (importCancelled) return 'import cancelled';
+  if (isCancellation(err)) return 'a step of the import was cancelled by another operation';
+  return err instanceof ApplicationFailure ? err.message : 'import failed; see the workflow history';
+}
+
 export function sortedOutcomes(results: Map<string, ItemResult>): ItemResult[] {
   return [...results.values()].sort((a, b) => a.key.localeCompare(b.key));
 }

@@ -5,7 +5,6 @@
 // reconciles and records org.import.completed. Item isolation and cancellation behave as in the loop of
 // org-import.ts; a cancel marks the items after the cursor in one activity that works in Postgres.
 import {
-  ApplicationFailure,
   CancellationScope,
   CancelledFailure,
   continueAsNew,
@@ -21,7 +20,7 @@ import { workflowIds, type OrgImportMode } from '../domain/vocabulary';
 import { dbActivityOptions } from './activity-options';
 import { deleteWorkspaceTree } from './delete-tree';
 import { importProgressQuery, removedCountOf, type ImportOrgInput, type ImportOrgResult, type ImportProgress } from './definitions';
-import { DEFAULT_PROVISION_CONCURRENCY, provisionIsolated, sortedOutcomes, type ItemResult } from './org-import-items';
+import { DEFAULT_PROVISION_CONCURRENCY, importFailureMessage, provisionIsolated, sortedOutcomes, type ItemResult } from './org-import-items';
 
 const db = proxyActivities<ImportActivities>(dbActivityOptions);
 
@@ -129,13 +128,7 @@ export async function importOrgPaged(input: ImportOrgInput): Promise<ImportOrgRe
     const ownCancellation = isCancellation(err) && CancellationScope.current().consideredCancelled;
     cancelled = ownCancellation;
     progress.phase = cancelled ? 'cancelled' : 'failed';
-    error = ownCancellation
-      ? 'import cancelled'
-      : isCancellation(err)
-        ? 'a step of the import was cancelled by another operation'
-        : err instanceof ApplicationFailure
-          ? err.message
-          : 'import failed; see the workflow history';
+    error = importFailureMessage(err, ownCancellation);
     // Only the import's own cancellation ends its workflow as cancelled.
     if (ownCancellation) throw err;
   } finally {

@@ -9,13 +9,13 @@
 //
 // Runs started since issue #19 take the paged path (org-import-paged.ts): history and payloads stay
 // bounded for any tree size. The loop below is kept for the runs started before it.
-import { ApplicationFailure, CancellationScope, CancelledFailure, executeChild, isCancellation, patched, proxyActivities, setHandler } from '@temporalio/workflow';
+import { CancellationScope, CancelledFailure, executeChild, isCancellation, patched, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { ImportActivities } from '../activities/import-activities';
 import { workflowIds } from '../domain/vocabulary';
 import { dbActivityOptions } from './activity-options';
 import { deleteWorkspaceTree } from './delete-tree';
 import { importProgressQuery, removedCountOf, type ImportOrgInput, type ImportOrgResult, type ImportProgress } from './definitions';
-import { DEFAULT_PROVISION_CONCURRENCY, provisionAll, provisionIsolated, sortedOutcomes, type Item, type ItemResult } from './org-import-items';
+import { DEFAULT_PROVISION_CONCURRENCY, importFailureMessage, provisionAll, provisionIsolated, sortedOutcomes, type Item, type ItemResult } from './org-import-items';
 import { importOrgPaged } from './org-import-paged';
 
 const db = proxyActivities<ImportActivities>(dbActivityOptions);
@@ -92,14 +92,7 @@ async function importOrgUnpaged(input: ImportOrgInput): Promise<ImportOrgResult>
     const ownCancellation = isCancellation(err) && CancellationScope.current().consideredCancelled;
     cancelled = isolated && ownCancellation;
     progress.phase = cancelled ? 'cancelled' : 'failed';
-    error =
-      isCancellation(err) && (ownCancellation || !isolated)
-        ? 'import cancelled'
-        : isCancellation(err)
-          ? 'a step of the import was cancelled by another operation'
-          : err instanceof ApplicationFailure
-            ? err.message
-            : 'import failed; see the workflow history';
+    error = importFailureMessage(err, isCancellation(err) && (ownCancellation || !isolated));
     // Only the import's own cancellation ends its workflow as cancelled (runs before isolation: any).
     if (isCancellation(err) && (ownCancellation || !isolated)) throw err;
   } finally {
