@@ -13,7 +13,7 @@ import { createPowerActivities } from './power-activities';
 import { createProvisionActivities } from './provision-activities';
 import { createSweeperActivities } from './sweeper-activities';
 import type { WorkspaceStore } from './workspace-store';
-import type { ActivityMetrics } from '../worker/metrics';
+import type { ActivityMetrics } from './metrics-port';
 
 export interface ActivityDeps {
   store: WorkspaceStore;

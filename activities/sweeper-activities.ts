@@ -1,6 +1,6 @@
 import { createLivenessSweeper, type LivenessFinding } from './liveness-sweeper';
 import { createOrphanSweeper, type OrphanSweeperDeps, type SweepReport } from './orphan-sweeper';
-import type { ActivityMetrics } from '../worker/metrics';
+import type { ActivityMetrics } from './metrics-port';
 
 export function createSweeperActivities(deps: OrphanSweeperDeps & { metrics?: ActivityMetrics }) {
   const sweeper = createOrphanSweeper(deps);

@@ -8,7 +8,15 @@ import { Client, Connection } from '@temporalio/client';
 import Docker from 'dockerode';
 import { containerName, workflowIds } from '../domain/vocabulary';
 import { percentile, type BenchContext } from './context';
-import type { ProvisionBurst } from './provision';
+
+export interface ProvisionBurst {
+  latencies: number[];
+  ids: string[];
+  /** performance.now() at each POST, by workspace id. */
+  started: Map<string, number>;
+  /** performance.now() when each was first seen online. */
+  onlineAt: Map<string, number>;
+}
 
 const STAGES = [
   'POST to workflow started',

@@ -9,7 +9,7 @@ import { TEST_RUN_LABEL, type TestServers } from '../test/harness/servers';
 import { waitFor } from '../test/support/wait-for';
 import { percentile, type BenchContext, type BenchStage } from './context';
 import { describeCpu, sampleCpu } from './cpu-usage';
-import { provisionBreakdown } from './provision-stages';
+import { provisionBreakdown, type ProvisionBurst } from './provision-stages';
 
 const BURST = 20;
 const LIMITS = DEFAULT_CONTAINER_LIMITS;
@@ -41,15 +41,6 @@ async function directContainer(docker: Docker, servers: TestServers, name: strin
   await c.start();
   await waitFor('baseline agent', async () => (await c.logs({ stdout: true, stderr: true })).toString().includes('token file present'), 60_000, 50);
   return performance.now() - t0;
-}
-
-export interface ProvisionBurst {
-  latencies: number[];
-  ids: string[];
-  /** performance.now() at each POST, by workspace id. */
-  started: Map<string, number>;
-  /** performance.now() when each was first seen online. */
-  onlineAt: Map<string, number>;
 }
 
 /** Provisions `n` Docker workspaces at once through the API; ms from POST to `online` for each. */

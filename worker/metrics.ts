@@ -12,6 +12,7 @@ import { Context as ActivityContext } from '@temporalio/activity';
 import { CancelledFailure } from '@temporalio/common';
 import type { ActivityInboundCallsInterceptor, ActivityInterceptorsFactory } from '@temporalio/worker';
 import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+import type { ActivityMetrics } from '../activities/metrics-port';
 
 /** Seconds: a database step (ms) to a compute start or an agent's registration (minutes). */
 const DURATION_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900];
@@ -20,16 +21,6 @@ const DURATION_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120
 export const NO_WORKSPACE = 'n/a';
 
 export type ActivityOutcome = 'completed' | 'failed' | 'cancelled';
-
-export interface SweepFindingLike {
-  kind: string;
-  action: string;
-}
-
-/** What activities may report besides their outcome (activities/index.ts ActivityDeps.metrics). */
-export interface ActivityMetrics {
-  sweepFindings(sweep: 'orphan' | 'liveness', findings: readonly SweepFindingLike[]): void;
-}
 
 export interface WorkerMetrics extends ActivityMetrics {
   registry: Registry;
