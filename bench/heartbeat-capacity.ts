@@ -6,9 +6,11 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RUN_DIR } from '../test/harness/servers';
-import type { BenchContext, BenchStage } from './context';
+import type { BenchStage } from './context';
 import { describeCpu, sampleCpu } from './cpu-usage';
+import { RouteRecorder } from './open-loop';
 import { pinProcess, ROOT } from './processes';
+import { createAgents } from './soak-fleet';
 
 const AGENTS = 200;
 const CONNECTIONS = 50;
@@ -16,28 +18,6 @@ const SECONDS = 15;
 const HEARTBEAT_INTERVAL_SECONDS = 30;
 
 type Summary = { p50: number; p99: number; requests: number; rps: number; errors: number };
-
-async function registeredAgents(ctx: BenchContext): Promise<Array<{ id: string; token: string }>> {
-  const agents: Array<{ id: string; token: string }> = [];
-  let next = 0;
-  const lane = async () => {
-    while (next < AGENTS) {
-      const i = next++;
-      const created = await ctx.api<{ workspace: { id: string }; auth_token: string }>('POST', '/workspaces', { name: `Bench agent ${i}`, runtime: 'external' });
-      if (created.status !== 201) throw new Error(`B8: creating agent ${i} answered ${created.status}`);
-      const agent = { id: created.body.workspace.id, token: created.body.auth_token };
-      const res = await fetch(`${ctx.apiUrl}/registry/register`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${agent.token}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ workspace_id: agent.id }),
-      });
-      if (res.status !== 200) throw new Error(`B8: registering agent ${i} answered ${res.status}`);
-      agents.push(agent);
-    }
-  };
-  await Promise.all(Array.from({ length: 10 }, lane));
-  return agents;
-}
 
 function heartbeatLoad(url: string, agentsFile: string): Promise<Summary> {
   return new Promise((resolve, reject) => {
@@ -60,7 +40,8 @@ export const heartbeatCapacity: BenchStage = {
   async run(ctx) {
     ctx.progress(`B8: creating and registering ${AGENTS} external agents`);
     const agentsFile = join(RUN_DIR, `bench-agents-${ctx.servers.runId}.json`);
-    writeFileSync(agentsFile, JSON.stringify(await registeredAgents(ctx)), { mode: 0o600 });
+    const agents = await createAgents(new RouteRecorder(ctx.apiUrl, ctx.adminToken, performance.now()), AGENTS, 'Bench agent');
+    writeFileSync(agentsFile, JSON.stringify(agents), { mode: 0o600 });
     const apiCpus = pinProcess(ctx.apiProc.pid as number, '0');
     try {
       ctx.progress(`B8: heartbeats for ${SECONDS} s`);
