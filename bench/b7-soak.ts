@@ -7,6 +7,7 @@ import { cpus } from 'node:os';
 import Docker from 'dockerode';
 import { type BenchContext, type BenchStage, rssMb } from './context';
 import { fixedRate, RouteRecorder } from './open-loop';
+import { describeCpu, sampleCpu, type CpuSample } from './cpu-usage';
 import { type Agent, containersOf, createAgents, inBatches, machineCpuMs, processCpuMs, provisionDocker, volumesOf, waitForDeletes } from './soak-fleet';
 
 const WARMUP_S = 30;
@@ -57,6 +58,8 @@ interface Sample {
   workerCpu: number;
   busy: number;
   all: number;
+  /** CPU by process group (engine, temporal, postgres, api, worker), to say whose the machine's load was. */
+  groups: CpuSample;
 }
 
 const clock = (s: number) => `${Math.floor(s / 60)}:${String(Math.floor(s % 60)).padStart(2, '0')}`;
@@ -160,7 +163,7 @@ export const b7Soak: BenchStage = {
           const apiPid = ctx.apiProc.pid as number;
           const workerPid = ctx.workerProc.pid as number;
           const machine = machineCpuMs();
-          samples.push({ t, api: rssMb(apiPid), worker: rssMb(workerPid), pg: Number(rows[0].n), containers, apiCpu: processCpuMs(apiPid), workerCpu: processCpuMs(workerPid), ...machine });
+          samples.push({ t, api: rssMb(apiPid), worker: rssMb(workerPid), pg: Number(rows[0].n), containers, apiCpu: processCpuMs(apiPid), workerCpu: processCpuMs(workerPid), ...machine, groups: sampleCpu() });
         })(),
       );
     });
@@ -267,7 +270,7 @@ function report(ctx: BenchContext, rec: RouteRecorder, samples: Sample[], durati
     if (!a || a === b) return 'n/a';
     const wall = (b.t - a.t) * 1000;
     const pct = (ms: number) => `${Math.round((100 * ms) / wall)}%`;
-    return `machine ${Math.round((100 * (b.busy - a.busy)) / (b.all - a.all))}% busy, API ${pct(b.apiCpu - a.apiCpu)}, worker ${pct(b.workerCpu - a.workerCpu)} of a core`;
+    return `machine ${Math.round((100 * (b.busy - a.busy)) / (b.all - a.all))}% busy, API ${pct(b.apiCpu - a.apiCpu)}, worker ${pct(b.workerCpu - a.workerCpu)} of a core (${describeCpu(a.groups, b.groups)})`;
   };
   const busyByMinute = minutes(durationS).map((w) => {
     const xs = inWindow(w);
