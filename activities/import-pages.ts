@@ -3,14 +3,10 @@
 // a time in (depth, key) order after a cursor, and a cancel marks what is left in one statement: no
 // payload carries a list that grows with the tree.
 import type { WorkspaceLabel } from '../domain/workflow-summary';
+import type { ItemCursor } from '../domain/import-item-cursor';
 import { EVENTS } from '../domain/vocabulary';
 import type { WorkspaceStore } from './workspace-store';
 
-/** Where the provisioning phase stands: every item at or before it has its outcome recorded. */
-export interface ImportCursor {
-  depth: number;
-  key: string;
-}
 
 export interface ProvisionPageItem {
   key: string;
@@ -36,7 +32,7 @@ export function createImportPageActivities({ store }: { store: WorkspaceStore })
   const pool = store.pool;
   return {
     /** The next items to provision after `after` (null: from the start), in (depth, key) order. */
-    async nextProvisionPage(input: { importId: string; after: ImportCursor | null; limit: number }): Promise<{ items: ProvisionPageItem[] }> {
+    async nextProvisionPage(input: { importId: string; after: ItemCursor | null; limit: number }): Promise<{ items: ProvisionPageItem[] }> {
       const limit = Math.max(1, Math.min(MAX_PAGE_SIZE, Math.floor(input.limit)));
       const { rows } = await pool.query<{ key: string; depth: number; workspace_id: string; name: string | null; runtime: string | null; compute: string | null }>(
         `SELECT i.key, i.depth, i.workspace_id, w.name, w.runtime, w.compute
@@ -65,7 +61,7 @@ export function createImportPageActivities({ store }: { store: WorkspaceStore })
      * belongs to that run and is not touched. Every statement is guarded by the state it moves away
      * from, and the events are deduplicated, so a second run changes nothing.
      */
-    async cancelRemainingItems(input: { importId: string; after: ImportCursor | null }): Promise<{ cancelled: number }> {
+    async cancelRemainingItems(input: { importId: string; after: ItemCursor | null }): Promise<{ cancelled: number }> {
       const after = [input.importId, input.after?.depth ?? null, input.after?.key ?? null];
       const remaining = `i.import_id = $1 AND i.needs_provision AND ($2::int IS NULL OR (i.depth, i.key) > ($2::int, $3::text))`;
       const marked = await pool.query(

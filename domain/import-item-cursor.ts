@@ -1,5 +1,6 @@
-// The page cursor of an import's items (GET /org/imports/:id?items_after=): where the last page ended
-// in (depth, key) order. Opaque to clients; base64url so it travels in a query string as it is.
+// A position in an import's items, in (depth, key) order: where a page of GET /org/imports/:id ended
+// (?items_after=, opaque to clients, base64url so it travels in a query string as it is), and where the
+// import's paged provisioning phase stands (every item at or before it has its outcome recorded).
 export const DEFAULT_ITEMS_PAGE = 1000;
 export const MAX_ITEMS_PAGE = 5000;
 export const ITEM_CURSOR_PATTERN = /^[A-Za-z0-9_-]{1,4000}$/;

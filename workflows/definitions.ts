@@ -1,7 +1,7 @@
 // Signal, query and update names shared by workflows and the API client.
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { RESTART_REQUESTED_SIGNAL, type AutoRestartRequest, type RestartInput, type RestartRequest } from '../domain/restart-contract';
-import type { ImportCursor } from '../activities/import-pages';
+import type { ItemCursor } from '../domain/import-item-cursor';
 import type { OrgImportMode } from '../domain/vocabulary';
 
 export type { AutoRestartRequest, RestartInput, RestartRequest };
@@ -159,7 +159,7 @@ export interface ImportCarry {
   phase: 'provisioning';
   mode: OrgImportMode;
   /** Every item to provision at or before it has its outcome recorded; null: none yet. */
-  cursor: ImportCursor | null;
+  cursor: ItemCursor | null;
   progress: ImportProgress;
   /** Workflow time (ms) the first run started: org.import.completed's duration covers every run. */
   startedAt: number;

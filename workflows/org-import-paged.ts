@@ -15,7 +15,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { ImportActivities } from '../activities/import-activities';
-import type { ImportCursor } from '../activities/import-pages';
+import type { ItemCursor } from '../domain/import-item-cursor';
 import { workflowIds, type OrgImportMode } from '../domain/vocabulary';
 import { dbActivityOptions } from './activity-options';
 import { deleteWorkspaceTree } from './delete-tree';
@@ -58,7 +58,7 @@ export async function importOrgPaged(input: ImportOrgInput): Promise<ImportOrgRe
     : { phase: 'starting', total: 0, created: 0, skipped: 0, provisioned: 0, failed: 0, superseded: 0, removed: 0, reconcileRemoved: 0, toProvision: 0 };
   setHandler(importProgressQuery, () => progress);
   let mode: OrgImportMode = carry?.mode ?? 'merge';
-  let cursor: ImportCursor | null = carry?.cursor ?? null;
+  let cursor: ItemCursor | null = carry?.cursor ?? null;
   let error: string | null = null;
   let cancelled = false;
   let provisioningDone = false;
