@@ -316,7 +316,7 @@ export const workspaceRoutes =
         const body = request.body ?? { rebuild_config: false };
         const source = await resolveConfigSource(resolve(deps.config.TEMPLATES_ROOT), row, body);
         if (source.kind === 'directory') await deps.store.inTransaction((db) => deps.store.replaceWorkspaceFiles(db, row.id, source.files));
-        const started = await deps.workflows.requestRestart(row.id, source.kind !== 'volume', { name: row.name, runtime: row.runtime, compute: row.compute });
+        const started = await deps.workflows.requestRestart(row.id, source.kind !== 'volume', row);
         return reply.status(202).send({
           status: 'accepted' as const,
           workflow_id: started.workflowId,
