@@ -16,7 +16,7 @@ const LIMITS = DEFAULT_CONTAINER_LIMITS;
 const SOLO = 5;
 
 /** Creates, fills and starts one container directly with dockerode; ms until the agent read its token. */
-async function directContainer(docker: Docker, servers: TestServers, name: string): Promise<number> {
+export async function directContainer(docker: Docker, servers: TestServers, name: string): Promise<number> {
   const t0 = performance.now();
   await docker.createVolume({ Name: `${name}-v`, Labels: { [TEST_RUN_LABEL]: servers.runId } });
   const c = await docker.createContainer({
