@@ -4,6 +4,7 @@
 import type Docker from 'dockerode';
 import { MANAGED_LABEL, WORKSPACE_ID_LABEL } from '../domain/vocabulary';
 import { transient } from './docker-errors';
+import { freshListing } from './fresh-listing';
 
 export interface ManagedContainer {
   id: string;
@@ -25,33 +26,10 @@ export function createDockerLookup(docker: Docker, extraLabels: Record<string, s
   const inScope = (labels: Record<string, string> | null | undefined): boolean =>
     !!labels && labels[MANAGED_LABEL] === 'true' && Object.entries(extraLabels).every(([k, v]) => labels[k] === v);
 
-  /**
-   * This workspace's containers in this deployment's scope, found by label: the current name and any
-   * older one alike (`ws-<first 12 chars>` before names carried the full id, or a renamed container).
-   */
-  async function labelledContainers(workspaceId: string): Promise<Array<{ id: string; name: string; running: boolean; labels: Record<string, string> }>> {
-    let list: Docker.ContainerInfo[];
-    try {
-      list = await docker.listContainers({ all: true, filters: { label: [...scopeFilters(), `${WORKSPACE_ID_LABEL}=${workspaceId}`] } });
-    } catch (err) {
-      throw transient('list', err);
-    }
-    return list
-      .filter((c) => inScope(c.Labels) && c.Labels?.[WORKSPACE_ID_LABEL] === workspaceId)
-      .map((c) => ({ id: c.Id, name: (c.Names?.[0] ?? '').replace(/^\//, ''), running: c.State === 'running', labels: c.Labels ?? {} }));
-  }
-
-  /** This workspace's volumes by label (the current config volume and any older-named one). */
-  async function labelledVolumes(workspaceId: string): Promise<string[]> {
-    try {
-      const { Volumes } = await docker.listVolumes({ filters: { label: [...scopeFilters(), `${WORKSPACE_ID_LABEL}=${workspaceId}`] } });
-      return (Volumes ?? []).filter((v) => inScope(v.Labels) && v.Labels?.[WORKSPACE_ID_LABEL] === workspaceId).map((v) => v.Name);
-    } catch (err) {
-      throw transient('volume list', err);
-    }
-  }
-
-  async function listManagedContainers(): Promise<ManagedContainer[]> {
+  // Every lookup is a filter over one listing of the deployment's managed containers (or volumes), shared
+  // by concurrent callers (fresh-listing.ts): one workspace's label filter costs Podman the same walk
+  // over all containers as the whole listing does.
+  const managedContainers = freshListing(async (): Promise<ManagedContainer[]> => {
     let list: Docker.ContainerInfo[];
     try {
       list = await docker.listContainers({ all: true, filters: { label: scopeFilters() } });
@@ -65,16 +43,33 @@ export function createDockerLookup(docker: Docker, extraLabels: Record<string, s
       running: c.State === 'running',
       labels: c.Labels ?? {},
     }));
-  }
+  });
 
-  async function listManagedVolumes(): Promise<ManagedVolume[]> {
+  const managedVolumes = freshListing(async (): Promise<ManagedVolume[]> => {
     try {
       const { Volumes } = await docker.listVolumes({ filters: { label: scopeFilters() } });
       return (Volumes ?? []).filter((v) => inScope(v.Labels)).map((v) => ({ name: v.Name, workspaceId: v.Labels?.[WORKSPACE_ID_LABEL] ?? null }));
     } catch (err) {
       throw transient('volume list', err);
     }
+  });
+
+  /**
+   * This workspace's containers in this deployment's scope, found by label: the current name and any
+   * older one alike (`ws-<first 12 chars>` before names carried the full id, or a renamed container).
+   */
+  async function labelledContainers(workspaceId: string): Promise<ManagedContainer[]> {
+    return (await managedContainers()).filter((c) => c.workspaceId === workspaceId);
   }
+
+  /** This workspace's volumes by label (the current config volume and any older-named one). */
+  async function labelledVolumes(workspaceId: string): Promise<string[]> {
+    return (await managedVolumes()).filter((v) => v.workspaceId === workspaceId).map((v) => v.name);
+  }
+
+  // Copies: callers share the listing, and none may change what another one reads.
+  const listManagedContainers = async (): Promise<ManagedContainer[]> => [...(await managedContainers())];
+  const listManagedVolumes = async (): Promise<ManagedVolume[]> => [...(await managedVolumes())];
 
   return { labelledContainers, labelledVolumes, listManagedContainers, listManagedVolumes };
 }

@@ -1,0 +1,36 @@
+// Concurrent engine listings, shared without going stale. A burst of 20 provisions (or a delete batch of
+// 50) asked Podman for 20 (or 100) label-filtered listings at once, and each walks every container on
+// the engine: on 2 cores that was most of a burst's engine time. Callers now share listings, with one
+// rule that keeps each answer as fresh as its own call would have been: a caller only ever receives a
+// listing that STARTED after it called. One arriving while a listing runs waits for the next one,
+// which starts when the running one ends and serves everyone who queued meanwhile.
+
+export function freshListing<T>(list: () => Promise<T>): () => Promise<T> {
+  let running: Promise<T> | null = null;
+  let queued: Promise<T> | null = null;
+
+  const start = (): Promise<T> => {
+    const p = list();
+    running = p;
+    const clear = () => {
+      if (running === p) running = null;
+    };
+    p.then(clear, clear);
+    return p;
+  };
+
+  return () => {
+    if (!running) return start();
+    if (!queued) {
+      const after = running;
+      queued = after.then(
+        () => undefined,
+        () => undefined,
+      ).then(() => {
+        queued = null;
+        return start();
+      });
+    }
+    return queued;
+  };
+}
