@@ -1,5 +1,6 @@
 // B2: provision 20 Docker workspaces at once, to `online`, against the same containers created and
-// started directly with dockerode in the same run; and one at a time. Rounds alternate baseline and
+// started directly with dockerode in the same run, to their agents' register call (a bare endpoint,
+// registration-sink.ts); and one at a time. Rounds alternate baseline and
 // platform bursts; one pair's ratio swings by ±0.3x on these machines, so the figure is the median
 // over the rounds, and every round's ratio is printed beside it.
 import Docker from 'dockerode';
@@ -10,19 +11,24 @@ import { waitFor } from '../test/support/wait-for';
 import { percentile, type BenchContext, type BenchStage } from './context';
 import { describeCpu, sampleCpu } from './cpu-usage';
 import { provisionBreakdown, type ProvisionBurst } from './provision-stages';
+import { startRegistrationSink, type RegistrationSink } from './registration-sink';
 
 const BURST = 20;
 const LIMITS = DEFAULT_CONTAINER_LIMITS;
 const SOLO = 5;
 
-/** Creates, fills and starts one container directly with dockerode; ms until the agent read its token. */
-export async function directContainer(docker: Docker, servers: TestServers, name: string): Promise<number> {
+/**
+ * Creates, fills and starts one container directly with dockerode. With a sink: the agent registers
+ * there, and the answer is the ms until its register call was seen (polled every 50 ms, as the
+ * platform's `online` is). Without: a silent agent, and the ms until it read its token.
+ */
+export async function directContainer(docker: Docker, servers: TestServers, name: string, sink?: RegistrationSink): Promise<number> {
   const t0 = performance.now();
   await docker.createVolume({ Name: `${name}-v`, Labels: { [TEST_RUN_LABEL]: servers.runId } });
   const c = await docker.createContainer({
     name,
     Image: servers.agentImage,
-    Env: ['AGENT_BEHAVIOUR=silent'],
+    Env: sink ? [`PLATFORM_URL=${sink.url}`, `WORKSPACE_ID=${name}`, 'HEARTBEAT_INTERVAL=30'] : ['AGENT_BEHAVIOUR=silent'],
     Labels: { [TEST_RUN_LABEL]: servers.runId },
     // The same container the platform makes (its limits and hardening): the figure is orchestration's cost.
     HostConfig: {
@@ -39,6 +45,9 @@ export async function directContainer(docker: Docker, servers: TestServers, name
   });
   await c.putArchive(tarFiles({ '.auth_token': 'x' }), { path: '/configs' });
   await c.start();
+  if (sink) {
+    return waitFor('baseline agent registered', async () => (sink.registeredAt(name) !== undefined ? performance.now() - t0 : null), 60_000, 50);
+  }
   await waitFor('baseline agent', async () => (await c.logs({ stdout: true, stderr: true })).toString().includes('token file present'), 60_000, 50);
   return performance.now() - t0;
 }
@@ -74,22 +83,22 @@ function merge(into: ProvisionBurst, from: ProvisionBurst): void {
   for (const [id, t] of from.onlineAt) into.onlineAt.set(id, t);
 }
 
-async function warmUp(ctx: BenchContext, docker: Docker): Promise<void> {
+async function warmUp(ctx: BenchContext, docker: Docker, sink: RegistrationSink): Promise<void> {
   // Not measured: the engine's first container and the worker's first workflows pay one-off costs
   // (image layers, workflow bundle, connection pools) that neither side should be judged by.
   ctx.progress('B2: warm-up (one container each way, not measured)');
-  await directContainer(docker, ctx.servers, `bench-warmup-${ctx.servers.runId}`);
+  await directContainer(docker, ctx.servers, `bench-warmup-${ctx.servers.runId}`, sink);
   await platformProvisions(ctx, 1, 'Bench warm-up');
 }
 
-async function bursts(ctx: BenchContext, docker: Docker): Promise<void> {
+async function bursts(ctx: BenchContext, docker: Docker, sink: RegistrationSink): Promise<void> {
   const rounds = ctx.rounds;
   const perRound: Array<{ p50: number; b50: number; p95: number; b95: number }> = [];
   const all: ProvisionBurst = { latencies: [], ids: [], started: new Map(), onlineAt: new Map() };
   for (let r = 0; r < rounds; r++) {
     ctx.progress(`B2: round ${r + 1} of ${rounds}: ${BURST} containers by dockerode, then ${BURST} workspaces through the API`);
     const c0 = sampleCpu();
-    const baseline = await Promise.all(Array.from({ length: BURST }, (_, i) => directContainer(docker, ctx.servers, `bench-baseline-${ctx.servers.runId}-${r}-${i}`)));
+    const baseline = await Promise.all(Array.from({ length: BURST }, (_, i) => directContainer(docker, ctx.servers, `bench-baseline-${ctx.servers.runId}-${r}-${i}`, sink)));
     const c1 = sampleCpu();
     const platform = await platformProvisions(ctx, BURST, `Bench Docker ${r}`);
     const c2 = sampleCpu();
@@ -108,14 +117,14 @@ async function bursts(ctx: BenchContext, docker: Docker): Promise<void> {
   await provisionBreakdown(ctx, all, 'burst');
 }
 
-async function oneAtATime(ctx: BenchContext, docker: Docker): Promise<void> {
+async function oneAtATime(ctx: BenchContext, docker: Docker, sink: RegistrationSink): Promise<void> {
   // The same work one at a time: what the platform adds to one provision when the cores are not shared.
   const soloBaseline: number[] = [];
   const solo: number[] = [];
   const all: ProvisionBurst = { latencies: [], ids: [], started: new Map(), onlineAt: new Map() };
   for (let i = 0; i < SOLO; i++) {
     ctx.progress(`B2: one at a time, ${i + 1} of ${SOLO}`);
-    soloBaseline.push(await directContainer(docker, ctx.servers, `bench-solo-${ctx.servers.runId}-${i}`));
+    soloBaseline.push(await directContainer(docker, ctx.servers, `bench-solo-${ctx.servers.runId}-${i}`, sink));
     const one = await platformProvisions(ctx, 1, `Bench Solo ${i}`);
     solo.push(...one.latencies);
     merge(all, one);
@@ -131,8 +140,13 @@ export const provision: BenchStage = {
   title: `provision ${BURST} Docker workspaces at once and ${SOLO} one at a time, against dockerode`,
   async run(ctx) {
     const docker = new Docker({ socketPath: ctx.servers.dockerSocket });
-    await warmUp(ctx, docker);
-    await bursts(ctx, docker);
-    await oneAtATime(ctx, docker);
+    const sink = await startRegistrationSink();
+    try {
+      await warmUp(ctx, docker, sink);
+      await bursts(ctx, docker, sink);
+      await oneAtATime(ctx, docker, sink);
+    } finally {
+      await sink.close();
+    }
   },
 };

@@ -72,8 +72,9 @@ type History = temporal.api.history.v1.IHistory;
 async function runsOf(importId: string): Promise<Array<{ runId: string; history: History }>> {
   const workflowId = `org-import-${importId}`;
   // The row says completed one workflow task before the run's completion event is written: wait for the
-  // chain to close (result() follows continue-as-new) so the last history is whole.
-  await p.temporal.workflow.getHandle(workflowId).result();
+  // chain to close (result() follows continue-as-new; a cancelled import closes by throwing) so the last
+  // history is whole.
+  await p.temporal.workflow.getHandle(workflowId).result().catch(() => undefined);
   const latest = await p.temporal.workflow.getHandle(workflowId).describe();
   const runs: Array<{ runId: string; history: History }> = [];
   let runId: string | undefined = latest.runId;
