@@ -253,10 +253,6 @@ export function createDockerCompute(deps: DockerComputeDeps): DockerCompute {
       let networkEnsured = false;
       let lastError: ComputeError | null = null;
       const progress = req.onProgress ?? (() => undefined);
-      // A container of this workspace under an older name would keep running beside the new one (with
-      // a revoked token): looked up beside the first create, so it adds no round trip, and removed by id.
-      const legacy = legacyContainers(req.workspaceId);
-      legacy.catch(() => undefined); // awaited below; an early engine error must not go unhandled meanwhile
       for (let round = 0; round < MAX_START_ROUNDS; round++) {
         // Create first, look only when the name is taken: the first attempt (nearly every provision)
         // makes no inspect call at all, one engine round trip less under a burst of provisions.
@@ -323,7 +319,11 @@ export function createDockerCompute(deps: DockerComputeDeps): DockerCompute {
             }
           }
         }
-        for (const old of await legacy) {
+        // A container of this workspace under an older name would keep running beside the new one (with
+        // a revoked token): looked up only once ours is started, so the listing (a walk over every
+        // container on the engine) runs while the agent boots instead of beside the create and start
+        // it would slow down; removed by id. A crash before it: the retry finds ours started, comes here.
+        for (const old of await legacyContainers(req.workspaceId)) {
           log.warn({ workspaceId: req.workspaceId, containerId: old }, 'removing container under an older name');
           await forceRemove(old);
         }

@@ -15,7 +15,7 @@ import { startRegistrationSink, type RegistrationSink } from './registration-sin
 
 const BURST = 20;
 const LIMITS = DEFAULT_CONTAINER_LIMITS;
-const SOLO = 5;
+const SOLO = 15;
 
 /**
  * Creates, fills and starts one container directly with dockerode. With a sink: the agent registers
