@@ -18,6 +18,7 @@ export interface WindowFigures {
   count: number;
   p50: number;
   p99: number;
+  max: number;
 }
 
 export interface CallOptions {
@@ -122,7 +123,7 @@ export class RouteRecorder {
   window(route: string, fromMs: number, toMs: number): WindowFigures {
     const r = this.samples(route);
     const xs = r.ms.filter((_, i) => r.dueAt[i] >= fromMs && r.dueAt[i] < toMs);
-    return xs.length === 0 ? { count: 0, p50: NaN, p99: NaN } : { count: xs.length, p50: percentile(xs, 50), p99: percentile(xs, 99) };
+    return xs.length === 0 ? { count: 0, p50: NaN, p99: NaN, max: NaN } : { count: xs.length, p50: percentile(xs, 50), p99: percentile(xs, 99), max: Math.max(...xs) };
   }
 }
 
