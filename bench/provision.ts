@@ -3,8 +3,10 @@
 // registration-sink.ts); and one at a time. Rounds alternate baseline and
 // platform bursts; one pair's ratio swings by ±0.3x on these machines, so the figure is the median
 // over the rounds, and every round's ratio is printed beside it.
+import { Client, Connection } from '@temporalio/client';
 import Docker from 'dockerode';
 import { tarFiles } from '../activities/tar';
+import { workflowIds } from '../domain/vocabulary';
 import { DEFAULT_CONTAINER_LIMITS } from '../config/container-limits';
 import { TEST_RUN_LABEL, type TestServers } from '../test/harness/servers';
 import { waitFor } from '../test/support/wait-for';
@@ -83,17 +85,26 @@ function merge(into: ProvisionBurst, from: ProvisionBurst): void {
   for (const [id, t] of from.onlineAt) into.onlineAt.set(id, t);
 }
 
-async function warmUp(ctx: BenchContext, docker: Docker, sink: RegistrationSink): Promise<void> {
+/**
+ * Waits until the provisions' workflows have closed. The platform's work goes on after `online` (the
+ * activity's return, the legacy-name lookup, the workflow's last steps): the next baseline must not run
+ * beside it, or the baseline pays for the platform's tail.
+ */
+async function settled(temporal: Client, ids: string[]): Promise<void> {
+  await Promise.all(ids.map((id) => temporal.workflow.getHandle(workflowIds.provision(id)).result()));
+}
+
+async function warmUp(ctx: BenchContext, docker: Docker, sink: RegistrationSink, temporal: Client): Promise<void> {
   // Not measured: the engine's first containers and the worker's first workflows pay one-off costs
   // (image layers, workflow bundle, connection pools) that neither side should be judged by. A burst,
   // not one: pools (Postgres, gRPC, activity slots) only grow to a burst's size under one, and the first
   // measured round paid for it (the worst round of every run, by 0.3-0.5x).
   ctx.progress(`B2: warm-up (a burst of ${BURST} each way, not measured)`);
   await Promise.all(Array.from({ length: BURST }, (_, i) => directContainer(docker, ctx.servers, `bench-warmup-${ctx.servers.runId}-${i}`, sink)));
-  await platformProvisions(ctx, BURST, 'Bench warm-up');
+  await settled(temporal, (await platformProvisions(ctx, BURST, 'Bench warm-up')).ids);
 }
 
-async function bursts(ctx: BenchContext, docker: Docker, sink: RegistrationSink): Promise<void> {
+async function bursts(ctx: BenchContext, docker: Docker, sink: RegistrationSink, temporal: Client): Promise<void> {
   const rounds = ctx.rounds;
   const perRound: Array<{ p50: number; b50: number; p95: number; b95: number }> = [];
   const all: ProvisionBurst = { latencies: [], ids: [], started: new Map(), onlineAt: new Map() };
@@ -104,6 +115,7 @@ async function bursts(ctx: BenchContext, docker: Docker, sink: RegistrationSink)
     const c1 = sampleCpu();
     const platform = await platformProvisions(ctx, BURST, `Bench Docker ${r}`);
     const c2 = sampleCpu();
+    await settled(temporal, platform.ids);
     merge(all, platform);
     const round = { p50: percentile(platform.latencies, 50), b50: percentile(baseline, 50), p95: percentile(platform.latencies, 95), b95: percentile(baseline, 95) };
     perRound.push(round);
@@ -119,7 +131,7 @@ async function bursts(ctx: BenchContext, docker: Docker, sink: RegistrationSink)
   await provisionBreakdown(ctx, all, 'burst');
 }
 
-async function oneAtATime(ctx: BenchContext, docker: Docker, sink: RegistrationSink): Promise<void> {
+async function oneAtATime(ctx: BenchContext, docker: Docker, sink: RegistrationSink, temporal: Client): Promise<void> {
   // The same work one at a time: what the platform adds to one provision when the cores are not shared.
   const soloBaseline: number[] = [];
   const solo: number[] = [];
@@ -128,6 +140,7 @@ async function oneAtATime(ctx: BenchContext, docker: Docker, sink: RegistrationS
     ctx.progress(`B2: one at a time, ${i + 1} of ${SOLO}`);
     soloBaseline.push(await directContainer(docker, ctx.servers, `bench-solo-${ctx.servers.runId}-${i}`, sink));
     const one = await platformProvisions(ctx, 1, `Bench Solo ${i}`);
+    await settled(temporal, one.ids);
     solo.push(...one.latencies);
     merge(all, one);
   }
@@ -143,11 +156,14 @@ export const provision: BenchStage = {
   async run(ctx) {
     const docker = new Docker({ socketPath: ctx.servers.dockerSocket });
     const sink = await startRegistrationSink();
+    const connection = await Connection.connect({ address: ctx.servers.temporalAddress });
+    const temporal = new Client({ connection, namespace: ctx.servers.temporalNamespace });
     try {
-      await warmUp(ctx, docker, sink);
-      await bursts(ctx, docker, sink);
-      await oneAtATime(ctx, docker, sink);
+      await warmUp(ctx, docker, sink, temporal);
+      await bursts(ctx, docker, sink, temporal);
+      await oneAtATime(ctx, docker, sink, temporal);
     } finally {
+      await connection.close();
       await sink.close();
     }
   },
