@@ -308,7 +308,9 @@ export const b6Scale: BenchStage = {
       ctx.record({ id: 'B6', what: 'POST /org/import of the 10,000-workspace template: answered', value: Math.round(postMs), unit: 'ms' });
       ctx.record({ id: 'B6', what: 'import 10,000 (50 Docker): all rows created (from POST)', value: Math.round(rowsMs), unit: 'ms', baseline: Math.round(bulkMs), ratio: rowsMs / bulkMs, target: '≤ 1.5x bulk SQL', ok: rowsMs / bulkMs <= 1.5 });
       ctx.record({ id: 'B6', what: 'import 10,000 (50 Docker): done, 50 containers online (from POST)', value: Math.round(ms), unit: 'ms', baseline: Math.round(bulkMs), ratio: ms / bulkMs, target: '< 30 s', ok: ms < 30_000 });
-      ctx.record({ id: 'B6', what: 'the same rows written a row at a time (second baseline)', value: Math.round(rowMs), unit: 'ms', baseline: Math.round(rowMs), ratio: ms / rowMs });
+      // B1's baseline (workspaces, tokens, layouts, events; a statement per row), against the rows figure:
+      // the whole import also starts 50 containers, which no SQL script does.
+      ctx.record({ id: 'B6', what: 'import 10,000: all rows created, vs B1\'s row-by-row script (second baseline)', value: Math.round(rowsMs), unit: 'ms', baseline: Math.round(rowMs), ratio: rowsMs / rowMs });
       ctx.record({ id: 'B6', what: 'import throughput', value: Math.round(TOTAL / (ms / 1000)), unit: 'workspaces/s' });
 
       for (const [name, spentMs] of await breakdown(temporal, workflowIds.orgImport(importId))) {
