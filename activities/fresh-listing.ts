@@ -23,14 +23,12 @@ export function freshListing<T>(list: () => Promise<T>): () => Promise<T> {
   return () => {
     if (!running) return start();
     if (!queued) {
-      const after = running;
-      queued = after.then(
-        () => undefined,
-        () => undefined,
-      ).then(() => {
+      // Whether the running listing succeeds or fails, the queued callers get a listing of their own.
+      const startQueued = () => {
         queued = null;
         return start();
-      });
+      };
+      queued = running.then(startQueued, startQueued);
     }
     return queued;
   };
