@@ -7,7 +7,6 @@ import type { ItemCursor } from '../domain/import-item-cursor';
 import { EVENTS } from '../domain/vocabulary';
 import type { WorkspaceStore } from './workspace-store';
 
-
 export interface ProvisionPageItem {
   key: string;
   depth: number;

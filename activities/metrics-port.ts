@@ -8,4 +8,3 @@ export interface SweepFindingLike {
 export interface ActivityMetrics {
   sweepFindings(sweep: 'orphan' | 'liveness', findings: readonly SweepFindingLike[]): void;
 }
-

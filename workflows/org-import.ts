@@ -92,9 +92,10 @@ async function importOrgUnpaged(input: ImportOrgInput): Promise<ImportOrgResult>
     const ownCancellation = isCancellation(err) && CancellationScope.current().consideredCancelled;
     cancelled = isolated && ownCancellation;
     progress.phase = cancelled ? 'cancelled' : 'failed';
-    error = importFailureMessage(err, isCancellation(err) && (ownCancellation || !isolated));
     // Only the import's own cancellation ends its workflow as cancelled (runs before isolation: any).
-    if (isCancellation(err) && (ownCancellation || !isolated)) throw err;
+    const importCancelled = isCancellation(err) && (ownCancellation || !isolated);
+    error = importFailureMessage(err, importCancelled);
+    if (importCancelled) throw err;
   } finally {
     await CancellationScope.nonCancellable(async () => {
       if (cancelled && !outcomesRecorded) {
