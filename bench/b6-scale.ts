@@ -6,18 +6,13 @@ import { Client, Connection } from '@temporalio/client';
 import type { temporal as proto } from '@temporalio/proto';
 import Docker from 'dockerode';
 import type { Pool, PoolClient } from 'pg';
-import { randomBytes, randomUUID } from 'node:crypto';
-import { createSecretBox, hashToken, newAuthToken, newInboundSecret } from '../activities/crypto';
-import { SNAPSHOT_FORMAT } from '../activities/template-snapshot';
-import { deliveryModeFor } from '../domain/workspace-defaults';
-import type { Runtime } from '../domain/vocabulary';
 import { WORKSPACE_ID_LABEL, workflowIds } from '../domain/vocabulary';
 import { TEST_RUN_LABEL } from '../test/harness/servers';
 import { historyStats } from '../test/support/history-stats';
 import { waitFor } from '../test/support/wait-for';
 import { peakRssMb, percentile, type BenchContext, type BenchStage } from './context';
 import { directContainer } from './provision';
-import { rowByRowImport } from './sql-baselines';
+import { bulkImport, rowByRowImport } from './sql-baselines';
 
 const TOTAL = 10_000;
 const DOCKER = 50;
@@ -51,75 +46,6 @@ function scaleTemplate(name: string): { name: string; workspaces: TemplateNode[]
     };
   };
   return { name, workspaces: [node(`${name}`, 0, 0)] };
-}
-
-type Level = Array<{ node: TemplateNode; parent: string | null; key: string }>;
-
-/**
- * What a competent script does: per level one INSERT ... SELECT FROM unnest per table, one transaction.
- * It writes the rows the import writes: the import with its template snapshot, the workspaces with their
- * provenance and sealed inbound secrets (external agents), tokens, layouts, an item row per workspace,
- * and the event pair. Rows the import has and this script did not write made the ratio a comparison
- * of different work.
- */
-async function bulkBaseline(pool: Pool, template: ReturnType<typeof scaleTemplate>): Promise<number> {
-  const box = createSecretBox(randomBytes(32));
-  const importId = randomUUID();
-  const orgKey = `bench-bulk-${importId}`;
-  const t0 = performance.now();
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
-    await client.query(
-      'INSERT INTO org_imports (id, mode, template_name, template, snapshot_format, workflow_id, org_key) VALUES ($1, $2, $3, $4, $5, $6, $7)',
-      [importId, 'merge', template.name, JSON.stringify(template), SNAPSHOT_FORMAT.sealed, `bench-bulk-${importId}`, orgKey],
-    );
-    await client.query(`INSERT INTO structure_events (event_type, org_import_id, payload) VALUES ('org.import.started', $1, '{}')`, [importId]);
-    let level: Level = template.workspaces.map((node) => ({ node, parent: null, key: node.name }));
-    for (let depth = 0; level.length; depth++) {
-      const { rows } = await client.query<{ id: string; name: string }>(
-        `INSERT INTO workspaces (name, runtime, compute, status, parent_id, delivery_mode, org_import_id, origin, org_key, platform_inbound_secret)
-         SELECT t.name, t.runtime, t.compute, t.status, t.parent_id, t.delivery_mode, $6::uuid, 'import', $7::text, t.secret
-           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::uuid[], $8::text[], $9::text[])
-             AS t(name, runtime, compute, status, parent_id, delivery_mode, secret)
-         RETURNING id, name`,
-        [
-          level.map((l) => `${l.node.name}-bulk`),
-          level.map((l) => l.node.runtime),
-          level.map((l) => l.node.compute ?? 'none'),
-          level.map((l) => (l.node.compute ? 'provisioning' : 'awaiting_agent')),
-          level.map((l) => l.parent),
-          importId,
-          orgKey,
-          level.map((l) => deliveryModeFor(l.node.runtime as Runtime)),
-          level.map((l) => (l.node.compute ? null : box.seal(newInboundSecret()))),
-        ],
-      );
-      const ids = new Map(rows.map((r) => [r.name, r.id]));
-      const idOf = (l: Level[number]) => ids.get(`${l.node.name}-bulk`) as string;
-      const external = level.filter((l) => !l.node.compute);
-      await client.query('INSERT INTO workspace_auth_tokens (workspace_id, token_hash) SELECT * FROM unnest($1::uuid[], $2::text[])', [
-        external.map(idOf),
-        external.map(() => hashToken(newAuthToken())),
-      ]);
-      await client.query('INSERT INTO canvas_layouts (workspace_id, x, y) SELECT * FROM unnest($1::uuid[], $2::float8[], $3::float8[])', [
-        level.map(idOf),
-        level.map((l) => l.node.canvas.x),
-        level.map((l) => l.node.canvas.y),
-      ]);
-      await client.query(
-        `INSERT INTO org_import_items (import_id, key, depth, name, workspace_id, outcome, needs_provision)
-         SELECT $1, u.key, $2, u.name, u.ws, 'created', u.provision FROM unnest($3::text[], $4::text[], $5::uuid[], $6::boolean[]) AS u(key, name, ws, provision)`,
-        [importId, depth, level.map((l) => l.key), level.map((l) => l.node.name), level.map(idOf), level.map((l) => !!l.node.compute)],
-      );
-      level = level.flatMap((l) => (l.node.children ?? []).map((node) => ({ node, parent: idOf(l), key: `${l.key}/${node.name}` })));
-    }
-    await client.query(`INSERT INTO structure_events (event_type, org_import_id, payload) VALUES ('org.import.completed', $1, '{}')`, [importId]);
-    await client.query('COMMIT');
-  } finally {
-    client.release();
-  }
-  return performance.now() - t0;
 }
 
 /** bench/run.ts B4's baseline: the delete's Postgres steps for a whole tree in one transaction. */
@@ -169,7 +95,11 @@ async function childActivityTimes(client: Client, workflowId: string): Promise<A
   const children = parent.map((e) => e.childWorkflowExecutionStartedEventAttributes?.workflowExecution?.workflowId).filter((id): id is string => !!id);
   const waits = new Map<string, number[]>();
   const runs = new Map<string, number[]>();
-  const push = (m: Map<string, number[]>, k: string, v: number) => m.set(k, [...(m.get(k) ?? []), v]);
+  const push = (m: Map<string, number[]>, k: string, v: number) => {
+    const xs = m.get(k) ?? [];
+    xs.push(v);
+    m.set(k, xs);
+  };
   for (const child of children) {
     const events = (await client.workflow.getHandle(child).fetchHistory()).events ?? [];
     const byId = new Map(events.map((e) => [e.eventId?.toString(), e]));
@@ -270,7 +200,7 @@ export const b6Scale: BenchStage = {
       ctx.progress('B6: baseline: 10,000 rows written by bulk SQL');
       // Three runs, the median: one run of the script swung from 0.45 to 1.03 s between bench runs.
       const bulkRuns: number[] = [];
-      for (let i = 0; i < BULK_RUNS; i++) bulkRuns.push(await bulkBaseline(ctx.pool, scaleTemplate(`B6 Bulk ${i}`)));
+      for (let i = 0; i < BULK_RUNS; i++) bulkRuns.push(await bulkImport(ctx.pool, scaleTemplate(`B6 Bulk ${i}`), '-bulk'));
       const bulkMs = percentile(bulkRuns, 50);
       ctx.record({ id: 'B6', what: `bulk SQL baseline, each of ${BULK_RUNS} runs (the median is the baseline)`, value: Math.round(bulkMs), unit: `ms (${bulkRuns.map((ms) => Math.round(ms)).join(', ')})` });
       ctx.progress('B6: baseline: 10,000 rows written a row at a time');
