@@ -29,21 +29,23 @@ export function createDockerLookup(docker: Docker, extraLabels: Record<string, s
   // Every lookup is a filter over one listing of the deployment's managed containers (or volumes), shared
   // by concurrent callers (fresh-listing.ts): one workspace's label filter costs Podman the same walk
   // over all containers as the whole listing does.
-  const managedContainers = freshListing(async (): Promise<ManagedContainer[]> => {
+  const toContainer = (c: Docker.ContainerInfo): ManagedContainer => ({
+    id: c.Id,
+    name: (c.Names?.[0] ?? '').replace(/^\//, ''),
+    workspaceId: c.Labels?.[WORKSPACE_ID_LABEL] ?? null,
+    running: c.State === 'running',
+    labels: c.Labels ?? {},
+  });
+  const listContainers = async (labelFilters: string[]): Promise<ManagedContainer[]> => {
     let list: Docker.ContainerInfo[];
     try {
-      list = await docker.listContainers({ all: true, filters: { label: scopeFilters() } });
+      list = await docker.listContainers({ all: true, filters: { label: labelFilters } });
     } catch (err) {
       throw transient('list', err);
     }
-    return list.filter((c) => inScope(c.Labels)).map((c) => ({
-      id: c.Id,
-      name: (c.Names?.[0] ?? '').replace(/^\//, ''),
-      workspaceId: c.Labels?.[WORKSPACE_ID_LABEL] ?? null,
-      running: c.State === 'running',
-      labels: c.Labels ?? {},
-    }));
-  });
+    return list.filter((c) => inScope(c.Labels)).map(toContainer);
+  };
+  const managedContainers = freshListing(() => listContainers(scopeFilters()));
 
   const managedVolumes = freshListing(async (): Promise<ManagedVolume[]> => {
     try {
@@ -57,9 +59,21 @@ export function createDockerLookup(docker: Docker, extraLabels: Record<string, s
   /**
    * This workspace's containers in this deployment's scope, found by label: the current name and any
    * older one alike (`ws-<first 12 chars>` before names carried the full id, or a renamed container).
+   *
+   * When the shared listing fails, the workspace's own label-filtered listing answers. Podman fails a whole
+   * listing when ONE container in it cannot be described (half-removed: `getting container from store
+   * "<id>": container not known`, seen in CI, where it stopped every Docker provision of the run). The
+   * engine filters by label before it describes, so another workspace's broken container must not stop
+   * this one's provision, stop or delete; only this workspace's own broken container still fails its
+   * lookup, as it should. (Volume listings describe no container, so they need no such fallback.)
    */
   async function labelledContainers(workspaceId: string): Promise<ManagedContainer[]> {
-    return (await managedContainers()).filter((c) => c.workspaceId === workspaceId);
+    const mine = (all: ManagedContainer[]) => all.filter((c) => c.workspaceId === workspaceId);
+    try {
+      return mine(await managedContainers());
+    } catch {
+      return mine(await listContainers([...scopeFilters(), `${WORKSPACE_ID_LABEL}=${workspaceId}`]));
+    }
   }
 
   /** This workspace's volumes by label (the current config volume and any older-named one). */

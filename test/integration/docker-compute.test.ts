@@ -1,6 +1,9 @@
 // activities/docker-compute.ts against the real Docker Engine API (Podman's service, started by the
 // jest global setup). Everything created here carries molecule.test.run=<runId>.
 import { randomUUID } from 'node:crypto';
+import { createServer, request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import Docker from 'dockerode';
 import { createDockerCompute, MAX_LOG_BYTES, type StartContainerRequest } from '../../activities/docker-compute';
 import { ComputeError } from '../../domain/errors';
@@ -426,5 +429,52 @@ describe('names carry the full workspace id; older names are found by label', ()
     }
     expect(await compute.removeContainerById(target.id, { stopTimeoutSeconds: 1 })).toBe('removed');
     await docker.getVolume(target.volume).remove();
+  });
+});
+
+/**
+ * A proxy in front of the engine's socket that fails every container listing not filtered to one workspace,
+ * the way Podman fails a whole listing when one container in it is half-removed (its store no longer knows
+ * it): `500 getting container from store "<id>": container not known`. Podman filters by label first,
+ * so a listing of one workspace's containers that does not hold the broken one still answers.
+ */
+async function engineWithOneBrokenContainer(): Promise<{ docker: Docker; close: () => Promise<void> }> {
+  const socketPath = join(tmpdir(), `broken-listing-${randomUUID()}.sock`);
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://engine');
+    if (req.method === 'GET' && /\/containers\/json$/.test(url.pathname) && !(url.searchParams.get('filters') ?? '').includes(`${WORKSPACE_ID_LABEL}=`)) {
+      res.writeHead(500, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ cause: 'container not known', message: `getting container from store "${'f'.repeat(64)}": container not known`, response: 500 }));
+      return;
+    }
+    const upstream = request({ socketPath: servers.dockerSocket, method: req.method, path: req.url, headers: req.headers }, (up) => {
+      res.writeHead(up.statusCode ?? 502, up.headers);
+      up.pipe(res);
+    });
+    upstream.on('error', () => res.destroy());
+    req.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+  return { docker: new Docker({ socketPath }), close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+}
+
+describe('a container the engine cannot describe, of another workspace', () => {
+  it('does not stop this workspace\'s start, stop and remove; the scope-wide listing fails as transient (no evidence)', async () => {
+    const engine = await engineWithOneBrokenContainer();
+    try {
+      const viaBroken = createDockerCompute({ docker: engine.docker, network: 'host', extraLabels: runLabel, log: silent });
+      const id = newWorkspace();
+      const legacy = await legacyContainer(id, { start: false });
+      const started = await viaBroken.startContainer(startReq(id, 'run-a'));
+      expect(started.created).toBe(true);
+      // The legacy-named container was found through the workspace's own listing, and replaced.
+      expect(await engineKnows(legacy.id)).toBe(false);
+      expect(await viaBroken.stopContainer(id, { timeoutSeconds: 1 })).toBe('stopped');
+      await viaBroken.removeContainer(id, { removeVolume: true });
+      expect(await compute.isRunning(id)).toBe('not_found');
+      await expect(viaBroken.listManagedContainers()).rejects.toMatchObject({ kind: 'transient' });
+    } finally {
+      await engine.close();
+    }
   });
 });
