@@ -29,6 +29,15 @@ export function isNoSuchContainer(err: unknown): boolean {
   return status(err) === 404 || /no such container|does not exist in database/i.test(engineMessage(err));
 }
 
+/**
+ * A listing that failed on one container removed while the engine described it: Podman answers 500
+ * `getting container from store "<id>": container not known` (or "does not exist in database") for the
+ * whole listing. Usually gone a moment later, when the removal has finished.
+ */
+export function isListingRacedByRemoval(err: unknown): boolean {
+  return status(err) === 500 && /container not known|no such container|does not exist in database/i.test(engineMessage(err));
+}
+
 export function isNoSuchVolume(err: unknown): boolean {
   return status(err) === 404 || /no such volume/i.test(engineMessage(err));
 }

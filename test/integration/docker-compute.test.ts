@@ -438,11 +438,13 @@ describe('names carry the full workspace id; older names are found by label', ()
  * it): `500 getting container from store "<id>": container not known`. Podman filters by label first,
  * so a listing of one workspace's containers that does not hold the broken one still answers.
  */
-async function engineWithOneBrokenContainer(): Promise<{ docker: Docker; close: () => Promise<void> }> {
+async function engineWithOneBrokenContainer(opts: { failedListings?: number } = {}): Promise<{ docker: Docker; close: () => Promise<void> }> {
   const socketPath = join(tmpdir(), `broken-listing-${randomUUID()}.sock`);
+  let failuresLeft = opts.failedListings ?? Infinity; // a finite number: a removal that finishes meanwhile
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://engine');
-    if (req.method === 'GET' && /\/containers\/json$/.test(url.pathname) && !(url.searchParams.get('filters') ?? '').includes(`${WORKSPACE_ID_LABEL}=`)) {
+    const scopeWide = req.method === 'GET' && /\/containers\/json$/.test(url.pathname) && !(url.searchParams.get('filters') ?? '').includes(`${WORKSPACE_ID_LABEL}=`);
+    if (scopeWide && failuresLeft-- > 0) {
       res.writeHead(500, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ cause: 'container not known', message: `getting container from store "${'f'.repeat(64)}": container not known`, response: 500 }));
       return;
@@ -473,6 +475,19 @@ describe('a container the engine cannot describe, of another workspace', () => {
       await viaBroken.removeContainer(id, { removeVolume: true });
       expect(await compute.isRunning(id)).toBe('not_found');
       await expect(viaBroken.listManagedContainers()).rejects.toMatchObject({ kind: 'transient' });
+    } finally {
+      await engine.close();
+    }
+  });
+
+  it('a listing that failed on a container being removed is taken again: two such failures, then the listing answers', async () => {
+    const engine = await engineWithOneBrokenContainer({ failedListings: 2 });
+    try {
+      const viaRace = createDockerCompute({ docker: engine.docker, network: 'host', extraLabels: runLabel, log: silent });
+      const id = newWorkspace();
+      await compute.startContainer(startReq(id, 'run-a'));
+      expect((await viaRace.listManagedContainers()).map((c) => c.workspaceId)).toContain(id);
+      await compute.removeContainer(id, { removeVolume: true });
     } finally {
       await engine.close();
     }
