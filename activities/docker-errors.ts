@@ -35,7 +35,7 @@ export function isNoSuchContainer(err: unknown): boolean {
  * whole listing. Usually gone a moment later, when the removal has finished.
  */
 export function isListingRacedByRemoval(err: unknown): boolean {
-  return status(err) === 500 && /container not known|no such container|does not exist in database/i.test(engineMessage(err));
+  return status(err) === 500 && (/container not known/i.test(engineMessage(err)) || isNoSuchContainer(err));
 }
 
 export function isNoSuchVolume(err: unknown): boolean {
