@@ -104,7 +104,7 @@ export function createDockerCompute(deps: DockerComputeDeps): DockerCompute {
     [MANAGED_LABEL]: 'true',
     [WORKSPACE_ID_LABEL]: workspaceId,
   });
-  const lookup = createDockerLookup(docker, extraLabels);
+  const lookup = createDockerLookup(docker, extraLabels, log);
   const { labelledContainers, labelledVolumes } = lookup;
 
   async function inspect(nameOrId: string): Promise<Docker.ContainerInspectInfo | null> {

@@ -38,6 +38,15 @@ export function isListingRacedByRemoval(err: unknown): boolean {
   return status(err) === 500 && (/container not known/i.test(engineMessage(err)) || isNoSuchContainer(err));
 }
 
+/**
+ * The engine id of the one container a listing failed on, when the engine says it no longer has that
+ * container's storage (Podman: `getting container from store "<id>": container not known`); otherwise null.
+ */
+export function containerWithoutStorage(err: unknown): string | null {
+  if (status(err) !== 500) return null;
+  return /getting container from store "([0-9a-f]{64})": container not known/i.exec(engineMessage(err))?.[1] ?? null;
+}
+
 export function isNoSuchVolume(err: unknown): boolean {
   return status(err) === 404 || /no such volume/i.test(engineMessage(err));
 }

@@ -4,7 +4,7 @@
 import type Docker from 'dockerode';
 import { MANAGED_LABEL, WORKSPACE_ID_LABEL } from '../domain/vocabulary';
 import { sleep } from './compute-util';
-import { isListingRacedByRemoval, transient } from './docker-errors';
+import { containerWithoutStorage, isListingRacedByRemoval, isNoSuchContainer, isRemovalInProgress, transient } from './docker-errors';
 import { freshListing } from './fresh-listing';
 
 export interface ManagedContainer {
@@ -22,8 +22,10 @@ export interface ManagedVolume {
 
 /** Waits before listing again after a listing failed on a container being removed. */
 const LISTING_RETRY_DELAYS_MS = [50, 200];
+/** Containers without storage one listing removes at most before it gives up (each removal, then a new try). */
+const MAX_BROKEN_REMOVED_PER_LISTING = 3;
 
-export function createDockerLookup(docker: Docker, extraLabels: Record<string, string>) {
+export function createDockerLookup(docker: Docker, extraLabels: Record<string, string>, log: { warn(obj: object, msg?: string): void }) {
   const scopeFilters = () => [`${MANAGED_LABEL}=true`, ...Object.entries(extraLabels).map(([k, v]) => `${k}=${v}`)];
   // Podman 4.3 ORs several `label` filters on GET /volumes (Docker ANDs them; containers AND on both),
   // so every listing is re-checked here: a volume of another deployment must never look like ours.
@@ -42,16 +44,38 @@ export function createDockerLookup(docker: Docker, extraLabels: Record<string, s
     running: c.State === 'running',
     labels: c.Labels ?? {},
   });
+  /**
+   * Removes, by engine id, a container a listing of ours failed on because the engine has no storage for
+   * it. It is ours: the engine matched it against this listing's label filter (Podman filters by label
+   * before it describes, which is where it fails), so it carries this deployment's labels. Without storage
+   * it can never run; and until it is gone every listing that holds it fails (seen here after a container's
+   * create was raced by a removal by name: Podman's database kept a `Created` entry whose storage was gone).
+   */
+  const removeBroken = async (containerId: string, listingError: unknown): Promise<void> => {
+    log.warn({ containerId }, 'removing a container of this deployment the engine has no storage for (it fails every listing)');
+    try {
+      await docker.getContainer(containerId).remove({ force: true });
+    } catch (err) {
+      if (!isNoSuchContainer(err) && !isRemovalInProgress(err)) throw transient('list', listingError);
+    }
+  };
   const listContainers = async (labelFilters: string[]): Promise<ManagedContainer[]> => {
+    const removed = new Set<string>();
     for (let attempt = 0; ; attempt++) {
       try {
         const list = await docker.listContainers({ all: true, filters: { label: labelFilters } });
         return list.filter((c) => inScope(c.Labels)).map(toContainer);
       } catch (err) {
         // Raced by a removal that finishes a moment later (the liveness pass and the sweeper list while
-        // deletes run); a container that stays broken fails every try (see labelledContainers).
+        // deletes run): listed again. One that stays broken after that is removed, then listed again.
         if (attempt < LISTING_RETRY_DELAYS_MS.length && isListingRacedByRemoval(err)) {
           await sleep(LISTING_RETRY_DELAYS_MS[attempt]);
+          continue;
+        }
+        const broken = containerWithoutStorage(err);
+        if (broken && !removed.has(broken) && removed.size < MAX_BROKEN_REMOVED_PER_LISTING) {
+          removed.add(broken);
+          await removeBroken(broken, err);
           continue;
         }
         throw transient('list', err);
@@ -73,12 +97,12 @@ export function createDockerLookup(docker: Docker, extraLabels: Record<string, s
    * This workspace's containers in this deployment's scope, found by label: the current name and any
    * older one alike (`ws-<first 12 chars>` before names carried the full id, or a renamed container).
    *
-   * When the shared listing fails, the workspace's own label-filtered listing answers. Podman fails a whole
-   * listing when ONE container in it cannot be described (half-removed: `getting container from store
-   * "<id>": container not known`; seen in CI, where Docker provisions then failed until the run timed out). The
-   * engine filters by label before it describes, so another workspace's broken container must not stop
-   * this one's provision, stop or delete; only this workspace's own broken container still fails its
-   * lookup, as it should. (Volume listings describe no container, so they need no such fallback.)
+   * When the shared listing still fails (after its retries and the removal of containers without storage),
+   * the workspace's own label-filtered listing answers. Podman fails a whole listing when ONE container in
+   * it cannot be described (`getting container from store "<id>": container not known`; seen in CI, where
+   * Docker provisions then failed until the run timed out). The engine filters by label before it
+   * describes, so another workspace's broken container must not stop this one's provision, stop or delete.
+   * (Volume listings describe no container, so they need no such fallback.)
    */
   async function labelledContainers(workspaceId: string): Promise<ManagedContainer[]> {
     const mine = (all: ManagedContainer[]) => all.filter((c) => c.workspaceId === workspaceId);

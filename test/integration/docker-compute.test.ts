@@ -438,15 +438,19 @@ describe('names carry the full workspace id; older names are found by label', ()
  * it): `500 getting container from store "<id>": container not known`. Podman filters by label first,
  * so a listing of one workspace's containers that does not hold the broken one still answers.
  */
-async function engineWithOneBrokenContainer(opts: { failedListings?: number } = {}): Promise<{ docker: Docker; close: () => Promise<void> }> {
+async function engineWithOneBrokenContainer(opts: { failedListings?: number; brokenId?: string } = {}): Promise<{ docker: Docker; close: () => Promise<void> }> {
   const socketPath = join(tmpdir(), `broken-listing-${randomUUID()}.sock`);
   let failuresLeft = opts.failedListings ?? Infinity; // a finite number: a removal that finishes meanwhile
+  // The broken container: an id nobody has (removing it changes nothing: it stays broken), or a real
+  // container of the scope, broken until the proxy passes on a DELETE of it.
+  const brokenId = opts.brokenId ?? 'f'.repeat(64);
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://engine');
+    if (opts.brokenId && req.method === 'DELETE' && url.pathname.endsWith(`/containers/${brokenId}`)) failuresLeft = 0;
     const scopeWide = req.method === 'GET' && /\/containers\/json$/.test(url.pathname) && !(url.searchParams.get('filters') ?? '').includes(`${WORKSPACE_ID_LABEL}=`);
     if (scopeWide && failuresLeft-- > 0) {
       res.writeHead(500, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ cause: 'container not known', message: `getting container from store "${'f'.repeat(64)}": container not known`, response: 500 }));
+      res.end(JSON.stringify({ cause: 'container not known', message: `getting container from store "${brokenId}": container not known`, response: 500 }));
       return;
     }
     const upstream = request({ socketPath: servers.dockerSocket, method: req.method, path: req.url, headers: req.headers }, (up) => {
@@ -475,6 +479,23 @@ describe('a container the engine cannot describe, of another workspace', () => {
       await viaBroken.removeContainer(id, { removeVolume: true });
       expect(await compute.isRunning(id)).toBe('not_found');
       await expect(viaBroken.listManagedContainers()).rejects.toMatchObject({ kind: 'transient' });
+    } finally {
+      await engine.close();
+    }
+  });
+
+  it('a container of this scope the engine has no storage for is removed by its id, and the listing answers', async () => {
+    const id = newWorkspace();
+    const broken = await legacyContainer(id, { start: false });
+    const engine = await engineWithOneBrokenContainer({ brokenId: broken.id });
+    try {
+      const viaBroken = createDockerCompute({ docker: engine.docker, network: 'host', extraLabels: runLabel, log: silent });
+      const other = newWorkspace();
+      await compute.startContainer(startReq(other, 'run-a'));
+      expect((await viaBroken.listManagedContainers()).map((c) => c.workspaceId)).toContain(other);
+      expect(await engineKnows(broken.id)).toBe(false);
+      await compute.removeContainer(other, { removeVolume: true });
+      await docker.getVolume(broken.volume).remove();
     } finally {
       await engine.close();
     }
