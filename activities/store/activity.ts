@@ -50,7 +50,7 @@ export function createActivityStore(pool: Pool) {
             AND ($5::uuid IS NULL OR source_id = $5 OR target_id = $5)
             AND ($6::timestamptz IS NULL OR created_at < $6)
             AND ($7::bigint IS NULL OR id > $7)
-          ORDER BY id ${order} LIMIT $8`,
+          ORDER BY activity_logs.id ${order} LIMIT $8`,
         [
           workspaceId, filter.type ?? null, filter.source ?? null, filter.sinceSecs ?? null, filter.peerId ?? null,
           filter.beforeTs ?? null, filter.sinceId ?? null, filter.limit,

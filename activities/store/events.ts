@@ -85,7 +85,7 @@ export function createEventStore(pool: Pool) {
     /** The stream's current end: where a client that gives no Last-Event-ID starts. */
     async eventStreamHead(): Promise<EventCursor> {
       const { rows } = await pool.query<{ tx: string; id: string }>(
-        `SELECT tx::text AS tx, id::text AS id FROM structure_events WHERE ${SETTLED} ORDER BY tx DESC, id DESC LIMIT 1`,
+        `SELECT tx::text AS tx, id::text AS id FROM structure_events WHERE ${SETTLED} ORDER BY structure_events.tx DESC, structure_events.id DESC LIMIT 1`,
       );
       return rows[0] ?? { tx: '0', id: '0' };
     },
@@ -97,7 +97,7 @@ export function createEventStore(pool: Pool) {
           WHERE (tx, id) > ($1::xid8, $2::bigint) AND ${SETTLED}
             AND ($3::uuid IS NULL OR workspace_id = $3)
             AND ($4::uuid IS NULL OR org_import_id = $4 OR workspace_id IN (SELECT id FROM workspaces WHERE org_import_id = $4))
-          ORDER BY tx, id LIMIT $5`,
+          ORDER BY structure_events.tx, structure_events.id LIMIT $5`,
         [after.tx, after.id, filter.workspaceId ?? null, filter.orgImportId ?? null, limit],
       );
       return rows;
@@ -108,7 +108,7 @@ export function createEventStore(pool: Pool) {
       const { rows } = await pool.query<StoredEvent>(
         `SELECT ${EVENT_COLUMNS} FROM structure_events
           WHERE workspace_id = $1 AND ($2::xid8 IS NULL OR (tx, id) < ($2::xid8, $3::bigint))
-          ORDER BY tx DESC, id DESC LIMIT $4`,
+          ORDER BY structure_events.tx DESC, structure_events.id DESC LIMIT $4`,
         [workspaceId, before?.tx ?? null, before?.id ?? null, limit],
       );
       return rows;

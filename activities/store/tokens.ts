@@ -29,7 +29,7 @@ export function createTokenStore(pool: Pool, inTransaction: InTransaction) {
         pool.query<TokenListing>(
           `SELECT id::text AS id, prefix, created_at, last_used_at
              FROM workspace_auth_tokens WHERE workspace_id = $1 AND revoked_at IS NULL
-            ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3`,
+            ORDER BY created_at DESC, workspace_auth_tokens.id DESC LIMIT $2 OFFSET $3`,
           [workspaceId, page.limit, page.offset],
         ),
         pool.query<{ n: number }>('SELECT count(*)::int AS n FROM workspace_auth_tokens WHERE workspace_id = $1 AND revoked_at IS NULL', [workspaceId]),

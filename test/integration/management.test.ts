@@ -296,6 +296,11 @@ describe('activity filters (A12.3)', () => {
     const id = await row('activity');
     const peer = await row('activity peer');
     const store = p.clients.store;
+    // The entries' ids straddle a power of ten, where their text order differs from their numeric one
+    // (the list was once ordered by the id's text: "1000" came before "999").
+    const { rows } = await p.clients.pool.query<{ n: string }>(`SELECT nextval('activity_logs_id_seq')::text AS n`);
+    const straddle = 10n ** BigInt(String(BigInt(rows[0].n) + 10n).length) - 3n;
+    await p.clients.pool.query(`SELECT setval('activity_logs_id_seq', $1::bigint)`, [straddle.toString()]);
     await store.recordActivity({ workspaceId: id, action: 'old.entry', message: 'two hours ago', source: 'agent' });
     await p.clients.pool.query(`UPDATE activity_logs SET created_at = now() - interval '2 hours' WHERE workspace_id = $1 AND action = 'old.entry'`, [id]);
     await store.recordActivity({ workspaceId: id, action: 'platform.thing', message: 'p1' });
