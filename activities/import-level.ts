@@ -4,7 +4,7 @@
 import type { PoolClient } from 'pg';
 import type { Config } from '../config';
 import type { FlatWorkspace } from '../domain/org-template';
-import { EVENTS, type ImportItemOutcome, type WorkspaceStatus } from '../domain/vocabulary';
+import { EVENTS, type ComputeKind, type ImportItemOutcome, type WorkspaceStatus } from '../domain/vocabulary';
 import { computeFor, deliveryModeFor, initialStatusFor } from '../domain/workspace-defaults';
 import { hashToken, newAuthToken, newInboundSecret, type SecretBox } from './crypto';
 import type { WorkspaceStore } from './workspace-store';
@@ -14,13 +14,30 @@ function requiredNames(ws: FlatWorkspace): string[] {
   return (ws.required_env ?? []).filter((e): e is string => typeof e === 'string');
 }
 
+/** One item of a level as createLevel leaves it. */
+export interface LevelItem {
+  id: string;
+  outcome: ImportItemOutcome;
+  /**
+   * Whether the import's provisioning phase takes it (issue #19: fixed with the rows, where
+   * nextProvisionPage reads it). Merge provisions what is new or failed; online and offline workspaces
+   * keep the compute they have, and external agents have none.
+   */
+  needsProvision: boolean;
+}
+
+function needsProvision(outcome: ImportItemOutcome, compute: ComputeKind, status: WorkspaceStatus | null): boolean {
+  return compute !== 'none' && (outcome === 'created' || (outcome === 'existing' && status === 'failed'));
+}
+
 export function createLevelWriter({ store, box, config }: { store: WorkspaceStore; box: SecretBox; config: Config }) {
   /**
    * Creates one tree level in bulk (a statement per table, not per workspace): finds the workspaces of
    * the same org that already exist under the same parent with the same name (merge dedupe; a
    * workspace created through the API or by another org never matches), inserts the rest with their
    * provenance, layouts, schedules, env secrets and, for external agents, credentials. Returns the item
-   * per key: `existing`, or `skipped` for an existing one a provision of its own is still working on.
+   * per key: `existing`, or `skipped` for an existing one a provision of its own is still working on;
+   * and whether the import's provisioning phase takes it (`needsProvision`, see LevelItem).
    */
   async function createLevel(
     db: PoolClient,
@@ -29,12 +46,12 @@ export function createLevelWriter({ store, box, config }: { store: WorkspaceStor
     level: Array<{ ws: FlatWorkspace; parentId: string | null }>,
     orgEnv: Record<string, string>,
     positions: Map<string, { x: number; y: number }>,
-  ): Promise<Map<string, { id: string; outcome: ImportItemOutcome }>> {
-    const out = new Map<string, { id: string; outcome: ImportItemOutcome }>();
+  ): Promise<Map<string, LevelItem>> {
+    const out = new Map<string, LevelItem>();
     if (level.length === 0) return out;
     const scopeKey = (parentId: string | null, name: string) => `${parentId ?? ''}/${name}`;
-    const existing = await db.query<{ id: string; parent_id: string | null; name: string; status: WorkspaceStatus }>(
-      `SELECT DISTINCT ON (w.parent_id, w.name) w.id, w.parent_id, w.name, w.status
+    const existing = await db.query<{ id: string; parent_id: string | null; name: string; status: WorkspaceStatus; compute: ComputeKind }>(
+      `SELECT DISTINCT ON (w.parent_id, w.name) w.id, w.parent_id, w.name, w.status, w.compute
          FROM workspaces w JOIN unnest($1::uuid[], $2::text[]) AS t(parent_id, name)
            -- Equality on COALESCE (the nil uuid is never a workspace's id) hash-joins; IS NOT DISTINCT
            -- FROM cannot, and compared every pair (9,000 x the org's rows at a 10,000-workspace level).
@@ -48,7 +65,9 @@ export function createLevelWriter({ store, box, config }: { store: WorkspaceStor
     for (const l of level) {
       const row = found.get(scopeKey(l.parentId, l.ws.name));
       // Merge never starts a second provision beside a running one (its start would collide with it).
-      if (row) out.set(l.ws.key, { id: row.id, outcome: row.status === 'provisioning' ? 'skipped' : 'existing' });
+      if (!row) continue;
+      const outcome = row.status === 'provisioning' ? 'skipped' : 'existing';
+      out.set(l.ws.key, { id: row.id, outcome, needsProvision: needsProvision(outcome, row.compute, row.status) });
     }
     if (fresh.length === 0) return out;
 
@@ -84,7 +103,7 @@ export function createLevelWriter({ store, box, config }: { store: WorkspaceStor
     // Sibling names are unique (the parser rejects duplicates), so (parent, name) identifies the row.
     const ids = new Map(inserted.rows.map((r) => [scopeKey(r.parent_id, r.name), r.id]));
     const created = fresh.map((l, i) => ({ ...l, id: ids.get(scopeKey(l.parentId, l.ws.name)) as string, compute: computes[i] }));
-    for (const c of created) out.set(c.ws.key, { id: c.id, outcome: 'created' });
+    for (const c of created) out.set(c.ws.key, { id: c.id, outcome: 'created', needsProvision: needsProvision('created', c.compute, null) });
 
     // Layouts store absolute positions; the template's canvas is parent-relative (A13.2).
     const withCanvas = created.filter((c) => c.ws.canvas);
