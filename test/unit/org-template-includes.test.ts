@@ -289,6 +289,15 @@ describe('!include', () => {
       await templateError(parseOrgTemplate({ inline: JSON.parse(`{"name":"A","x":${'['.repeat(5000)}${']'.repeat(5000)}}`) }), 'nesting_too_deep');
     });
 
+    it('names the scalar that is one level too deep (scalars are counted without an await of their own)', async () => {
+      const depth = LIMITS.maxValueNesting;
+      const inline = JSON.parse(`{"name":"A","x":${'['.repeat(depth)}1${']'.repeat(depth)}}`);
+      const err = await templateError(parseOrgTemplate({ inline }), 'nesting_too_deep');
+      expect(err.path).toBe(`x${'[0]'.repeat(depth)}`);
+      // One level less is within bounds: the array at the limit holds its scalar.
+      await expect(parseOrgTemplate({ inline: JSON.parse(`{"name":"A","x":${'['.repeat(depth - 1)}1${']'.repeat(depth - 1)}}`) })).resolves.toMatchObject({ name: 'A' });
+    });
+
     it('rejects invalid YAML with the line number only', async () => {
       const err = await templateError(parseFiles({ 'org.yaml': 'name: A\nworkspaces:\n  - name: [unclosed SECRETMARKER\n' }), 'yaml_invalid');
       expect(err.message).toMatch(/line \d+/);
