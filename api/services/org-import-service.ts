@@ -301,9 +301,11 @@ export function createOrgImportService({ config, store, box, client, log }: OrgI
       );
       const row = rows[0];
       if (!row) throw new DomainError('NOT_FOUND', 404, 'import not found');
-      const live = await liveProgress(row);
+      // The running workflow's progress is asked beside the item reads, not before them: its answer comes
+      // through the worker, so under load it is the slowest part of this view and no longer adds to them.
       // workspace_status is live: after `superseded`, it shows what the restart or re-provision made of it.
-      const [items, total] = await Promise.all([
+      const [live, items, total] = await Promise.all([
+        liveProgress(row),
         store.pool.query<{ key: string; depth: number }>(
           `SELECT i.key, i.depth, i.workspace_id, i.outcome, i.error, w.status AS workspace_status
              FROM org_import_items i LEFT JOIN workspaces w ON w.id = i.workspace_id
