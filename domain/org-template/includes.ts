@@ -102,7 +102,7 @@ class Expander {
 
   /**
    * One element or property value. A scalar (most of a template's values) is counted and returned as it
-   * is, with no path copied and no promise awaited: at 10,000 workspaces that was most of the parse.
+   * is, with no path copied and no promise awaited (a quarter of the parse of 10,000 workspaces was that).
    */
   private child(value: unknown, ctx: Context, parent: PathSegment[], key: PathSegment, nesting: number): unknown {
     if (!isScalar(value)) return this.expand(value, ctx, [...parent, key], nesting);
