@@ -116,9 +116,17 @@ export function createDockerCompute(deps: DockerComputeDeps): DockerCompute {
     }
   }
 
-  async function forceRemove(nameOrId: string): Promise<void> {
+  /**
+   * Removes a container by its engine id, never by its name. Podman 4 first tries a name (or id) it is
+   * given as a storage-only container (`ContainerRm` → `RemoveStorageContainer`), and a create of that
+   * name is one, between writing its storage and its database entry: a forced remove by name then
+   * deletes the storage of a create in flight, which goes on to commit a container without storage, and
+   * every listing that holds it fails (`container not known`; seen in CI). An id comes from an inspect or
+   * a listing, both of which read the database, so it names a container past that point.
+   */
+  async function forceRemove(containerId: string): Promise<void> {
     try {
-      await docker.getContainer(nameOrId).remove({ force: true });
+      await docker.getContainer(containerId).remove({ force: true });
     } catch (err) {
       if (isNoSuchContainer(err) || isRemovalInProgress(err)) return;
       throw transient('remove', err);
@@ -345,8 +353,11 @@ export function createDockerCompute(deps: DockerComputeDeps): DockerCompute {
     },
 
     async removeContainer(workspaceId, opts) {
-      await forceRemove(containerName(workspaceId));
-      for (const c of await labelledContainers(workspaceId)) await forceRemove(c.id);
+      // By id (forceRemove): the derived name's container, found even when the listing fails, then any
+      // other of the workspace's (an older name), found by label.
+      const named = await inspect(containerName(workspaceId));
+      if (named) await forceRemove(named.Id);
+      for (const c of await labelledContainers(workspaceId)) if (c.id !== named?.Id) await forceRemove(c.id);
       if (opts.removeVolume) {
         const names = new Set([configVolumeName(workspaceId), ...(await labelledVolumes(workspaceId))]);
         for (const name of names) await removeVolumeByName(name);

@@ -1,7 +1,7 @@
 // activities/docker-compute.ts against the real Docker Engine API (Podman's service, started by the
 // jest global setup). Everything created here carries molecule.test.run=<runId>.
 import { randomUUID } from 'node:crypto';
-import { createServer, request } from 'node:http';
+import { createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
@@ -438,21 +438,14 @@ describe('names carry the full workspace id; older names are found by label', ()
  * it): `500 getting container from store "<id>": container not known`. Podman filters by label first,
  * so a listing of one workspace's containers that does not hold the broken one still answers.
  */
-async function engineWithOneBrokenContainer(opts: { failedListings?: number; brokenId?: string } = {}): Promise<{ docker: Docker; close: () => Promise<void> }> {
-  const socketPath = join(tmpdir(), `broken-listing-${randomUUID()}.sock`);
-  let failuresLeft = opts.failedListings ?? Infinity; // a finite number: a removal that finishes meanwhile
-  // The broken container: an id nobody has (removing it changes nothing: it stays broken), or a real
-  // container of the scope, broken until the proxy passes on a DELETE of it.
-  const brokenId = opts.brokenId ?? 'f'.repeat(64);
+/**
+ * A Docker socket in front of the real Podman one: every request passes through unless `intercept`
+ * answers it itself (returning true).
+ */
+async function proxyEngine(intercept: (req: IncomingMessage, url: URL, res: ServerResponse) => boolean): Promise<{ docker: Docker; close: () => Promise<void> }> {
+  const socketPath = join(tmpdir(), `engine-proxy-${randomUUID()}.sock`);
   const server = createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://engine');
-    if (opts.brokenId && req.method === 'DELETE' && url.pathname.endsWith(`/containers/${brokenId}`)) failuresLeft = 0;
-    const scopeWide = req.method === 'GET' && /\/containers\/json$/.test(url.pathname) && !(url.searchParams.get('filters') ?? '').includes(`${WORKSPACE_ID_LABEL}=`);
-    if (scopeWide && failuresLeft-- > 0) {
-      res.writeHead(500, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ cause: 'container not known', message: `getting container from store "${brokenId}": container not known`, response: 500 }));
-      return;
-    }
+    if (intercept(req, new URL(req.url ?? '/', 'http://engine'), res)) return;
     const upstream = request({ socketPath: servers.dockerSocket, method: req.method, path: req.url, headers: req.headers }, (up) => {
       res.writeHead(up.statusCode ?? 502, up.headers);
       up.pipe(res);
@@ -463,6 +456,46 @@ async function engineWithOneBrokenContainer(opts: { failedListings?: number; bro
   await new Promise<void>((resolve) => server.listen(socketPath, resolve));
   return { docker: new Docker({ socketPath }), close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
 }
+
+async function engineWithOneBrokenContainer(opts: { failedListings?: number; brokenId?: string } = {}): Promise<{ docker: Docker; close: () => Promise<void> }> {
+  let failuresLeft = opts.failedListings ?? Infinity; // a finite number: a removal that finishes meanwhile
+  // The broken container: an id nobody has (removing it changes nothing: it stays broken), or a real
+  // container of the scope, broken until the proxy passes on a DELETE of it.
+  const brokenId = opts.brokenId ?? 'f'.repeat(64);
+  return proxyEngine((req, url, res) => {
+    if (opts.brokenId && req.method === 'DELETE' && url.pathname.endsWith(`/containers/${brokenId}`)) failuresLeft = 0;
+    const scopeWide = req.method === 'GET' && /\/containers\/json$/.test(url.pathname) && !(url.searchParams.get('filters') ?? '').includes(`${WORKSPACE_ID_LABEL}=`);
+    if (!scopeWide || failuresLeft-- <= 0) return false;
+    res.writeHead(500, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ cause: 'container not known', message: `getting container from store "${brokenId}": container not known`, response: 500 }));
+    return true;
+  });
+}
+
+describe('containers are removed by engine id, never by name', () => {
+  it('removeContainer (restart, delete, pause) removes the derived name\'s container and an older-named one, each by its id', async () => {
+    // Podman's remove by name first tries the name as a storage-only container: during a create of that
+    // name it deletes the create's storage, leaving a container without storage that fails every listing.
+    const removals: string[] = [];
+    const engine = await proxyEngine((req, url) => {
+      if (req.method === 'DELETE' && /\/containers\/[^/]+$/.test(url.pathname)) removals.push(url.pathname.split('/').pop() as string);
+      return false;
+    });
+    try {
+      const viaProxy = createDockerCompute({ docker: engine.docker, network: 'host', extraLabels: runLabel, log: silent });
+      const id = newWorkspace();
+      const started = await compute.startContainer(startReq(id, 'run-a'));
+      const legacy = await legacyContainer(id, { start: false });
+      await viaProxy.removeContainer(id, { removeVolume: true });
+      expect(await engineKnows(started.containerId)).toBe(false);
+      expect(await engineKnows(legacy.id)).toBe(false);
+      expect(await volumeNamed(legacy.volume)).toBe(false);
+      expect(removals.sort()).toEqual([started.containerId, legacy.id].sort());
+    } finally {
+      await engine.close();
+    }
+  });
+});
 
 describe('a container the engine cannot describe, of another workspace', () => {
   it('does not stop this workspace\'s start, stop and remove; the scope-wide listing fails as transient (no evidence)', async () => {
