@@ -2,19 +2,7 @@
 // (a Temporal activity may run it twice, or die at any line and be retried): names are deterministic,
 // "already exists" / "not found" are read as the success they mean, and an engine error is never
 // mistaken for "not running" (that mistake caused a restart cascade in the reference platform).
-//
-// Engine answers this code relies on (Docker and Podman 4.3 differ; both are handled):
-//   - missing container (inspect/stop/remove/logs/archive): 404, cause "no such container". Podman
-//     answers 500 with the same cause when the container vanished mid-call (a concurrent remove).
-//   - stop of an already stopped container: 304. Podman answers 200 for a never-started one.
-//   - start of a running container: Docker 304, Podman 200.
-//   - create with a taken name: Docker 409, Podman 500 "that name is already in use".
-//   - create with a missing image: 404 "no such image" (dockerode's own text says "no such container":
-//     read the engine's JSON message, never dockerode's).
-//   - create with a missing network: Podman 500 "network not found", Docker 404.
-//   - volume create of an existing name: 201 (both); volume remove while in use: 409.
-//   - network create of an existing name: Docker 409, Podman 500 "network already exists".
-//   - an unreachable engine: no status at all (ENOENT / ECONNREFUSED) → transient.
+// The engine answers it relies on, and how each is read: docker-errors.ts.
 import type Docker from 'dockerode';
 import { ComputeError } from '../domain/errors';
 import { configVolumeName, containerName, MANAGED_LABEL, PROVISION_RUN_LABEL, WORKSPACE_ID_LABEL } from '../domain/vocabulary';

@@ -1,6 +1,19 @@
 // How the Docker Engine API (and Podman's) reports trouble, read the same way by every call in
 // activities/docker-compute.ts: the engine's own JSON message, not dockerode's text, and an error
 // nothing recognises is transient (retried), never taken for "not running" or "gone".
+//
+// The engine answers docker-compute.ts relies on (Docker and Podman 4.3 differ; both are handled):
+//   - missing container (inspect/stop/remove/logs/archive): 404, cause "no such container". Podman
+//     answers 500 with the same cause when the container vanished mid-call (a concurrent remove).
+//   - stop of an already stopped container: 304. Podman answers 200 for a never-started one.
+//   - start of a running container: Docker 304, Podman 200.
+//   - create with a taken name: Docker 409, Podman 500 "that name is already in use".
+//   - create with a missing image: 404 "no such image" (dockerode's own text says "no such container":
+//     read the engine's JSON message, never dockerode's).
+//   - create with a missing network: Podman 500 "network not found", Docker 404.
+//   - volume create of an existing name: 201 (both); volume remove while in use: 409.
+//   - network create of an existing name: Docker 409, Podman 500 "network already exists".
+//   - an unreachable engine: no status at all (ENOENT / ECONNREFUSED) → transient.
 import { ComputeError } from '../domain/errors';
 
 interface EngineError {
