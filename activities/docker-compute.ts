@@ -21,6 +21,7 @@ import {
   transient,
 } from './docker-errors';
 import { createDockerLookup } from './docker-lookup';
+import { networkEnsurer } from './docker-network';
 import { createVolumeAnswering } from './docker-volumes';
 import { tarFiles } from './tar';
 
@@ -65,7 +66,6 @@ export type { ManagedContainer, ManagedVolume } from './docker-lookup';
 
 export type DockerCompute = DockerComputePort;
 
-export const BUILTIN_NETWORKS: ReadonlySet<string> = new Set(['host', 'bridge', 'none', 'default']);
 /** tailLogs returns at most this many bytes (the newest ones). */
 export const MAX_LOG_BYTES = 16 * 1024;
 const MAX_LOG_LINES = 10_000;
@@ -176,23 +176,7 @@ export function createDockerCompute(deps: DockerComputeDeps): DockerCompute {
     }
   }
 
-  async function ensureNetwork(): Promise<void> {
-    if (BUILTIN_NETWORKS.has(network)) return;
-    try {
-      await docker.getNetwork(network).inspect();
-      return;
-    } catch (err) {
-      if (status(err) !== 404 && !isNetworkMissing(err)) throw transient('network inspect', err);
-    }
-    try {
-      await docker.createNetwork({ Name: network, Labels: { ...extraLabels, [MANAGED_LABEL]: 'true' } });
-      log.info({ network }, 'docker network created');
-    } catch (err) {
-      // Created concurrently: Docker 409, Podman 500 "network already exists".
-      if (isNameConflict(err) || /already exists/i.test(engineMessage(err))) return;
-      throw transient('network create', err);
-    }
-  }
+  const ensureNetwork = networkEnsurer(docker, network, { ...extraLabels, [MANAGED_LABEL]: 'true' }, log);
 
   /**
    * Creates the container. 'name_taken': a concurrent caller created it first (inspect and apply the
@@ -250,6 +234,7 @@ export function createDockerCompute(deps: DockerComputeDeps): DockerCompute {
       let lastError: ComputeError | null = null;
       const progress = req.onProgress ?? (() => undefined);
       for (let round = 0; round < MAX_START_ROUNDS; round++) {
+        lastError = null; // what ends the loop is what the last round met
         // Create first, look only when the name is taken: the first attempt (nearly every provision)
         // makes no inspect call at all, one engine round trip less under a burst of provisions.
         progress();
@@ -265,7 +250,15 @@ export function createDockerCompute(deps: DockerComputeDeps): DockerCompute {
         let target: { id: string; status: string; running: boolean };
         if (outcome === 'name_taken') {
           const info = await inspect(name);
-          if (!info) continue; // removed meanwhile: create again
+          if (!info) {
+            // Removed meanwhile, or a create of this name is between its storage and its database
+            // entry: wait a moment, then create again. When that lasts every round, the name is held
+            // by a container only in storage (left by an engine that died mid-create), which this
+            // adapter does not remove: it removes by id only (forceRemove), and such a container has none.
+            lastError = new ComputeError('transient', `docker create: the name ${name} is held by a container the engine does not list (in storage only?); if this stays, remove it on the engine host: podman rm -f ${name}`);
+            await sleep(50 * (round + 1));
+            continue;
+          }
           const owner = info.Config.Labels?.[PROVISION_RUN_LABEL];
           const unusable = info.State.Dead || info.State.Status === 'removing' || info.State.Status === 'dead';
           if (owner !== req.provisionRunId || unusable) {

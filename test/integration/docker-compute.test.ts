@@ -497,6 +497,41 @@ describe('containers are removed by engine id, never by name', () => {
   });
 });
 
+describe('a name held by a container the engine does not list', () => {
+  it('fails the start as transient, with the name and what to run on the engine host, after waiting for a create in flight', async () => {
+    // What Podman answers when a container in storage only holds the name: create says the name is in
+    // use, inspect (a database read) says there is no such container. No removal by name follows.
+    const id = newWorkspace();
+    const name = containerName(id);
+    const calls: string[] = [];
+    const engine = await proxyEngine((req, url, res) => {
+      const create = req.method === 'POST' && url.pathname.endsWith('/containers/create') && url.searchParams.get('name') === name;
+      const inspect = req.method === 'GET' && url.pathname.endsWith(`/containers/${name}/json`);
+      if (req.method === 'DELETE' && url.pathname.includes('/containers/')) calls.push(`DELETE ${url.pathname}`);
+      if (!create && !inspect) return false;
+      calls.push(create ? 'create' : 'inspect');
+      res.writeHead(create ? 500 : 404, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(create
+        ? { cause: 'that name is already in use', message: `creating container storage: the container name "${name}" is already in use by abc. You have to remove that container to be able to reuse that name: that name is already in use`, response: 500 }
+        : { cause: 'no such container', message: `no container with name or ID "${name}" found: no such container`, response: 404 }));
+      return true;
+    });
+    try {
+      const viaProxy = createDockerCompute({ docker: engine.docker, network: 'host', extraLabels: runLabel, log: silent });
+      const err = await viaProxy.startContainer(startReq(id, 'run-a')).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ComputeError);
+      expect(err).toMatchObject({ kind: 'transient' });
+      expect((err as Error).message).toContain(`the name ${name} is held by a container the engine does not list`);
+      expect((err as Error).message).toContain(`podman rm -f ${name}`);
+      expect(calls.filter((c) => c === 'create')).toHaveLength(5); // every round, with a wait before the next
+      expect(calls.filter((c) => c.startsWith('DELETE'))).toEqual([]);
+    } finally {
+      await engine.close();
+      await compute.removeContainer(id, { removeVolume: true });
+    }
+  });
+});
+
 describe('a container the engine cannot describe, of another workspace', () => {
   it('does not stop this workspace\'s start, stop and remove; the scope-wide listing fails as transient (no evidence)', async () => {
     const engine = await engineWithOneBrokenContainer();
