@@ -30,6 +30,8 @@ module.exports = {
       // Runs only when an integration test is selected, so `npm run test:unit` needs no servers.
       globalSetup: '<rootDir>/test/harness/global-setup.ts',
       globalTeardown: '<rootDir>/test/harness/global-teardown.ts',
+      // Removes the containers earlier files left running (test/harness/between-files.ts).
+      setupFilesAfterEnv: ['<rootDir>/test/harness/between-files.ts'],
       slowTestThreshold: 60,
     },
   ],

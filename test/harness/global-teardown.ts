@@ -20,6 +20,17 @@ function podman(args: string[]): string[] {
   return r.stdout.split('\n').filter(Boolean);
 }
 
+/**
+ * Removes every container of the run (by its run label, which the platform's `ws-*` containers carry
+ * too). -f stops running ones and reads an already-missing one as done; -t 0 kills at once; -v also
+ * removes anonymous volumes, which carry no label to find them by. Returns how many it removed.
+ */
+export function removeRunContainers(runId: string): number {
+  const containers = podman(['ps', '-aq', '--filter', `label=${TEST_RUN_LABEL}=${runId}`]);
+  if (containers.length) podman(['rm', '-f', '-v', '-t', '0', ...containers]);
+  return containers.length;
+}
+
 export async function cleanupRun(state: TestServers): Promise<string[]> {
   const problems: string[] = [];
   const step = async (name: string, fn: () => Promise<unknown>) => {
@@ -30,12 +41,7 @@ export async function cleanupRun(state: TestServers): Promise<string[]> {
     }
   };
   const label = `${TEST_RUN_LABEL}=${state.runId}`;
-  // -f stops running ones and, like `volume rm -f`, reads an already-missing name as done; -v also
-  // removes anonymous volumes, which carry no label to find them by.
-  await step('remove containers', async () => {
-    const containers = podman(['ps', '-aq', '--filter', `label=${label}`]);
-    if (containers.length) podman(['rm', '-f', '-v', '-t', '0', ...containers]);
-  });
+  await step('remove containers', async () => removeRunContainers(state.runId));
   await step('remove volumes', async () => {
     const volumes = podman(['volume', 'ls', '-q', '--filter', `label=${label}`]);
     if (volumes.length) podman(['volume', 'rm', '-f', ...volumes]);
