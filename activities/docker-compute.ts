@@ -20,7 +20,7 @@ import {
   status,
   transient,
 } from './docker-errors';
-import { createDockerLookup } from './docker-lookup';
+import { createDockerLookup, forceRemoveContainer } from './docker-lookup';
 import { networkEnsurer } from './docker-network';
 import { createVolumeAnswering } from './docker-volumes';
 import { tarFiles } from './tar';
@@ -104,22 +104,8 @@ export function createDockerCompute(deps: DockerComputeDeps): DockerCompute {
     }
   }
 
-  /**
-   * Removes a container by its engine id, never by its name. Podman 4 first tries a name (or id) it is
-   * given as a storage-only container (`ContainerRm` → `RemoveStorageContainer`), and a create of that
-   * name is one, between writing its storage and its database entry: a forced remove by name then
-   * deletes the storage of a create in flight, which goes on to commit a container without storage, and
-   * every listing that holds it fails (`container not known`; seen in CI). An id comes from an inspect or
-   * a listing, both of which read the database, so it names a container past that point.
-   */
-  async function forceRemove(containerId: string): Promise<void> {
-    try {
-      await docker.getContainer(containerId).remove({ force: true });
-    } catch (err) {
-      if (isNoSuchContainer(err) || isRemovalInProgress(err)) return;
-      throw transient('remove', err);
-    }
-  }
+  // Every removal goes by engine id (forceRemoveContainer says why never by name).
+  const forceRemove = (containerId: string) => forceRemoveContainer(docker, containerId);
 
   /** Engine ids to act on: the container under the derived name, or (none there) those with the workspace's label. */
   async function resolveContainers(workspaceId: string): Promise<Array<{ id: string; running: boolean }>> {

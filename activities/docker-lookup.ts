@@ -25,6 +25,24 @@ const LISTING_RETRY_DELAYS_MS = [50, 200];
 /** Containers without storage one listing removes at most before it gives up (each removal, then a new try). */
 const MAX_BROKEN_REMOVED_PER_LISTING = 3;
 
+/**
+ * Removes a container by its engine id, never by its name; a missing one, or one already being removed,
+ * is done. Podman 4 first tries a name (or id) it is given as a storage-only container (`ContainerRm` →
+ * `RemoveStorageContainer`), and a create of that name is one, between writing its storage and its
+ * database entry: a forced remove by name then deletes the storage of a create in flight, which goes on
+ * to commit a container without storage, and every listing that holds it fails (`container not known`;
+ * seen in CI). An id comes from an inspect or a listing, both of which read the database, so it names a
+ * container past that point.
+ */
+export async function forceRemoveContainer(docker: Docker, containerId: string): Promise<void> {
+  try {
+    await docker.getContainer(containerId).remove({ force: true });
+  } catch (err) {
+    if (isNoSuchContainer(err) || isRemovalInProgress(err)) return;
+    throw transient('remove', err);
+  }
+}
+
 export function createDockerLookup(docker: Docker, extraLabels: Record<string, string>, log: { warn(obj: object, msg?: string): void }) {
   const scopeFilters = () => [`${MANAGED_LABEL}=true`, ...Object.entries(extraLabels).map(([k, v]) => `${k}=${v}`)];
   // Podman 4.3 ORs several `label` filters on GET /volumes (Docker ANDs them; containers AND on both),
@@ -53,11 +71,9 @@ export function createDockerLookup(docker: Docker, extraLabels: Record<string, s
    */
   const removeBroken = async (containerId: string, listingError: unknown): Promise<void> => {
     log.warn({ containerId }, 'removing a container of this deployment the engine has no storage for (it fails every listing)');
-    try {
-      await docker.getContainer(containerId).remove({ force: true });
-    } catch (err) {
-      if (!isNoSuchContainer(err) && !isRemovalInProgress(err)) throw transient('list', listingError);
-    }
+    await forceRemoveContainer(docker, containerId).catch(() => {
+      throw transient('list', listingError);
+    });
   };
   const listContainers = async (labelFilters: string[]): Promise<ManagedContainer[]> => {
     const removed = new Set<string>();

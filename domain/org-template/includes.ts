@@ -112,11 +112,8 @@ class Expander {
 
   /** Charges one value to the template's budget; the path (with `key`, for a scalar) is built only to report. */
   private count(ctx: Context, path: PathSegment[], nesting: number, key?: PathSegment): void {
-    const code: TemplateErrorCode | null =
-      ++this.values > LIMITS.maxValues ? 'template_too_large' : nesting > LIMITS.maxValueNesting ? 'nesting_too_deep' : null;
-    if (code === null) return;
-    const message = code === 'template_too_large' ? 'the template has too many values' : 'values are nested too deeply';
-    throw new TemplateError(code, message, ctx.file, formatPath(key === undefined ? path : [...path, key]));
+    if (++this.values > LIMITS.maxValues) overBudget(ctx, path, key, 'template_too_large', 'the template has too many values');
+    if (nesting > LIMITS.maxValueNesting) overBudget(ctx, path, key, 'nesting_too_deep', 'values are nested too deeply');
   }
 
   /** Reads, parses and expands `file` of `frame`; `includer` is null for the template's entry file. */
@@ -184,6 +181,10 @@ class Expander {
     const entry = resolveTemplatePath(resolved.entry, '', { file: ctx.file, path, what: '!external entry' });
     return this.loadFile({ source: resolved.source, key: `ext:${address}`, external: address }, entry, ctx, path, depths);
   }
+}
+
+function overBudget(ctx: Context, path: PathSegment[], key: PathSegment | undefined, code: TemplateErrorCode, message: string): never {
+  throw new TemplateError(code, message, ctx.file, formatPath(key === undefined ? path : [...path, key]));
 }
 
 function isScalar(value: unknown): value is null | string | boolean | number {

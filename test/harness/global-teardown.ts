@@ -23,12 +23,11 @@ function podman(args: string[]): string[] {
 /**
  * Removes every container of the run (by its run label, which the platform's `ws-*` containers carry
  * too). -f stops running ones and reads an already-missing one as done; -t 0 kills at once; -v also
- * removes anonymous volumes, which carry no label to find them by. Returns how many it removed.
+ * removes anonymous volumes, which carry no label to find them by.
  */
-export function removeRunContainers(runId: string): number {
+export function removeRunContainers(runId: string): void {
   const containers = podman(['ps', '-aq', '--filter', `label=${TEST_RUN_LABEL}=${runId}`]);
   if (containers.length) podman(['rm', '-f', '-v', '-t', '0', ...containers]);
-  return containers.length;
 }
 
 export async function cleanupRun(state: TestServers): Promise<string[]> {

@@ -433,12 +433,6 @@ describe('names carry the full workspace id; older names are found by label', ()
 });
 
 /**
- * A proxy in front of the engine's socket that fails every container listing not filtered to one workspace,
- * the way Podman fails a whole listing when one container in it is half-removed (its store no longer knows
- * it): `500 getting container from store "<id>": container not known`. Podman filters by label first,
- * so a listing of one workspace's containers that does not hold the broken one still answers.
- */
-/**
  * A Docker socket in front of the real Podman one: every request passes through unless `intercept`
  * answers it itself (returning true).
  */
@@ -457,6 +451,12 @@ async function proxyEngine(intercept: (req: IncomingMessage, url: URL, res: Serv
   return { docker: new Docker({ socketPath }), close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
 }
 
+/**
+ * A proxy in front of the engine's socket that fails every container listing not filtered to one workspace,
+ * the way Podman fails a whole listing when one container in it is half-removed (its store no longer knows
+ * it): `500 getting container from store "<id>": container not known`. Podman filters by label first,
+ * so a listing of one workspace's containers that does not hold the broken one still answers.
+ */
 async function engineWithOneBrokenContainer(opts: { failedListings?: number; brokenId?: string } = {}): Promise<{ docker: Docker; close: () => Promise<void> }> {
   let failuresLeft = opts.failedListings ?? Infinity; // a finite number: a removal that finishes meanwhile
   // The broken container: an id nobody has (removing it changes nothing: it stays broken), or a real
