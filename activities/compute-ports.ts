@@ -20,6 +20,8 @@ export interface DockerComputePort {
     /** Called between the engine calls (heartbeat; may throw to stop the start there). */
     onProgress?: () => void;
     limits?: ContainerLimits;
+    /** False: no container of the workspace can exist under another name, so none is looked for. */
+    olderNamesPossible?: boolean;
   }): Promise<{ containerId: string; containerName: string; created: boolean }>;
   isRunning(workspaceId: string): Promise<'running' | 'stopped' | 'not_found'>;
   stopContainer(workspaceId: string, opts?: { timeoutSeconds?: number }): Promise<'stopped' | 'not_found'>;

@@ -60,6 +60,12 @@ export interface StartContainerRequest {
   onProgress?: () => void;
   /** Memory, pids and CPU caps; the defaults of config/container-limits.ts when not given. */
   limits?: ContainerLimits;
+  /**
+   * False when the workspace can have no container under another name (its row says so: created since
+   * full-id names, or looked at once): the lookup, a listing that walks every container on the engine,
+   * is skipped. Looked up unless said.
+   */
+  olderNamesPossible?: boolean;
 }
 
 export type { ManagedContainer, ManagedVolume } from './docker-lookup';
@@ -298,7 +304,8 @@ export function createDockerCompute(deps: DockerComputeDeps): DockerCompute {
         // a revoked token): looked up only once ours is started, so the listing (a walk over every
         // container on the engine) runs while the agent boots instead of beside the create and start
         // it would slow down; removed by id. A crash before it: the retry finds ours started, comes here.
-        for (const old of await legacyContainers(req.workspaceId)) {
+        const olderNamed = req.olderNamesPossible === false ? [] : await legacyContainers(req.workspaceId);
+        for (const old of olderNamed) {
           log.warn({ workspaceId: req.workspaceId, containerId: old }, 'removing container under an older name');
           await forceRemove(old);
         }

@@ -6,7 +6,8 @@
 import type { Client } from '@temporalio/client';
 import type { Config } from '../config';
 import type { ComputePorts } from './compute-ports';
-import type { MinimalLogger } from './docker-compute';
+import { containerName, PROVISION_RUN_LABEL } from '../domain/vocabulary';
+import type { ManagedContainer, MinimalLogger } from './docker-compute';
 import { createLivenessSweeper, type LivenessAction, type LivenessFinding } from './liveness-sweeper';
 import { createStuckProvisionPass } from './stuck-provisions';
 import type { WorkspaceStore } from './workspace-store';
@@ -48,6 +49,13 @@ export interface OrphanSweeperDeps {
   ec2LeakGraceSeconds?: number;
 }
 
+interface SweptRow {
+  status: string;
+  instance_id: string | null;
+  provision_run_id: string | null;
+  may_have_older_container_names: boolean;
+}
+
 /** Label values are anyone's text: only a uuid-shaped one may reach a uuid column. */
 const looksLikeUuid = (id: string): boolean => /^[0-9a-f-]{36}$/i.test(id);
 
@@ -56,26 +64,34 @@ export function createOrphanSweeper({ store, compute, config, log, temporal, ec2
   const stuckProvisions = createStuckProvisionPass({ store, config, temporal });
   const livenessSweeper = createLivenessSweeper({ store, config, compute, temporal, log });
 
-  async function liveness(ids: string[]): Promise<Map<string, string>> {
+  /** The rows the passes judge engine objects by, keyed by workspace id (label values that are no uuid have none). */
+  async function rowsOf(ids: string[]): Promise<Map<string, SweptRow>> {
     const valid = ids.filter(looksLikeUuid);
     if (valid.length === 0) return new Map();
-    const { rows } = await pool.query<{ id: string; status: string }>('SELECT id, status FROM workspaces WHERE id = ANY($1::uuid[])', [valid]);
-    return new Map(rows.map((r) => [r.id, r.status]));
-  }
-
-  async function instanceRows(ids: string[]): Promise<Map<string, { status: string; instance_id: string | null }>> {
-    const valid = ids.filter(looksLikeUuid);
-    if (valid.length === 0) return new Map();
-    const { rows } = await pool.query<{ id: string; status: string; instance_id: string | null }>(
-      'SELECT id, status, instance_id FROM workspaces WHERE id = ANY($1::uuid[])',
+    const { rows } = await pool.query<SweptRow & { id: string }>(
+      'SELECT id, status, instance_id, provision_run_id, may_have_older_container_names FROM workspaces WHERE id = ANY($1::uuid[])',
       [valid],
     );
-    return new Map(rows.map((r) => [r.id, { status: r.status, instance_id: r.instance_id }]));
+    return new Map(rows.map((r) => [r.id, r]));
   }
+  const workspaceIdsOf = (objects: Array<{ workspaceId: string | null }>): string[] => objects.map((o) => o.workspaceId ?? '').filter(Boolean);
 
-  const orphanReason = (workspaceId: string | null, statuses: Map<string, string>): string | null => {
-    if (!workspaceId || !statuses.has(workspaceId)) return 'no workspace row';
-    return statuses.get(workspaceId) === 'removed' ? 'workspace removed' : null;
+  const orphanReason = (workspaceId: string | null, rows: Map<string, SweptRow>): string | null => {
+    const row = workspaceId ? rows.get(workspaceId) : undefined;
+    if (!row) return 'no workspace row';
+    return row.status === 'removed' ? 'workspace removed' : null;
+  };
+
+  /**
+   * A live workspace's container left by an earlier run under another name than containerName() (one an
+   * operator renamed): its token is revoked, and no provision looks for it any more where the row rules
+   * older names out. The run label proves it is not the workspace's current container, renamed or not.
+   */
+  const staleRenamedReason = (c: ManagedContainer, rows: Map<string, SweptRow>): string | null => {
+    const row = c.workspaceId ? rows.get(c.workspaceId) : undefined;
+    if (!row || !c.workspaceId || row.may_have_older_container_names || row.provision_run_id === null) return null;
+    if (c.name === containerName(c.workspaceId) || c.labels[PROVISION_RUN_LABEL] === row.provision_run_id) return null;
+    return 'an earlier run\'s container under another name';
   };
 
   /** Every finding goes into the report and the log; an acting sweep also writes it to activity_logs. */
@@ -98,12 +114,12 @@ export function createOrphanSweeper({ store, compute, config, log, temporal, ec2
       report.skipped.push('docker engine unavailable: container, volume and token passes skipped');
       return;
     }
-    const statuses = await liveness(containers.map((c) => c.workspaceId ?? '').filter(Boolean));
+    const containerRows = await rowsOf(workspaceIdsOf(containers));
     const goneIds = new Set<string>();
     for (const c of containers) {
       // Found by label, acted on by engine id: whatever its name (an older naming scheme, a rename),
       // the container the listing showed is the one stopped and removed.
-      const reason = orphanReason(c.workspaceId, statuses);
+      const reason = orphanReason(c.workspaceId, containerRows) ?? staleRenamedReason(c, containerRows);
       if (!reason) continue;
       const finding: SweepFinding = { kind: 'container', id: c.id, workspaceId: c.workspaceId, reason, action: 'would_remove' };
       if (!dryRun) {
@@ -124,10 +140,10 @@ export function createOrphanSweeper({ store, compute, config, log, temporal, ec2
     } catch {
       report.skipped.push('docker engine unavailable: volume pass skipped');
     }
-    const volumeStatuses = await liveness(volumes.map((v) => v.workspaceId ?? '').filter(Boolean));
+    const volumeRows = await rowsOf(workspaceIdsOf(volumes));
     const liveContainerFor = new Set(containers.filter((c) => c.workspaceId && !goneIds.has(c.id)).map((c) => c.workspaceId as string));
     for (const v of volumes) {
-      const reason = orphanReason(v.workspaceId, volumeStatuses);
+      const reason = orphanReason(v.workspaceId, volumeRows);
       // Never remove a volume whose container still exists (e.g. its stop failed just now).
       if (!reason || (v.workspaceId && liveContainerFor.has(v.workspaceId))) continue;
       const finding: SweepFinding = { kind: 'volume', id: v.name, workspaceId: v.workspaceId, reason, action: 'would_remove' };
@@ -171,12 +187,12 @@ export function createOrphanSweeper({ store, compute, config, log, temporal, ec2
       report.skipped.push('ec2 unavailable: instance pass skipped');
       return;
     }
-    const rows = await instanceRows(instances.map((i) => i.workspaceId ?? '').filter(Boolean));
+    const rows = await rowsOf(workspaceIdsOf(instances));
     const now = Date.now();
     for (const inst of instances) {
       if (inst.state === 'terminated' || inst.state === 'shutting-down') continue;
       const row = inst.workspaceId ? rows.get(inst.workspaceId) : undefined;
-      let reason = !row ? 'no workspace row' : row.status === 'removed' ? 'workspace removed' : null;
+      let reason = orphanReason(inst.workspaceId, rows);
       if (!reason && row && row.instance_id !== inst.instanceId) {
         // A live workspace's row names another instance (or none): a cancelled launch, or one a restart
         // gave up stopping (LEAK-SUSPECT). Never while a provision runs (status provisioning: it may not

@@ -281,8 +281,10 @@ export function createProvisionActivities(deps: ProvisionActivityDeps) {
             provisionRunId: input.runId,
             onProgress: progress,
             limits: containerLimitsFor(config.containerLimits, ws.runtime),
+            olderNamesPossible: ws.may_have_older_container_names,
           });
-          await store.setComputeRefs(ws.id, { containerName: started.containerName });
+          // The start looked for (and removed) containers under older names when there could be any.
+          await store.setComputeRefs(ws.id, { containerName: started.containerName, olderNamesRuledOut: true });
           return { compute: 'docker', containerName: started.containerName };
         }
         if (ws.compute === 'ec2') {

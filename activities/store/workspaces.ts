@@ -24,6 +24,11 @@ export interface WorkspaceRow {
   model: string | null;
   instance_id: string | null;
   container_name: string | null;
+  /**
+   * A container of this workspace may exist under another name than containerName() (migration 020:
+   * rows from before it); cleared once a provision's lookup has removed any.
+   */
+  may_have_older_container_names: boolean;
   last_sample_error: string | null;
   budget_limit: number | null;
   monthly_spend: number;
@@ -64,7 +69,7 @@ export interface WorkspaceRow {
 
 /** Columns safe to show users: platform_inbound_secret is never selected into a WorkspaceRow. */
 const COLUMNS = `id, name, role, tier, runtime, compute, parent_id, url, status, delivery_mode, update_tier, model,
-  instance_id, container_name, last_sample_error, budget_limit::float8 AS budget_limit,
+  instance_id, container_name, may_have_older_container_names, last_sample_error, budget_limit::float8 AS budget_limit,
   monthly_spend::float8 AS monthly_spend, max_concurrent_tasks, provision_timeout_seconds,
   required_env, provision_started_at, provision_run_id, provision_run_started_at, provision_deadline_at,
   registered_run_id, last_heartbeat_at, origin, org_key, org_import_id, collapsed, workspace_dir,
@@ -189,14 +194,16 @@ export function createWorkspaceRows(pool: Pool, inTransaction: InTransaction) {
       return rows[0]?.updated === 1;
     },
 
-    async setComputeRefs(id: string, refs: { containerName?: string | null; instanceId?: string | null }): Promise<void> {
+    /** `olderNamesRuledOut`: the workspace's containers under older names are gone (its lookup ran). */
+    async setComputeRefs(id: string, refs: { containerName?: string | null; instanceId?: string | null; olderNamesRuledOut?: true }): Promise<void> {
       await pool.query(
         `UPDATE workspaces SET
             container_name = CASE WHEN $2::boolean THEN $3 ELSE container_name END,
             instance_id = CASE WHEN $4::boolean THEN $5 ELSE instance_id END,
+            may_have_older_container_names = may_have_older_container_names AND NOT $6::boolean,
             updated_at = now()
           WHERE id = $1`,
-        [id, refs.containerName !== undefined, refs.containerName ?? null, refs.instanceId !== undefined, refs.instanceId ?? null],
+        [id, refs.containerName !== undefined, refs.containerName ?? null, refs.instanceId !== undefined, refs.instanceId ?? null, refs.olderNamesRuledOut === true],
       );
     },
 

@@ -1,6 +1,6 @@
 // Delete cascade and orphan sweeper against real Docker (Podman), EC2 (moto) and Postgres.
 import { randomUUID } from 'node:crypto';
-import { configVolumeName, containerName, MANAGED_LABEL } from '../../domain/vocabulary';
+import { configVolumeName, containerName, MANAGED_LABEL, PROVISION_RUN_LABEL } from '../../domain/vocabulary';
 import { TEST_RUN_LABEL } from '../harness/servers';
 import { deleteStateQuery, type DeleteTreeResult } from '../../workflows/definitions';
 import { historyStats } from '../support/history-stats';
@@ -366,14 +366,14 @@ async function newRow(name: string, compute: 'docker' | 'ec2' | 'none', status: 
 }
 
 /** A running container and volume under the older naming scheme (`ws-<first 12 chars>`), labelled for this run. */
-async function legacyContainer(workspaceId: string, name = `ws-${workspaceId.slice(0, 12)}`): Promise<{ id: string; volume: string }> {
+async function legacyContainer(workspaceId: string, name = `ws-${workspaceId.slice(0, 12)}`, runId?: string): Promise<{ id: string; volume: string }> {
   const labels = { [TEST_RUN_LABEL]: p.servers.runId, [MANAGED_LABEL]: 'true', 'molecule.workspace.id': workspaceId };
   await p.docker.createVolume({ Name: `${name}-configs`, Labels: labels });
   const c = await p.docker.createContainer({
     name,
     Image: p.servers.agentImage,
     Cmd: ['/bin/sh', '-c', 'trap "exit 0" TERM; while true; do sleep 1; done'],
-    Labels: labels,
+    Labels: runId ? { ...labels, [PROVISION_RUN_LABEL]: runId } : labels,
     HostConfig: { Binds: [`${name}-configs:/configs`], NetworkMode: 'host' },
   });
   await c.start();
@@ -411,6 +411,31 @@ describe('containers under older names (found by label, acted on by engine id)',
     // Nothing left to report on the next pass (it was not "removed" by a name that missed it).
     const again = await sweep();
     expect(again.findings.some((f) => f.id === legacy.id)).toBe(false);
+  });
+});
+
+describe('containers of live workspaces under another name (no provision looks for them since migration 020)', () => {
+  it('the sweeper removes an earlier run\'s renamed container; the current run\'s (renamed) and those of rows from before 020 stay', async () => {
+    const now = randomUUID();
+    const id = await newRow('Renamed Stale', 'docker', 'online');
+    const legacyRow = await newRow('Pre 020 Row', 'docker', 'online');
+    await p.clients.pool.query('UPDATE workspaces SET provision_run_id = $2 WHERE id = ANY($1::uuid[])', [[id, legacyRow], now]);
+    await p.clients.pool.query('UPDATE workspaces SET may_have_older_container_names = true WHERE id = $1', [legacyRow]);
+    const stale = await legacyContainer(id, `ws-renamed-${randomUUID().slice(0, 8)}`, randomUUID());
+    const current = await legacyContainer(id, `ws-renamed-${randomUUID().slice(0, 8)}`, now);
+    const older = await legacyContainer(legacyRow, undefined, randomUUID());
+    try {
+      const preview = await sweep(true);
+      expect(preview.findings).toEqual(expect.arrayContaining([expect.objectContaining({ kind: 'container', id: stale.id, action: 'would_remove' })]));
+      const report = await sweep();
+      expect(report.findings).toEqual(expect.arrayContaining([expect.objectContaining({ kind: 'container', id: stale.id, action: 'removed' })]));
+      expect(report.findings.some((f) => f.id === current.id || f.id === older.id)).toBe(false);
+      expect(await engineKnows('container', stale.id)).toBe(false);
+      expect(await engineKnows('container', current.id)).toBe(true);
+      expect(await engineKnows('container', older.id)).toBe(true);
+    } finally {
+      for (const ws of [id, legacyRow]) await p.api('DELETE', `/workspaces/${ws}?confirm=true`);
+    }
   });
 });
 

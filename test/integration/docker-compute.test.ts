@@ -411,6 +411,26 @@ describe('names carry the full workspace id; older names are found by label', ()
     expect(mine.map((c) => c.id)).toEqual([started.containerId]);
   });
 
+  it('a start told that no older name is possible makes no container listing (a walk over every container on the engine)', async () => {
+    const listings: string[] = [];
+    const engine = await proxyEngine((req, url) => {
+      if (req.method === 'GET' && /\/containers\/json$/.test(url.pathname)) listings.push(url.search);
+      return false;
+    });
+    try {
+      const viaProxy = createDockerCompute({ docker: engine.docker, network: 'host', extraLabels: runLabel, log: silent });
+      const id = newWorkspace();
+      const started = await viaProxy.startContainer({ ...startReq(id, 'run-new'), olderNamesPossible: false });
+      expect(started).toMatchObject({ containerName: containerName(id), created: true });
+      expect(listings).toEqual([]);
+      // Not told: looked up, as for a row from before migration 020.
+      await viaProxy.startContainer(startReq(newWorkspace(), 'run-other'));
+      expect(listings).toHaveLength(1);
+    } finally {
+      await engine.close();
+    }
+  });
+
   it('removeContainerById: removed once the engine no longer knows it, not_found for an unknown id, and a refused remove is an error', async () => {
     const id = newWorkspace();
     const legacy = await legacyContainer(id, { start: true });

@@ -1,7 +1,8 @@
 // Provision workflow end to end on the Podman Docker API: the agent stand-in reads the token the
 // platform wrote into /configs before start and registers through the real API.
 import { createHash } from 'node:crypto';
-import { containerName, configVolumeName, MANAGED_LABEL, WORKSPACE_ID_LABEL } from '../../domain/vocabulary';
+import { containerName, configVolumeName, MANAGED_LABEL, PROVISION_RUN_LABEL, WORKSPACE_ID_LABEL } from '../../domain/vocabulary';
+import { TEST_RUN_LABEL } from '../harness/servers';
 import { PUBLIC_MESSAGES } from '../../domain/public-errors';
 import { replayAndMaybeRecord } from './support/histories';
 import { containerExists as exists, readTokenFile, removeWorkspaceContainer, volumeExists as volExists } from './support/compute';
@@ -78,6 +79,26 @@ describe('provision on Docker', () => {
     // A second provision of an online workspace is refused; restart is the way.
     expect((await p.api('POST', `/workspaces/${id}/provision`, {})).status).toBe(409);
     await removeContainer(id);
+  });
+
+  it('a row from before migration 020 is looked at once: its provision removes the container under the older name and clears the mark', async () => {
+    const markOf = async (wsId: string) => (await p.clients.pool.query('SELECT may_have_older_container_names AS m FROM workspaces WHERE id = $1', [wsId])).rows[0].m as boolean;
+    const fresh = await create({ name: 'Docker Post 020' });
+    expect(await markOf(fresh.workspace.id)).toBe(false); // new rows never had another name
+
+    const ws = await p.clients.store.createWorkspace({ name: 'Docker Pre 020', role: '', tier: 1, runtime: 'claude-code', compute: 'docker', parentId: null, deliveryMode: 'push', updateTier: 'production', model: null, budgetLimit: null, maxConcurrentTasks: 1, provisionTimeoutSeconds: null });
+    await p.clients.pool.query(`UPDATE workspaces SET status = 'failed', may_have_older_container_names = true WHERE id = $1`, [ws.id]);
+    const labels = { [TEST_RUN_LABEL]: p.servers.runId, [MANAGED_LABEL]: 'true', [WORKSPACE_ID_LABEL]: ws.id, [PROVISION_RUN_LABEL]: 'run-legacy' };
+    const older = await p.docker.createContainer({ name: `ws-${ws.id.slice(0, 12)}`, Image: p.servers.agentImage, Cmd: ['/bin/sh', '-c', 'trap "exit 0" TERM; while true; do sleep 1; done'], Labels: labels, HostConfig: { NetworkMode: 'host' } });
+    await older.start();
+
+    const res = await p.api<Created>('POST', `/workspaces/${ws.id}/provision`, {});
+    expect(res.status).toBe(202);
+    await p.temporal.workflow.getHandle(res.body.workflow_id).result();
+    expect((await statusOf(ws.id)).status).toBe('online');
+    expect(await older.inspect().then(() => true, () => false)).toBe(false);
+    expect(await markOf(ws.id)).toBe(false);
+    for (const id of [fresh.workspace.id, ws.id]) await p.api('DELETE', `/workspaces/${id}?confirm=true`);
   });
 
   it('fails after the timeout with a sanitized error, diagnostics saved, nothing left behind', async () => {
